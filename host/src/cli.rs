@@ -1,0 +1,177 @@
+//! Command-line arguments and the commands they run.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use mmhost::{
+    plugins::{PluginDescription, PluginSearch},
+    settings::{self, Settings},
+};
+
+/// Multimodal foundation models for materials, with encoders as plugins.
+#[derive(Debug, Parser)]
+#[command(name = "mmhost", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run configuration (TOML); `MMHOST__KEY__SUBKEY` variables and flags override it.
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Extra directory to search for plugin libraries (repeatable).
+    #[arg(long = "plugin-dir", global = true)]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Device for the encoders: cpu, cuda:N.
+    #[arg(long, global = true)]
+    pub device: Option<String>,
+    /// Override any configuration key, e.g. `--set encoders.dos.config.preset=small`.
+    #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
+    pub overrides: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plugin libraries on the search path.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Every plugin found: name, version, kind, modality, embedding width, ABI, path.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One plugin in full, with its configuration keys and defaults.
+    Inspect {
+        /// Plugin name (or path to its library).
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<()> {
+    let settings = load_settings(&cli.global)?;
+    let search = plugin_search(&cli.global, &settings);
+    match cli.command {
+        Command::Plugins { command } => match command {
+            PluginsCommand::List { json } => list_plugins(&search, json),
+            PluginsCommand::Inspect { name, json } => inspect_plugin(&search, &name, json),
+        },
+    }
+}
+
+fn load_settings(global: &GlobalArgs) -> Result<Settings> {
+    let mut overrides = Vec::new();
+    for item in &global.overrides {
+        let Some((key, value)) = item.split_once('=') else {
+            bail!("--set expects KEY=VALUE, got '{item}'");
+        };
+        overrides.push((key.trim().to_string(), value.trim().to_string()));
+    }
+    if let Some(device) = &global.device {
+        overrides.push(("device".to_string(), format!("\"{device}\"")));
+    }
+    Ok(settings::load(global.config.as_deref(), &overrides)?)
+}
+
+fn plugin_search(global: &GlobalArgs, settings: &Settings) -> PluginSearch {
+    let mut dirs = global.plugin_dirs.clone();
+    dirs.extend(settings.plugins.dir.iter().cloned());
+    PluginSearch::new(&dirs)
+}
+
+fn list_plugins(search: &PluginSearch, json: bool) -> Result<()> {
+    let scan = search.scan();
+    for skipped in &scan.skipped {
+        tracing::warn!("skipped: {skipped}");
+    }
+    let plugins: Vec<&PluginDescription> = scan.plugins.iter().map(|p| p.description()).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plugins)?);
+        return Ok(());
+    }
+    if plugins.is_empty() {
+        println!(
+            "no plugins found in: {}",
+            search
+                .dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<8} {:<8} {:<10} {:>5} {:<6} PATH",
+        "NAME", "VERSION", "KIND", "MODALITY", "DIM", "ABI"
+    );
+    for p in plugins {
+        println!(
+            "{:<16} {:<8} {:<8} {:<10} {:>5} {:<6} {}",
+            p.name,
+            p.version,
+            p.kind,
+            if p.modality.is_empty() {
+                "-"
+            } else {
+                &p.modality
+            },
+            if p.embed_dim == 0 {
+                "-".to_string()
+            } else {
+                p.embed_dim.to_string()
+            },
+            p.abi_version,
+            p.path.display()
+        );
+    }
+    Ok(())
+}
+
+fn inspect_plugin(search: &PluginSearch, name: &str, json: bool) -> Result<()> {
+    let plugin = search
+        .find(name)
+        .with_context(|| format!("inspecting plugin '{name}'"))?;
+    let p = plugin.description();
+    if json {
+        println!("{}", serde_json::to_string_pretty(p)?);
+        return Ok(());
+    }
+    println!("name:        {}", p.name);
+    println!("version:     {}", p.version);
+    println!("kind:        {}", p.kind);
+    if !p.modality.is_empty() {
+        println!("modality:    {}", p.modality);
+        println!("embed dim:   {}", p.embed_dim);
+    }
+    println!("ABI:         {}", p.abi_version);
+    println!("path:        {}", p.path.display());
+    println!("description: {}", p.description);
+    if !p.presets.is_empty() {
+        println!(
+            "presets:     {} (set with `preset = \"NAME\"`)",
+            p.presets.join(", ")
+        );
+    }
+    println!("\nconfiguration keys and defaults:");
+    for line in p.default_config.lines() {
+        println!("  {line}");
+    }
+    Ok(())
+}

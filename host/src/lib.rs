@@ -1,0 +1,7 @@
+//! The mmhost host runtime: finds and loads plugin libraries, instantiates their
+//! featurizers, encoders and losses, and drives split back-propagation across them.
+//! The `mmhost` binary is a thin CLI over this library.
+
+pub mod plugins;
+pub mod settings;
+pub mod split;

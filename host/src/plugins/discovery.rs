@@ -1,0 +1,129 @@
+//! The plugin search path and finding plugins on it.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+};
+
+use super::{LoadError, PluginLibrary};
+
+/// Environment variable listing plugin directories (separated like `PATH`).
+pub const PLUGIN_PATH_VAR: &str = "MMHOST_PLUGIN_PATH";
+
+/// The directories searched for plugin libraries, in order: `MMHOST_PLUGIN_PATH`,
+/// the configured directories, then the directory of the running executable.
+#[derive(Clone, Debug)]
+pub struct PluginSearch {
+    dirs: Vec<PathBuf>,
+}
+
+/// Result of scanning the search path: the plugins found and the libraries that
+/// could not be used, with the reason.
+pub struct Scan {
+    pub plugins: Vec<PluginLibrary>,
+    pub skipped: Vec<LoadError>,
+}
+
+impl PluginSearch {
+    /// The search path with `configured` directories between the environment's and
+    /// the executable's.
+    pub fn new(configured: &[PathBuf]) -> Self {
+        let mut dirs: Vec<PathBuf> = env::var_os(PLUGIN_PATH_VAR)
+            .map(|paths| env::split_paths(&paths).collect())
+            .unwrap_or_default();
+        dirs.extend(configured.iter().cloned());
+        if let Some(exe_dir) = env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+        {
+            dirs.push(exe_dir);
+        }
+        let mut unique = Vec::new();
+        for dir in dirs {
+            if !dir.as_os_str().is_empty() && !unique.contains(&dir) {
+                unique.push(dir);
+            }
+        }
+        Self { dirs: unique }
+    }
+
+    /// Exactly these directories, nothing from the environment.
+    pub fn only(dirs: Vec<PathBuf>) -> Self {
+        Self { dirs }
+    }
+
+    /// The directories searched, in order.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
+    /// Loads every shared library in the search directories.
+    pub fn scan(&self) -> Scan {
+        let mut scan = Scan {
+            plugins: Vec::new(),
+            skipped: Vec::new(),
+        };
+        for path in self.candidates() {
+            match PluginLibrary::load(&path) {
+                Ok(plugin) => scan.plugins.push(plugin),
+                Err(e) => scan.skipped.push(e),
+            }
+        }
+        scan
+    }
+
+    /// The plugin called `name` (the first on the search path), or the library at
+    /// `name` when it is a path to a file.
+    pub fn find(&self, name: &str) -> Result<PluginLibrary, LoadError> {
+        let as_path = Path::new(name);
+        if as_path.is_file() {
+            return PluginLibrary::load(as_path);
+        }
+        let mut broken = Vec::new();
+        for path in self.candidates() {
+            match PluginLibrary::load(&path) {
+                Ok(plugin) if plugin.description().name == name => return Ok(plugin),
+                Ok(_) => {}
+                Err(e @ LoadError::NotAPlugin { .. }) => tracing::debug!("{e}"),
+                Err(e) => broken.push(e.to_string()),
+            }
+        }
+        Err(LoadError::NotFound {
+            name: name.to_string(),
+            searched: self
+                .dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            broken: if broken.is_empty() {
+                String::new()
+            } else {
+                format!("; libraries that failed to load: {}", broken.join("; "))
+            },
+        })
+    }
+
+    /// Shared-library files in the search directories, sorted within each directory.
+    fn candidates(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for dir in &self.dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                tracing::debug!(dir = %dir.display(), "plugin directory not readable");
+                continue;
+            };
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_file()
+                        && p.extension().and_then(|e| e.to_str())
+                            == Some(env::consts::DLL_EXTENSION)
+                })
+                .collect();
+            files.sort();
+            out.extend(files);
+        }
+        out
+    }
+}

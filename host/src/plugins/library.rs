@@ -1,0 +1,177 @@
+//! Loading one plugin library and checking it speaks this host's ABI.
+
+use std::path::{Path, PathBuf};
+
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use mmhost_plugin_api::{PluginInfo, PluginKind, PluginModuleRef, ABI_VERSION};
+use serde::Serialize;
+use thiserror::Error;
+
+use super::{EncoderHandle, FeaturizerHandle, LossHandle, PluginCallError};
+
+/// Why a library could not be used as a plugin.
+#[derive(Debug, Error)]
+pub enum LoadError {
+    #[error("cannot load {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("{path} is not an mmhost plugin: it exports no plugin root module")]
+    NotAPlugin { path: PathBuf },
+    #[error(
+        "{path} was built against mmhost plugin ABI {plugin_abi}, but this host speaks ABI \
+         {host_abi}; rebuild the plugin against mmhost-plugin-api {host_abi}"
+    )]
+    AbiMismatch {
+        path: PathBuf,
+        plugin_abi: String,
+        host_abi: String,
+    },
+    #[error("{path} is incompatible with this host's plugin ABI {host_abi}: {reason}")]
+    Incompatible {
+        path: PathBuf,
+        host_abi: String,
+        reason: String,
+    },
+    #[error("no plugin named '{name}' in {searched}{broken}")]
+    NotFound {
+        name: String,
+        searched: String,
+        broken: String,
+    },
+}
+
+/// What `mmhost plugins list` shows of a plugin.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct PluginDescription {
+    pub name: String,
+    pub version: String,
+    /// `encoder` or `loss`.
+    pub kind: String,
+    /// Modality encoded; empty for losses.
+    pub modality: String,
+    pub description: String,
+    /// Embedding width under the default configuration (0 for losses).
+    pub embed_dim: u64,
+    /// plugin-api version the library was built against.
+    pub abi_version: String,
+    pub path: PathBuf,
+    /// Every configuration key with its default, as TOML.
+    pub default_config: String,
+    /// Named presets accepted by the `preset` key.
+    pub presets: Vec<String>,
+}
+
+impl PluginDescription {
+    fn new(info: &PluginInfo, path: &Path) -> Self {
+        Self {
+            name: info.name.to_string(),
+            version: info.version.to_string(),
+            kind: match info.kind {
+                PluginKind::Encoder => "encoder",
+                PluginKind::Loss => "loss",
+            }
+            .to_string(),
+            modality: info.modality.to_string(),
+            description: info.description.to_string(),
+            embed_dim: info.embed_dim,
+            abi_version: info.abi_version.to_string(),
+            path: path.to_path_buf(),
+            default_config: info.default_config.to_string(),
+            presets: info
+                .presets
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+}
+
+/// A loaded plugin library. Libraries are never unloaded; loading the same path
+/// twice gives the same image, and any number of objects can be created from it.
+#[derive(Clone)]
+pub struct PluginLibrary {
+    module: PluginModuleRef,
+    description: PluginDescription,
+}
+
+impl PluginLibrary {
+    /// Loads the library at `path`, refusing anything that is not a plugin built
+    /// against this host's ABI version with matching type layouts.
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        let header = lib_header_from_path(path).map_err(|e| match e {
+            LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin {
+                path: path.to_path_buf(),
+            },
+            other => LoadError::Open {
+                path: path.to_path_buf(),
+                reason: one_line(&other.to_string()),
+            },
+        })?;
+        let module = header
+            .init_root_module::<PluginModuleRef>()
+            .map_err(|e| match e {
+                LibraryError::IncompatibleVersionNumber { actual_version, .. } => {
+                    LoadError::AbiMismatch {
+                        path: path.to_path_buf(),
+                        plugin_abi: actual_version.to_string(),
+                        host_abi: ABI_VERSION.to_string(),
+                    }
+                }
+                other => LoadError::Incompatible {
+                    path: path.to_path_buf(),
+                    host_abi: ABI_VERSION.to_string(),
+                    reason: one_line(&other.to_string()),
+                },
+            })?;
+        let info = (module.info())();
+        tracing::debug!(path = %path.display(), name = %info.name, "loaded plugin");
+        Ok(Self {
+            module,
+            description: PluginDescription::new(&info, path),
+        })
+    }
+
+    /// The plugin's name, version, kind and defaults.
+    pub fn description(&self) -> &PluginDescription {
+        &self.description
+    }
+
+    /// A featurizer configured by `config` (TOML).
+    pub fn featurizer(&self, config: &str) -> Result<FeaturizerHandle, PluginCallError> {
+        let result = (self.module.new_featurizer())(config.into());
+        self.wrap("new_featurizer", result.into_result())
+            .map(|inner| FeaturizerHandle::new(&self.description.name, inner))
+    }
+
+    /// A new encoder instance configured by `config` (TOML).
+    pub fn encoder(&self, config: &str) -> Result<EncoderHandle, PluginCallError> {
+        let result = (self.module.new_encoder())(config.into());
+        self.wrap("new_encoder", result.into_result()).map(|inner| {
+            EncoderHandle::new(&self.description.name, &self.description.modality, inner)
+        })
+    }
+
+    /// A new loss instance configured by `config` (TOML).
+    pub fn loss(&self, config: &str) -> Result<LossHandle, PluginCallError> {
+        let result = (self.module.new_loss())(config.into());
+        self.wrap("new_loss", result.into_result())
+            .map(|inner| LossHandle::new(&self.description.name, inner))
+    }
+
+    fn wrap<T>(
+        &self,
+        operation: &'static str,
+        result: Result<T, mmhost_plugin_api::PluginError>,
+    ) -> Result<T, PluginCallError> {
+        result.map_err(|source| PluginCallError {
+            plugin: self.description.name.clone(),
+            operation,
+            source,
+        })
+    }
+}
+
+/// abi_stable's messages span several lines; keep them on one.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

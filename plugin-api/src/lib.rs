@@ -1,0 +1,32 @@
+//! The stable ABI between the `mmhost` host and its plugins.
+//!
+//! Everything here is plain `#[repr(C)]` data checked by `abi_stable`: no burn, no
+//! logic beyond small accessors. A plugin library exports one [`PluginModule`] as its
+//! root module; the host loads it, checks the ABI version and the type layouts, and
+//! from then on talks to it only through the objects defined here:
+//!
+//! * [`Featurizer`] turns a raw record into a featurized record (pure, thread-safe);
+//! * [`Encoder`] maps a batch of featurized records to an embedding matrix and trains
+//!   through split back-propagation (`forward` → host loss → `backward` → `step`);
+//! * [`Loss`] maps the embeddings of several modalities to a loss and its gradients.
+//!
+//! The interface grows only by appending fields and methods.
+
+mod array;
+mod error;
+mod module;
+mod objects;
+
+pub use array::{Array, DType, Embeddings, Field, Record};
+pub use error::{ErrorKind, PluginError};
+pub use module::{PluginInfo, PluginKind, PluginModule, PluginModuleRef};
+pub use objects::{
+    Encoder, EncoderBox, Encoder_TO, Featurizer, FeaturizerBox, Featurizer_TO, Loss, LossBox,
+    LossOutput, Loss_TO, Metric, ModalityEmbeddings, StepSettings,
+};
+
+/// Re-export of the `abi_stable` crate, so plugins use the very version the ABI uses.
+pub use abi_stable;
+
+/// The ABI version this crate defines: its package version.
+pub const ABI_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,194 @@
+//! What the export macros expand to. Not for direct use.
+
+use abi_stable::{
+    sabi_trait::TD_Opaque,
+    std_types::{RResult, RStr, RString},
+};
+use burn::module::AutodiffModule;
+use mmhost_plugin_api::{
+    EncoderBox, Encoder_TO, ErrorKind, FeaturizerBox, Featurizer_TO, LossBox, Loss_TO, PluginError,
+    PluginInfo, PluginKind, ABI_VERSION,
+};
+
+use crate::{
+    config::default_config_toml, device::cap_threads, guard, resolve_config, Cpu, CpuInner,
+    DeviceSpec, EncoderAdapter, EncoderModel, FeaturizerAdapter, LossAdapter, LossFunction,
+    Resolved, Trainer, TrainerOps,
+};
+
+/// `PluginInfo` of an encoder plugin.
+pub extern "C" fn encoder_info<S: EncoderModel>() -> PluginInfo {
+    let defaults = S::default_config();
+    let presets: Vec<&str> = S::presets().iter().map(|(n, _)| *n).collect();
+    PluginInfo {
+        name: RString::from(S::NAME),
+        version: RString::from(S::VERSION),
+        kind: PluginKind::Encoder,
+        modality: RString::from(S::MODALITY),
+        description: RString::from(S::DESCRIPTION),
+        embed_dim: S::embed_dim(&defaults) as u64,
+        default_config: RString::from(default_config_toml(&defaults)),
+        presets: RString::from(presets.join(",")),
+        abi_version: RString::from(ABI_VERSION),
+    }
+}
+
+/// `PluginInfo` of a loss plugin.
+pub extern "C" fn loss_info<L: LossFunction>() -> PluginInfo {
+    PluginInfo {
+        name: RString::from(L::NAME),
+        version: RString::from(L::VERSION),
+        kind: PluginKind::Loss,
+        modality: RString::new(),
+        description: RString::from(L::DESCRIPTION),
+        embed_dim: 0,
+        default_config: RString::from(default_config_toml(&L::default_config())),
+        presets: RString::new(),
+        abi_version: RString::from(ABI_VERSION),
+    }
+}
+
+fn resolve_encoder<S: EncoderModel>(config: &str) -> Result<Resolved<S::Config>, PluginError> {
+    let resolved = resolve_config(config, S::default_config(), &S::presets())?;
+    cap_threads(resolved.runtime.threads);
+    Ok(resolved)
+}
+
+/// Featurizer constructor of an encoder plugin.
+pub extern "C" fn new_featurizer<S: EncoderModel>(
+    config: RStr<'_>,
+) -> RResult<FeaturizerBox, PluginError> {
+    guard("new_featurizer", || {
+        let resolved = resolve_encoder::<S>(config.as_str())?;
+        Ok(Featurizer_TO::from_value(
+            FeaturizerAdapter::<S>::new(resolved.model),
+            TD_Opaque,
+        ))
+    })
+}
+
+fn cpu_trainer<S: EncoderModel>(resolved: Resolved<S::Config>) -> Box<dyn TrainerOps>
+where
+    S::Model<Cpu>: AutodiffModule<Cpu, InnerModule = S::Model<CpuInner>>,
+{
+    Box::new(Trainer::<Cpu, S>::new(
+        resolved.model,
+        &resolved.runtime,
+        Default::default(),
+    ))
+}
+
+fn boxed(trainer: Box<dyn TrainerOps>) -> EncoderBox {
+    Encoder_TO::from_value(EncoderAdapter::new(trainer), TD_Opaque)
+}
+
+/// Encoder constructor of an encoder plugin built without CUDA.
+#[cfg(not(feature = "cuda"))]
+pub extern "C" fn new_encoder<S: EncoderModel>(config: RStr<'_>) -> RResult<EncoderBox, PluginError>
+where
+    S::Model<Cpu>: AutodiffModule<Cpu, InnerModule = S::Model<CpuInner>>,
+{
+    guard("new_encoder", || {
+        let resolved = resolve_encoder::<S>(config.as_str())?;
+        match resolved.runtime.device {
+            DeviceSpec::Cpu => Ok(boxed(cpu_trainer::<S>(resolved))),
+            cuda @ DeviceSpec::Cuda(_) => Err(PluginError::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "device '{cuda}' asked for, but plugin '{}' was built without the `cuda` feature",
+                    S::NAME
+                ),
+            )),
+        }
+    })
+}
+
+/// Encoder constructor of an encoder plugin built with CUDA.
+#[cfg(feature = "cuda")]
+pub extern "C" fn new_encoder<S: EncoderModel>(config: RStr<'_>) -> RResult<EncoderBox, PluginError>
+where
+    S::Model<Cpu>: AutodiffModule<Cpu, InnerModule = S::Model<CpuInner>>,
+    S::Model<crate::Gpu>: AutodiffModule<crate::Gpu, InnerModule = S::Model<crate::GpuInner>>,
+{
+    guard("new_encoder", || {
+        let resolved = resolve_encoder::<S>(config.as_str())?;
+        match resolved.runtime.device {
+            DeviceSpec::Cpu => Ok(boxed(cpu_trainer::<S>(resolved))),
+            DeviceSpec::Cuda(index) => Ok(boxed(Box::new(Trainer::<crate::Gpu, S>::new(
+                resolved.model,
+                &resolved.runtime,
+                burn::backend::cuda::CudaDevice::new(index),
+            )))),
+        }
+    })
+}
+
+/// Loss constructor of a loss plugin.
+pub extern "C" fn new_loss<L: LossFunction>(config: RStr<'_>) -> RResult<LossBox, PluginError> {
+    guard("new_loss", || {
+        let resolved = resolve_config(config.as_str(), L::default_config(), &[])?;
+        cap_threads(resolved.runtime.threads);
+        let loss = L::new(resolved.model)?;
+        Ok(Loss_TO::from_value(LossAdapter::new(loss), TD_Opaque))
+    })
+}
+
+/// Featurizer/encoder constructors of a loss plugin: refused.
+pub extern "C" fn no_featurizer(_config: RStr<'_>) -> RResult<FeaturizerBox, PluginError> {
+    RResult::RErr(not_offered("a featurizer"))
+}
+
+/// See [`no_featurizer`].
+pub extern "C" fn no_encoder(_config: RStr<'_>) -> RResult<EncoderBox, PluginError> {
+    RResult::RErr(not_offered("an encoder"))
+}
+
+/// Loss constructor of an encoder plugin: refused.
+pub extern "C" fn no_loss(_config: RStr<'_>) -> RResult<LossBox, PluginError> {
+    RResult::RErr(not_offered("a loss"))
+}
+
+fn not_offered(what: &str) -> PluginError {
+    PluginError::new(
+        ErrorKind::Unsupported,
+        format!("this plugin does not provide {what}"),
+    )
+}
+
+/// Exports an [`EncoderModel`](crate::EncoderModel) implementation as the library's
+/// plugin root module. Invoke once, at the crate root of a `cdylib`.
+#[macro_export]
+macro_rules! export_encoder {
+    ($model:ty) => {
+        #[::abi_stable::export_root_module]
+        fn mmhost_plugin_root_module() -> $crate::api::PluginModuleRef {
+            use ::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::api::PluginModule {
+                info: $crate::__export::encoder_info::<$model>,
+                new_featurizer: $crate::__export::new_featurizer::<$model>,
+                new_encoder: $crate::__export::new_encoder::<$model>,
+                new_loss: $crate::__export::no_loss,
+            }
+            .leak_into_prefix()
+        }
+    };
+}
+
+/// Exports a [`LossFunction`](crate::LossFunction) implementation as the library's
+/// plugin root module. Invoke once, at the crate root of a `cdylib`.
+#[macro_export]
+macro_rules! export_loss {
+    ($loss:ty) => {
+        #[::abi_stable::export_root_module]
+        fn mmhost_plugin_root_module() -> $crate::api::PluginModuleRef {
+            use ::abi_stable::prefix_type::PrefixTypeTrait;
+            $crate::api::PluginModule {
+                info: $crate::__export::loss_info::<$loss>,
+                new_featurizer: $crate::__export::no_featurizer,
+                new_encoder: $crate::__export::no_encoder,
+                new_loss: $crate::__export::new_loss::<$loss>,
+            }
+            .leak_into_prefix()
+        }
+    };
+}

@@ -1,0 +1,139 @@
+//! Parameters by module path: deterministic ids and named gradients.
+
+use burn::{
+    module::{AutodiffModule, Module, ModuleMapper, ModuleVisitor, Param, ParamId},
+    optim::GradientsParams,
+    tensor::{
+        backend::{AutodiffBackend, Backend},
+        ElementConversion, Tensor,
+    },
+};
+
+/// A named f32 tensor copied out of burn: module path, shape and row-major values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub values: Vec<f32>,
+}
+
+/// Gives every float parameter an id derived from its module path (FNV-1a of
+/// `blocks.0.attention.qkv.weight`). burn draws ids at random per process; path ids
+/// make optimizer state, which is keyed by id, valid across processes.
+pub fn assign_path_ids<B: Backend, M: Module<B>>(module: M) -> M {
+    module.map(&mut PathIds::default())
+}
+
+#[derive(Default)]
+struct PathIds {
+    path: Vec<String>,
+}
+
+impl<B: Backend> ModuleMapper<B> for PathIds {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (_, tensor, mapper) = param.consume();
+        let id = ParamId::from(fnv1a(&self.path.join(".")));
+        Param::from_mapped_value(id, tensor, mapper)
+    }
+}
+
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The gradients in `grads` of every float parameter of `module`, by module path,
+/// in module order. Parameters without a gradient are left out.
+pub fn named_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &GradientsParams,
+) -> Vec<NamedTensor> {
+    let mut collector = GradientCollector {
+        path: Vec::new(),
+        grads,
+        out: Vec::new(),
+    };
+    module.visit(&mut collector);
+    collector.out
+}
+
+struct GradientCollector<'a> {
+    path: Vec<String>,
+    grads: &'a GradientsParams,
+    out: Vec<NamedTensor>,
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for GradientCollector<'_> {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) {
+            let shape = grad.dims().to_vec();
+            if let Ok(values) = grad.into_data().convert::<f32>().to_vec::<f32>() {
+                self.out.push(NamedTensor {
+                    name: self.path.join("."),
+                    shape,
+                    values,
+                });
+            }
+        }
+    }
+}
+
+/// Scales every gradient in `grads` by `factor` (global-norm clipping).
+pub(crate) fn scale_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &mut GradientsParams,
+    factor: f32,
+) {
+    struct Scaler<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f32,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scaler<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                self.grads
+                    .register::<B::InnerBackend, D>(param.id, grad.mul_scalar(self.factor));
+            }
+        }
+    }
+    module.visit(&mut Scaler { grads, factor });
+}
+
+/// The global L2 norm of the gradients of `module`'s parameters.
+pub(crate) fn gradient_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &GradientsParams,
+) -> f64 {
+    struct SquaredSum<'a> {
+        grads: &'a GradientsParams,
+        total: f64,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredSum<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(grad) = self.grads.get::<B::InnerBackend, D>(param.id) {
+                let sum: f32 = grad.clone().mul(grad).sum().into_scalar().elem();
+                self.total += f64::from(sum);
+            }
+        }
+    }
+    let mut sum = SquaredSum { grads, total: 0.0 };
+    module.visit(&mut sum);
+    sum.total.sqrt()
+}

@@ -1,0 +1,351 @@
+//! Split back-propagation for one encoder on one backend.
+
+use std::sync::Mutex;
+
+use burn::{
+    module::{AutodiffModule, Module},
+    optim::{adaptor::OptimizerAdaptor, AdamW, AdamWConfig, GradientsParams, Optimizer},
+    record::{BinBytesRecorder, FullPrecisionSettings, Recorder},
+    tensor::{backend::AutodiffBackend, Tensor},
+};
+use burn_store::{ModuleSnapshot, SafetensorsStore};
+use mmhost_plugin_api::{Embeddings, ErrorKind, PluginError, Record, StepSettings};
+
+use crate::{
+    embeddings_from_tensor, params, tensor_from_embeddings, DeviceSpec, EncoderModel, NamedTensor,
+    RuntimeSettings,
+};
+
+/// The encoder operations the ABI adapter needs, with the backend erased.
+pub trait TrainerOps: Send {
+    /// Embedding width.
+    fn embed_dim(&self) -> usize;
+    /// Number of trainable scalars.
+    fn parameter_count(&self) -> usize;
+    /// Where the model runs.
+    fn device(&self) -> DeviceSpec;
+    /// `[batch, dim]` embeddings; with `train` the graph is kept for `backward`.
+    fn forward(&mut self, batch: &[Record], train: bool) -> Result<Embeddings, PluginError>;
+    /// Back-propagates `sum(Z ⊙ G)` for the last training forward.
+    fn backward(&mut self, grad: &Embeddings) -> Result<(), PluginError>;
+    /// Gradients stored by the last `backward`, by parameter path.
+    fn gradients(&self) -> Result<Vec<NamedTensor>, PluginError>;
+    /// One AdamW step; returns the gradient norm before clipping.
+    fn step(&mut self, settings: &StepSettings) -> Result<f64, PluginError>;
+    /// Embeddings without a graph.
+    fn embed(&mut self, batch: &[Record]) -> Result<Embeddings, PluginError>;
+    /// Weights as safetensors bytes.
+    fn save_weights(&self) -> Result<Vec<u8>, PluginError>;
+    /// Loads weights written by `save_weights`.
+    fn load_weights(&mut self, bytes: &[u8]) -> Result<(), PluginError>;
+    /// Optimizer state bytes (empty before the first step).
+    fn save_optimizer(&self) -> Result<Vec<u8>, PluginError>;
+    /// Restores optimizer state written by `save_optimizer`.
+    fn load_optimizer(&mut self, bytes: &[u8]) -> Result<(), PluginError>;
+}
+
+/// Serializes seeding and initialization: the backend RNG is global to the library.
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+type Adam<B, S> = OptimizerAdaptor<AdamW, <S as EncoderModel>::Model<B>, B>;
+type Bytes = BinBytesRecorder<FullPrecisionSettings>;
+
+/// One encoder's model, optimizer and pending graph on backend `B`.
+pub struct Trainer<B: AutodiffBackend, S: EncoderModel>
+where
+    S::Model<B>: AutodiffModule<B, InnerModule = S::Model<B::InnerBackend>>,
+{
+    config: S::Config,
+    spec: DeviceSpec,
+    device: B::Device,
+    model: S::Model<B>,
+    optimizer: Adam<B, S>,
+    /// The AdamW settings `optimizer` was built with (the learning rate aside).
+    optimizer_settings: Option<StepSettings>,
+    steps: u64,
+    /// Output of the last training forward, graph attached.
+    pending: Option<Tensor<B, 2>>,
+    grads: Option<GradientsParams>,
+}
+
+impl<B: AutodiffBackend, S: EncoderModel> Trainer<B, S>
+where
+    S::Model<B>: AutodiffModule<B, InnerModule = S::Model<B::InnerBackend>>,
+{
+    /// A model initialized from `runtime.seed` on `device`, with path-derived
+    /// parameter ids (so optimizer state can be restored in another process).
+    pub fn new(config: S::Config, runtime: &RuntimeSettings, device: B::Device) -> Self {
+        let model = {
+            let _lock = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+            B::seed(&device, runtime.seed);
+            // Mapping the ids touches every parameter in module order, which draws
+            // the lazily initialized weights deterministically under the lock.
+            params::assign_path_ids(S::init::<B>(&config, &device))
+        };
+        Self {
+            config,
+            spec: runtime.device,
+            device,
+            model,
+            optimizer: AdamWConfig::new().init(),
+            optimizer_settings: None,
+            steps: 0,
+            pending: None,
+            grads: None,
+        }
+    }
+
+    /// The model, for in-process use (tests, benchmarks).
+    pub fn model(&self) -> &S::Model<B> {
+        &self.model
+    }
+
+    fn rebuild_optimizer_if_changed(&mut self, settings: &StepSettings) {
+        let same = self.optimizer_settings.is_some_and(|s| {
+            StepSettings {
+                learning_rate: settings.learning_rate,
+                ..s
+            } == *settings
+        });
+        if same {
+            return;
+        }
+        let state = self.optimizer.to_record();
+        self.optimizer = AdamWConfig::new()
+            .with_beta_1(settings.beta1 as f32)
+            .with_beta_2(settings.beta2 as f32)
+            .with_epsilon(settings.epsilon as f32)
+            .with_weight_decay(settings.weight_decay as f32)
+            .init()
+            .load_record(state);
+        self.optimizer_settings = Some(*settings);
+    }
+}
+
+impl<B: AutodiffBackend, S: EncoderModel> TrainerOps for Trainer<B, S>
+where
+    S::Model<B>: AutodiffModule<B, InnerModule = S::Model<B::InnerBackend>>,
+    Adam<B, S>: Send,
+{
+    fn embed_dim(&self) -> usize {
+        S::embed_dim(&self.config)
+    }
+
+    fn parameter_count(&self) -> usize {
+        self.model.num_params()
+    }
+
+    fn device(&self) -> DeviceSpec {
+        self.spec
+    }
+
+    fn forward(&mut self, batch: &[Record], train: bool) -> Result<Embeddings, PluginError> {
+        if !train {
+            return self.embed(batch);
+        }
+        self.pending = None;
+        let z = S::forward::<B>(&self.model, batch, &self.device)?;
+        let embeddings = embeddings_from_tensor(z.clone())?;
+        self.pending = Some(z);
+        Ok(embeddings)
+    }
+
+    fn backward(&mut self, grad: &Embeddings) -> Result<(), PluginError> {
+        let z = self.pending.take().ok_or_else(|| {
+            PluginError::new(
+                ErrorKind::Unsupported,
+                "backward called without a preceding training forward",
+            )
+        })?;
+        let [rows, dim] = z.dims();
+        if (grad.rows as usize, grad.dim as usize) != (rows, dim) {
+            return Err(PluginError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "gradient is [{}, {}], the forward output [{rows}, {dim}]",
+                    grad.rows, grad.dim
+                ),
+            ));
+        }
+        if grad.values.iter().any(|v| !v.is_finite()) {
+            return Err(PluginError::new(
+                ErrorKind::NonFinite,
+                "gradient dL/dZ holds non-finite values",
+            ));
+        }
+        let g = tensor_from_embeddings::<B>(grad, &self.device)?;
+        let objective = (z * g).sum();
+        self.grads = Some(GradientsParams::from_grads(
+            objective.backward(),
+            &self.model,
+        ));
+        Ok(())
+    }
+
+    fn gradients(&self) -> Result<Vec<NamedTensor>, PluginError> {
+        let grads = self.grads.as_ref().ok_or_else(|| {
+            PluginError::new(ErrorKind::Unsupported, "no gradients: call backward first")
+        })?;
+        Ok(params::named_gradients(&self.model, grads))
+    }
+
+    fn step(&mut self, settings: &StepSettings) -> Result<f64, PluginError> {
+        let mut grads = self.grads.take().ok_or_else(|| {
+            PluginError::new(ErrorKind::Unsupported, "step called without gradients")
+        })?;
+        let norm = params::gradient_norm(&self.model, &grads);
+        if !norm.is_finite() {
+            return Err(PluginError::new(
+                ErrorKind::NonFinite,
+                format!("gradient norm is {norm}; the step was skipped"),
+            ));
+        }
+        if settings.grad_clip_norm > 0.0 && norm > settings.grad_clip_norm {
+            let factor = (settings.grad_clip_norm / norm) as f32;
+            params::scale_gradients(&self.model, &mut grads, factor);
+        }
+        self.rebuild_optimizer_if_changed(settings);
+        // Step a clone: if the step panics, `self.model` is still the last good model.
+        self.model = self
+            .optimizer
+            .step(settings.learning_rate, self.model.clone(), grads);
+        self.steps += 1;
+        Ok(norm)
+    }
+
+    fn embed(&mut self, batch: &[Record]) -> Result<Embeddings, PluginError> {
+        let inner = self.model.valid();
+        let z = S::forward::<B::InnerBackend>(&inner, batch, &self.device)?;
+        embeddings_from_tensor(z)
+    }
+
+    fn save_weights(&self) -> Result<Vec<u8>, PluginError> {
+        let mut store = SafetensorsStore::from_bytes(None);
+        self.model
+            .save_into(&mut store)
+            .map_err(|e| internal(format!("saving weights: {e}")))?;
+        store
+            .get_bytes()
+            .map_err(|e| internal(format!("saving weights: {e}")))
+    }
+
+    fn load_weights(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        let mut store = SafetensorsStore::from_bytes(Some(bytes.to_vec()));
+        let mut model = self.model.clone();
+        let applied = model.load_from(&mut store).map_err(|e| {
+            PluginError::new(ErrorKind::InvalidInput, format!("loading weights: {e}"))
+        })?;
+        if !applied.is_success() || !applied.missing.is_empty() || !applied.unused.is_empty() {
+            return Err(PluginError::new(
+                ErrorKind::InvalidInput,
+                format!("weights do not fit this model: {applied}"),
+            ));
+        }
+        self.model = model;
+        self.pending = None;
+        self.grads = None;
+        Ok(())
+    }
+
+    fn save_optimizer(&self) -> Result<Vec<u8>, PluginError> {
+        if self.steps == 0 {
+            return Ok(Vec::new());
+        }
+        let state = OptimizerState {
+            steps: self.steps,
+            settings: self.optimizer_settings,
+            moments: Recorder::<B>::record(&Bytes::default(), self.optimizer.to_record(), ())
+                .map_err(|e| internal(format!("saving optimizer state: {e}")))?,
+        };
+        Ok(state.encode())
+    }
+
+    fn load_optimizer(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let state = OptimizerState::decode(bytes)?;
+        let record =
+            Recorder::<B>::load(&Bytes::default(), state.moments, &self.device).map_err(|e| {
+                PluginError::new(ErrorKind::InvalidInput, format!("optimizer state: {e}"))
+            })?;
+        self.optimizer = AdamWConfig::new().init().load_record(record);
+        self.optimizer_settings = None;
+        if let Some(settings) = state.settings {
+            self.rebuild_optimizer_if_changed(&settings);
+        }
+        self.steps = state.steps;
+        Ok(())
+    }
+}
+
+fn internal(message: String) -> PluginError {
+    PluginError::new(ErrorKind::Internal, message)
+}
+
+/// Optimizer state on disk: step count, AdamW settings, burn's moment record.
+struct OptimizerState {
+    steps: u64,
+    settings: Option<StepSettings>,
+    moments: Vec<u8>,
+}
+
+const OPTIMIZER_MAGIC: &[u8; 8] = b"MMHADAM1";
+
+impl OptimizerState {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = OPTIMIZER_MAGIC.to_vec();
+        out.extend(self.steps.to_le_bytes());
+        let s = self.settings;
+        out.push(u8::from(s.is_some()));
+        let s = s.unwrap_or(StepSettings {
+            learning_rate: 0.0,
+            weight_decay: 0.0,
+            beta1: 0.0,
+            beta2: 0.0,
+            epsilon: 0.0,
+            grad_clip_norm: 0.0,
+        });
+        for v in [
+            s.learning_rate,
+            s.weight_decay,
+            s.beta1,
+            s.beta2,
+            s.epsilon,
+            s.grad_clip_norm,
+        ] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend(&self.moments);
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, PluginError> {
+        const HEADER: usize = 8 + 8 + 1 + 6 * 8;
+        if bytes.len() < HEADER || &bytes[..8] != OPTIMIZER_MAGIC {
+            return Err(PluginError::new(
+                ErrorKind::InvalidInput,
+                "not an mmhost optimizer state (bad header)",
+            ));
+        }
+        let word = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i..i + 8]);
+            b
+        };
+        let f = |k: usize| f64::from_le_bytes(word(17 + 8 * k));
+        let settings = (bytes[16] == 1).then(|| StepSettings {
+            learning_rate: f(0),
+            weight_decay: f(1),
+            beta1: f(2),
+            beta2: f(3),
+            epsilon: f(4),
+            grad_clip_norm: f(5),
+        });
+        Ok(Self {
+            steps: u64::from_le_bytes(word(8)),
+            settings,
+            moments: bytes[HEADER..].to_vec(),
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! CLIP losses over the embeddings of several modalities (DESIGN.md "Losses").
+//!
+//! `pair(a, b) = ½[CE(S, I) + CE(Sᵀ, I)]` with `S = â b̂ᵀ / τ` on L2-normalized rows.
+//! AllPairs averages `pair` over every modality pair; Anchored averages
+//! `pair(anchor, m)` over `m ≠ anchor`. Each pair uses only the rows where both
+//! modalities are present; a pair with no such row is left out.
+
+use burn::tensor::{
+    activation::log_softmax, backend::Backend, ElementConversion, Int, Tensor, TensorData,
+};
+use serde::{Deserialize, Serialize};
+
+use mmhost_plugin_sdk::{
+    api::{ErrorKind, PluginError},
+    LossFunction, LossTerms, ModalityBatch,
+};
+
+/// Which modality pairs the loss averages over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClipKind {
+    /// Every pair of modalities.
+    AllPairs,
+    /// The anchor modality against each other one.
+    Anchored,
+}
+
+/// Configuration of the CLIP loss.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClipConfig {
+    /// `all-pairs` or `anchored`.
+    pub kind: ClipKind,
+    /// The anchor modality of the anchored loss.
+    pub anchor: String,
+    /// Softmax temperature τ.
+    pub temperature: f64,
+}
+
+impl Default for ClipConfig {
+    fn default() -> Self {
+        Self {
+            kind: ClipKind::AllPairs,
+            anchor: "crystal".to_string(),
+            temperature: 0.2,
+        }
+    }
+}
+
+/// The CLIP loss plugin.
+pub struct ClipLoss {
+    config: ClipConfig,
+}
+
+impl ClipLoss {
+    /// The modality pairs (by index into `inputs`) this loss averages over.
+    fn pairs<B: Backend>(
+        &self,
+        inputs: &[ModalityBatch<B>],
+    ) -> Result<Vec<(usize, usize)>, PluginError> {
+        match self.config.kind {
+            ClipKind::AllPairs => Ok((0..inputs.len())
+                .flat_map(|i| (i + 1..inputs.len()).map(move |j| (i, j)))
+                .collect()),
+            ClipKind::Anchored => {
+                let anchor = inputs
+                    .iter()
+                    .position(|m| m.modality == self.config.anchor)
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = inputs.iter().map(|m| m.modality.as_str()).collect();
+                        PluginError::new(
+                            ErrorKind::InvalidInput,
+                            format!(
+                                "anchored loss needs the anchor modality '{}'; got {names:?}",
+                                self.config.anchor
+                            ),
+                        )
+                    })?;
+                Ok((0..inputs.len())
+                    .filter(|&m| m != anchor)
+                    .map(|m| (anchor, m))
+                    .collect())
+            }
+        }
+    }
+}
+
+impl LossFunction for ClipLoss {
+    const NAME: &'static str = "clip";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &'static str =
+        "CLIP contrastive loss, all-pairs or anchored, masked for missing modalities";
+
+    type Config = ClipConfig;
+
+    fn default_config() -> Self::Config {
+        ClipConfig::default()
+    }
+
+    fn new(config: Self::Config) -> Result<Self, PluginError> {
+        if !(config.temperature.is_finite() && config.temperature > 0.0) {
+            return Err(PluginError::new(
+                ErrorKind::InvalidConfig,
+                format!("temperature must be positive, got {}", config.temperature),
+            ));
+        }
+        Ok(Self { config })
+    }
+
+    fn loss<B: Backend>(&self, inputs: &[ModalityBatch<B>]) -> Result<LossTerms<B>, PluginError> {
+        if inputs.len() < 2 {
+            return Err(PluginError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "a CLIP loss needs two or more modalities, got {}",
+                    inputs.len()
+                ),
+            ));
+        }
+        let mut total: Option<Tensor<B, 1>> = None;
+        let mut counted = 0usize;
+        let mut metrics = Vec::new();
+        for (i, j) in self.pairs(inputs)? {
+            let (a, b) = (&inputs[i], &inputs[j]);
+            let rows: Vec<i64> = (0..a.present.len())
+                .filter(|&r| a.present[r] && b.present.get(r).copied().unwrap_or(false))
+                .map(|r| r as i64)
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let term = pair_loss(&a.embeddings, &b.embeddings, &rows, self.config.temperature);
+            let name = format!("{}-{}", a.modality, b.modality);
+            let value: f32 = term.loss.clone().into_scalar().elem();
+            metrics.push((format!("{name}/loss"), f64::from(value)));
+            metrics.push((format!("{name}/top1"), term.top1));
+            metrics.push((format!("{name}/rows"), rows.len() as f64));
+            total = Some(match total {
+                Some(t) => t + term.loss,
+                None => term.loss,
+            });
+            counted += 1;
+        }
+        let loss = total.ok_or_else(|| {
+            PluginError::new(
+                ErrorKind::InvalidInput,
+                "no modality pair shares a present row in this batch",
+            )
+        })?;
+        Ok(LossTerms {
+            loss: loss.div_scalar(counted as f64),
+            metrics,
+        })
+    }
+}
+
+/// One pair's loss and its in-batch top-1 retrieval accuracy (both directions).
+pub struct PairTerm<B: Backend> {
+    /// `[1]`
+    pub loss: Tensor<B, 1>,
+    pub top1: f64,
+}
+
+/// `½[CE(S, I) + CE(Sᵀ, I)]`, `S = â b̂ᵀ / τ` over the rows `rows` of `a` and `b`
+/// (`[batch, dim]` each).
+pub fn pair_loss<B: Backend>(
+    a: &Tensor<B, 2>,
+    b: &Tensor<B, 2>,
+    rows: &[i64],
+    temperature: f64,
+) -> PairTerm<B> {
+    let device = a.device();
+    let n = rows.len();
+    let index = Tensor::<B, 1, Int>::from_data(TensorData::new(rows.to_vec(), [n]), &device);
+    let a = l2_normalize(a.clone().select(0, index.clone()));
+    let b = l2_normalize(b.clone().select(0, index));
+    let logits = a.matmul(b.transpose()).div_scalar(temperature); // [n, n]
+    let eye = Tensor::<B, 2>::from_data(TensorData::new(identity(n), [n, n]), &device);
+    let ce_ab = log_softmax(logits.clone(), 1).mul(eye.clone()).sum();
+    let ce_ba = log_softmax(logits.clone().transpose(), 1).mul(eye).sum();
+    let loss = (ce_ab + ce_ba).div_scalar(-2.0 * n as f64);
+    let top1 = (correct(logits.clone().argmax(1)) + correct(logits.transpose().argmax(1))) as f64
+        / (2 * n) as f64;
+    PairTerm { loss, top1 }
+}
+
+/// Rows scaled to unit L2 norm: `[n, d]` → `[n, d]`.
+fn l2_normalize<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let norm = x.clone().mul(x.clone()).sum_dim(1).sqrt().clamp_min(1e-12); // [n, 1]
+    x.div(norm)
+}
+
+fn identity(n: usize) -> Vec<f32> {
+    (0..n * n)
+        .map(|k| if k / n == k % n { 1.0 } else { 0.0 })
+        .collect()
+}
+
+/// How many rows of `argmax` (`[n, 1]`) point at their own index.
+fn correct<B: Backend>(argmax: Tensor<B, 2, Int>) -> usize {
+    argmax
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .map(|v| {
+            v.iter()
+                .enumerate()
+                .filter(|(i, &j)| *i as i64 == j)
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+mmhost_plugin_sdk::export_loss!(ClipLoss);

@@ -1,0 +1,74 @@
+//! The density-of-states encoder plugin (DESIGN.md "Encoders").
+//!
+//! Input: a record with field `dos` of shape `(2, N)` — row 0 energies (eV), row 1
+//! DOS (states/eV/cell) — and optionally `efermi` (eV, one value). The featurizer
+//! shifts energies by E_Fermi when given and resamples to `points` (601) evenly spaced
+//! energies. The model is a pre-norm transformer over the `points` tokens.
+
+mod featurize;
+mod model;
+
+pub use featurize::{featurize_dos, resample_linear};
+pub use model::{
+    Attention, AttentionConfig, Block, BlockConfig, DosTransformer, DosTransformerConfig,
+    FeedForward, FeedForwardConfig,
+};
+
+use burn::tensor::{backend::Backend, Tensor};
+use mmhost_plugin_sdk::{api::PluginError, api::Record, stack_field, EncoderModel};
+
+/// The `dos` plugin.
+pub struct DosPlugin;
+
+impl EncoderModel for DosPlugin {
+    const NAME: &'static str = "dos";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const MODALITY: &'static str = "dos";
+    const DESCRIPTION: &'static str =
+        "Transformer over energy/DOS tokens (MultiMat reference: depth 4, 8 heads x 64, MLP 512)";
+
+    type Config = DosTransformerConfig;
+    type Model<B: Backend> = DosTransformer<B>;
+
+    fn default_config() -> Self::Config {
+        DosTransformerConfig::new()
+    }
+
+    fn presets() -> Vec<(&'static str, Self::Config)> {
+        vec![
+            ("reference", DosTransformerConfig::new()),
+            (
+                "small",
+                DosTransformerConfig::new()
+                    .with_dim(32)
+                    .with_depth(1)
+                    .with_heads(2)
+                    .with_head_dim(16)
+                    .with_mlp_dim(64),
+            ),
+        ]
+    }
+
+    fn embed_dim(config: &Self::Config) -> usize {
+        config.embed_dim
+    }
+
+    fn featurize(config: &Self::Config, raw: &Record) -> Result<Record, PluginError> {
+        featurize_dos(raw, config.points)
+    }
+
+    fn init<B: Backend>(config: &Self::Config, device: &B::Device) -> Self::Model<B> {
+        config.init(device)
+    }
+
+    fn forward<B: Backend>(
+        model: &Self::Model<B>,
+        batch: &[Record],
+        device: &B::Device,
+    ) -> Result<Tensor<B, 2>, PluginError> {
+        let dos = stack_field::<B, 3>(batch, "dos", device)?;
+        Ok(model.forward(dos))
+    }
+}
+
+mmhost_plugin_sdk::export_encoder!(DosPlugin);
