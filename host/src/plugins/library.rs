@@ -107,6 +107,14 @@ impl PluginLibrary {
                 reason: one_line(&other.to_string()),
             },
         })?;
+        let plugin_abi = header.version_strings().version.to_string();
+        if !abi_compatible(&plugin_abi, ABI_VERSION) {
+            return Err(LoadError::AbiMismatch {
+                path: path.to_path_buf(),
+                plugin_abi,
+                host_abi: ABI_VERSION.to_string(),
+            });
+        }
         let module = header
             .init_root_module::<PluginModuleRef>()
             .map_err(|e| match e {
@@ -171,7 +179,45 @@ impl PluginLibrary {
     }
 }
 
-/// abi_stable's messages span several lines; keep them on one.
+/// Whether a plugin built against plugin-api `plugin` can be used by a host built
+/// against `host`: the same major version, and while the major is 0 the same minor
+/// (semver). Unparsable versions are incompatible.
+fn abi_compatible(plugin: &str, host: &str) -> bool {
+    let parse = |v: &str| -> Option<(u64, u64)> {
+        let mut parts = v.split('.');
+        Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    };
+    match (parse(plugin), parse(host)) {
+        (Some((p_major, p_minor)), Some((h_major, h_minor))) => {
+            p_major == h_major && (h_major != 0 || p_minor == h_minor)
+        }
+        _ => false,
+    }
+}
+
+/// abi_stable's messages span many lines (a layout diff can run to kilobytes): keep
+/// the start, on one line.
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    const LIMIT: usize = 400;
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{} …", &flat[..cut]),
+        None => flat,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::abi_compatible;
+
+    #[test]
+    fn abi_versions_follow_semver() {
+        assert!(abi_compatible("0.1.0", "0.1.0"));
+        assert!(abi_compatible("0.1.3", "0.1.0"));
+        assert!(!abi_compatible("0.2.0", "0.1.0"));
+        assert!(!abi_compatible("0.0.9", "0.1.0"));
+        assert!(abi_compatible("1.4.0", "1.2.0"));
+        assert!(!abi_compatible("2.0.0", "1.2.0"));
+        assert!(!abi_compatible("garbage", "0.1.0"));
+    }
 }

@@ -15,7 +15,10 @@ pub use model::{
 };
 
 use burn::tensor::{backend::Backend, Tensor};
-use mmhost_plugin_sdk::{api::PluginError, api::Record, stack_field, EncoderModel};
+use mmhost_plugin_sdk::{
+    api::{ErrorKind, PluginError, Record},
+    stack_field, EncoderModel,
+};
 
 /// The `dos` plugin.
 pub struct DosPlugin;
@@ -66,7 +69,17 @@ impl EncoderModel for DosPlugin {
         batch: &[Record],
         device: &B::Device,
     ) -> Result<Tensor<B, 2>, PluginError> {
-        let dos = stack_field::<B, 3>(batch, "dos", device)?;
+        let dos = stack_field::<B, 3>(batch, "dos", device)?; // [batch, 2, points]
+        let [_, rows, points] = dos.dims();
+        if (rows, points) != (2, model.points()) {
+            return Err(PluginError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "featurized 'dos' must be (2, {}), got ({rows}, {points}): featurize raw records first",
+                    model.points()
+                ),
+            ));
+        }
         Ok(model.forward(dos))
     }
 }

@@ -43,6 +43,7 @@ pub struct DosTransformer<B: Backend> {
     blocks: Vec<Block<B>>,
     norm: LayerNorm<B>,
     head: Linear<B>,
+    points: usize,
 }
 
 impl DosTransformerConfig {
@@ -56,11 +57,17 @@ impl DosTransformerConfig {
             blocks: (0..self.depth).map(|_| block.init(device)).collect(),
             norm: LayerNormConfig::new(self.dim).init(device),
             head: LinearConfig::new(self.dim, self.embed_dim).init(device),
+            points: self.points,
         }
     }
 }
 
 impl<B: Backend> DosTransformer<B> {
+    /// Energies per spectrum the model was configured for.
+    pub fn points(&self) -> usize {
+        self.points
+    }
+
     /// `dos`: `[batch, 2, points]` (row 0 energies, row 1 density) → `[batch, embed_dim]`.
     pub fn forward(&self, dos: Tensor<B, 3>) -> Tensor<B, 2> {
         let [batch, _, points] = dos.dims();

@@ -1,0 +1,83 @@
+//! Helpers shared by the end-to-end tests: where the built artifacts and the real
+//! data are, and readers for the data the tests use.
+//!
+//! The tests use the plugin libraries built by `cargo build --workspace` (the
+//! README's test command runs it first).
+
+use std::{
+    fs::File,
+    io::BufReader,
+    path::{Path, PathBuf},
+};
+
+use mmhost_plugin_api::{Array, Record};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// The real data: `$MMHOST_DATA`, or `../shared/data` beside the repository.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("MMHOST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("../shared/data"))
+}
+
+/// The cargo output directory of this build profile (`target/debug`).
+pub fn artifact_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test binary>
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps")
+        .to_path_buf()
+}
+
+/// Path of the built shared library of crate `lib_name` (e.g. `mmhost_dos`).
+pub fn built_library(lib_name: &str) -> PathBuf {
+    let file = format!(
+        "{}{lib_name}.{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_EXTENSION
+    );
+    let path = artifact_dir().join(file);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        path.display()
+    );
+    path
+}
+
+/// Path of the built `mmhost` binary.
+pub fn mmhost_binary() -> PathBuf {
+    let path = artifact_dir().join(format!("mmhost{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        path.display()
+    );
+    path
+}
+
+/// The first `count` rows of `multimat/dos.npy` as raw DOS records (`dos`: `(2, 601)`).
+pub fn real_dos_records(count: usize) -> Vec<Record> {
+    let path = data_dir().join("multimat/dos.npy");
+    let file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(BufReader::new(file))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    assert_eq!(&shape[1..], &[2, 601], "{}", path.display());
+    let values: Vec<f32> = npy
+        .into_vec()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    values
+        .chunks_exact(2 * 601)
+        .take(count)
+        .map(|row| Record::single("dos", Array::from_f32(&[2, 601], row)))
+        .collect()
+}

@@ -1,0 +1,164 @@
+//! Loading plugin libraries: the CLI's listing, refusal of non-plugins and of
+//! plugins built against another ABI version, without the host crashing.
+
+use std::{fs, path::Path, process::Command};
+
+use mmhost::plugins::{LoadError, PluginLibrary};
+use mmhost_plugin_api::ABI_VERSION;
+use mmhost_tests::{artifact_dir, built_library, mmhost_binary, repo_root};
+
+fn mmhost(args: &[&str]) -> std::process::Output {
+    Command::new(mmhost_binary())
+        .args(args)
+        .env_remove("MMHOST_PLUGIN_PATH")
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("mmhost runs")
+}
+
+#[test]
+fn cli_lists_and_inspects_the_built_plugins() {
+    let out = mmhost(&["plugins", "list", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let find = |name: &str| {
+        listed
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} missing from {listed}"))
+            .clone()
+    };
+    let dos = find("dos");
+    assert_eq!(dos["kind"], "encoder");
+    assert_eq!(dos["modality"], "dos");
+    assert_eq!(dos["embed_dim"], 128);
+    assert_eq!(dos["abi_version"], ABI_VERSION);
+    assert!(dos["path"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("mmhost_dos.{}", std::env::consts::DLL_EXTENSION)));
+    assert_eq!(find("clip")["kind"], "loss");
+    assert_eq!(find("faulty")["kind"], "encoder");
+
+    let out = mmhost(&["plugins", "inspect", "dos"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "head_dim = 64",
+        "depth = 4",
+        "device = \"cpu\"",
+        "reference, small",
+    ] {
+        assert!(
+            text.contains(expected),
+            "'{expected}' missing from:\n{text}"
+        );
+    }
+
+    let out = mmhost(&["plugins", "inspect", "no-such-plugin"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no plugin named 'no-such-plugin'"), "{err}");
+}
+
+#[test]
+fn a_library_that_is_not_a_plugin_is_refused_by_name() {
+    let path = built_library("not_a_plugin");
+    let err = PluginLibrary::load(&path).err().expect("refused");
+    assert!(matches!(err, LoadError::NotAPlugin { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not an mmhost plugin"), "{err}");
+
+    let junk_dir = artifact_dir().join("junk-plugin");
+    fs::create_dir_all(&junk_dir).unwrap();
+    let junk = junk_dir.join(format!("junk.{}", std::env::consts::DLL_EXTENSION));
+    fs::write(&junk, "this is text, not a shared library").unwrap();
+    let err = PluginLibrary::load(&junk).err().expect("refused");
+    assert!(matches!(err, LoadError::Open { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&junk.display().to_string()),
+        "{err}"
+    );
+
+    // Through the CLI: a clean error and exit code 1, not a crash.
+    let out = mmhost(&["plugins", "inspect", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not an mmhost plugin"));
+}
+
+/// Copies `from` (a directory of source files) to `to`, skipping `target`.
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_tree(&entry.path(), &dest);
+            }
+        } else {
+            fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Builds `tests/fixtures/foreign-abi-plugin` against a copy of plugin-api whose
+/// version is `abi`, returning the library's path.
+fn build_plugin_against_abi(abi: &str) -> std::path::PathBuf {
+    let scratch = artifact_dir().join(format!("abi-{abi}-fixture"));
+    let api = scratch.join("plugin-api");
+    copy_tree(&repo_root().join("plugin-api/src"), &api.join("src"));
+    let manifest = format!(
+        "[package]\nname = \"mmhost-plugin-api\"\nversion = \"{abi}\"\nedition = \"2021\"\n\n\
+         [dependencies]\nabi_stable = {{ version = \"0.11.3\", default-features = false }}\n"
+    );
+    fs::write(api.join("Cargo.toml"), manifest).unwrap();
+    let plugin = scratch.join("plugin");
+    copy_tree(
+        &repo_root().join("tests/fixtures/foreign-abi-plugin"),
+        &plugin,
+    );
+    fs::copy(repo_root().join("Cargo.lock"), plugin.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(cargo)
+        .args(["build", "--offline", "--quiet", "--manifest-path"])
+        .arg(plugin.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", scratch.join("target"))
+        .env_remove("RUSTFLAGS")
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the foreign-ABI fixture failed");
+    scratch.join("target/debug").join(format!(
+        "{}foreign_abi_plugin.{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_EXTENSION
+    ))
+}
+
+#[test]
+fn a_plugin_built_against_another_abi_version_is_refused_naming_both() {
+    let path = build_plugin_against_abi("0.2.0");
+    let err = PluginLibrary::load(&path).err().expect("refused");
+    let message = err.to_string();
+    assert!(matches!(err, LoadError::AbiMismatch { .. }), "{message}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("ABI 0.2.0"), "{message}");
+    assert!(message.contains(&format!("ABI {ABI_VERSION}")), "{message}");
+
+    // The host keeps working: the real plugins still load after the refusal.
+    let dos = PluginLibrary::load(&built_library("mmhost_dos")).expect("dos loads");
+    assert_eq!(dos.description().name, "dos");
+}
