@@ -43,6 +43,21 @@ pub enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// The resolved run configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The configuration in effect after the file, environment and flags are layered.
+    Show {
+        /// Print JSON instead of TOML.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,6 +87,16 @@ pub fn run(cli: Cli) -> Result<()> {
             PluginsCommand::List { json } => list_plugins(&search, json),
             PluginsCommand::Inspect { name, json } => inspect_plugin(&search, &name, json),
         },
+        Command::Config {
+            command: ConfigCommand::Show { json },
+        } => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&settings)?);
+            } else {
+                print!("{}", toml::to_string(&settings)?);
+            }
+            Ok(())
+        }
     }
 }
 

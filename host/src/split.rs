@@ -166,10 +166,13 @@ fn concurrently<I: Sync, T: Send>(
 /// `[present, dim]` → `[batch, dim]` with zero rows where `present` is false.
 fn scatter_rows(z: &Embeddings, present: &[bool], dim: usize) -> Embeddings {
     let mut values = vec![0.0; present.len() * dim];
-    let mut next = 0;
-    for (row, _) in present.iter().enumerate().filter(|(_, &p)| p) {
+    let rows = present
+        .iter()
+        .enumerate()
+        .filter(|(_, &p)| p)
+        .map(|(row, _)| row);
+    for (next, row) in rows.enumerate() {
         values[row * dim..(row + 1) * dim].copy_from_slice(z.row(next));
-        next += 1;
     }
     Embeddings::new(present.len(), dim, values)
 }
