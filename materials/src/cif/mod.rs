@@ -1,0 +1,187 @@
+//! CIF 1.1 reading: pymatgen's P1 files and general files with symmetry operations,
+//! uncertainties (`5.431(2)`) and partial occupancy.
+
+mod symmetry;
+mod syntax;
+
+pub use symmetry::SymOp;
+pub use syntax::{parse_blocks, Block, Value};
+
+use crate::{Element, Lattice, Occupant, ParseError, Site, Structure};
+
+/// Fractional distance below which symmetry images are the same site (pymatgen's
+/// default `site_tolerance`).
+const SITE_TOLERANCE: f64 = 1e-4;
+
+/// Every structure in a CIF text, one per data block that has a cell and atom sites.
+pub fn read_cif(text: &str) -> Result<Vec<Structure>, ParseError> {
+    let blocks = parse_blocks(text)?;
+    let mut out = Vec::new();
+    for block in &blocks {
+        if block.get("_cell_length_a").is_some() {
+            out.push(
+                structure_from_block(block)
+                    .map_err(|e| ParseError::invalid(format!("data_{}: {e}", block.name)))?,
+            );
+        }
+    }
+    if out.is_empty() {
+        return Err(ParseError::invalid("no data block with a unit cell"));
+    }
+    Ok(out)
+}
+
+/// The structure of one data block: cell, symmetry operations applied to the
+/// asymmetric unit, duplicate images merged, mixed occupancy kept per site.
+pub fn structure_from_block(block: &Block) -> Result<Structure, ParseError> {
+    let number = |tag: &str| -> Result<f64, ParseError> {
+        block
+            .get(tag)
+            .ok_or_else(|| ParseError::invalid(format!("missing {tag}")))?
+            .number()
+            .ok_or_else(|| ParseError::invalid(format!("{tag} is not a number")))
+    };
+    let lattice = Lattice::from_parameters(
+        number("_cell_length_a")?,
+        number("_cell_length_b")?,
+        number("_cell_length_c")?,
+        number("_cell_angle_alpha")?,
+        number("_cell_angle_beta")?,
+        number("_cell_angle_gamma")?,
+    );
+    if lattice.volume() < 1e-6 {
+        return Err(ParseError::invalid("the cell has zero volume"));
+    }
+    let ops = symmetry_operations(block)?;
+    let xs = block.column("_atom_site_fract_x");
+    let ys = block.column("_atom_site_fract_y");
+    let zs = block.column("_atom_site_fract_z");
+    let (Some(xs), Some(ys), Some(zs)) = (xs, ys, zs) else {
+        return Err(ParseError::invalid(
+            "no _atom_site_fract_x/y/z loop (Cartesian-only sites are not supported)",
+        ));
+    };
+    let labels = block.column("_atom_site_label");
+    let symbols = block.column("_atom_site_type_symbol");
+    let occupancies = block.column("_atom_site_occupancy");
+    let mut sites: Vec<Site> = Vec::new();
+    for row in 0..xs.len() {
+        let label = labels
+            .and_then(|l| l.get(row))
+            .map(|v| v.text().to_string())
+            .unwrap_or_default();
+        let symbol = symbols
+            .and_then(|s| s.get(row))
+            .map(|v| v.text().to_string());
+        let name = symbol.clone().unwrap_or_else(|| label.clone());
+        let element = Element::from_label(&name).ok_or_else(|| {
+            ParseError::invalid(format!("atom site {}: unknown element '{name}'", row + 1))
+        })?;
+        let coord = |column: &[Value], axis: &str| {
+            column.get(row).and_then(Value::number).ok_or_else(|| {
+                ParseError::invalid(format!(
+                    "atom site {}: fract_{axis} is not a number",
+                    row + 1
+                ))
+            })
+        };
+        let frac = [coord(xs, "x")?, coord(ys, "y")?, coord(zs, "z")?].map(snap_thirds);
+        let occupancy = match occupancies.and_then(|o| o.get(row)) {
+            Some(v) if !v.is_missing() => v.number().ok_or_else(|| {
+                ParseError::invalid(format!("atom site {}: occupancy is not a number", row + 1))
+            })?,
+            _ => 1.0,
+        };
+        if !(occupancy > 0.0 && occupancy <= 1.0 + 1e-3) {
+            return Err(ParseError::invalid(format!(
+                "atom site {} ({label}): occupancy {occupancy} is outside (0, 1]",
+                row + 1
+            )));
+        }
+        let label = if label.is_empty() {
+            element.symbol().to_string()
+        } else {
+            label
+        };
+        for op in &ops {
+            let image = op.apply(&frac).map(|x| x - x.floor());
+            let image = image.map(|x| if x > 1.0 - 1e-9 { 0.0 } else { x });
+            match sites.iter_mut().find(|s| periodic_close(&s.frac, &image)) {
+                Some(site) if site.label == label => {}
+                Some(site) => match site.occupants.iter_mut().find(|o| o.element == element) {
+                    Some(_) => {}
+                    None => site.occupants.push(Occupant { element, occupancy }),
+                },
+                None => sites.push(Site {
+                    frac: image,
+                    occupants: vec![Occupant { element, occupancy }],
+                    label: label.clone(),
+                }),
+            }
+        }
+    }
+    for site in &sites {
+        let total: f64 = site.occupants.iter().map(|o| o.occupancy).sum();
+        if total > 1.0 + 1e-3 {
+            return Err(ParseError::invalid(format!(
+                "site {} at {:?}: occupancies sum to {total} > 1",
+                site.label, site.frac
+            )));
+        }
+    }
+    if sites.is_empty() {
+        return Err(ParseError::invalid("no atom sites"));
+    }
+    Ok(Structure { lattice, sites })
+}
+
+/// Coordinates written with finite precision (0.333333, 0.6667) are read as exactly
+/// 1/3 or 2/3 when within a relative 1e-4, as pymatgen does: otherwise symmetry
+/// images of such sites fail to coincide.
+fn snap_thirds(x: f64) -> f64 {
+    const FRAC_TOLERANCE: f64 = 1e-4;
+    for ideal in [1.0 / 3.0, 2.0 / 3.0] {
+        if (x / ideal - 1.0).abs() <= FRAC_TOLERANCE {
+            return ideal;
+        }
+    }
+    x
+}
+
+fn periodic_close(a: &[f64; 3], b: &[f64; 3]) -> bool {
+    a.iter().zip(b).all(|(x, y)| {
+        let d = (x - y).abs();
+        d.min(1.0 - d) < SITE_TOLERANCE
+    })
+}
+
+fn symmetry_operations(block: &Block) -> Result<Vec<SymOp>, ParseError> {
+    const TAGS: [&str; 4] = [
+        "_symmetry_equiv_pos_as_xyz",
+        "_space_group_symop_operation_xyz",
+        "_symmetry_equiv_pos_as_xyz_",
+        "_space_group_symop.operation_xyz",
+    ];
+    if let Some(column) = TAGS.iter().find_map(|t| block.column(t)) {
+        return column
+            .iter()
+            .map(|v| SymOp::parse(v.text()))
+            .collect::<Result<Vec<_>, _>>();
+    }
+    let number = block
+        .get("_symmetry_Int_Tables_number")
+        .or_else(|| block.get("_space_group_IT_number"))
+        .and_then(Value::number);
+    let name = block
+        .get("_symmetry_space_group_name_H-M")
+        .or_else(|| block.get("_space_group_name_H-M_alt"))
+        .map(|v| v.text().replace(' ', ""));
+    match (number, name.as_deref()) {
+        (Some(1.0), _) => Ok(vec![SymOp::identity()]),
+        (None, Some("P1")) | (None, None) => Ok(vec![SymOp::identity()]),
+        _ => Err(ParseError::invalid(format!(
+            "no symmetry operations listed for space group {}; add a _symmetry_equiv_pos_as_xyz loop",
+            name.unwrap_or_else(|| format!("{}", number.unwrap_or(0.0)))
+        ))),
+    }
+}

@@ -1,0 +1,232 @@
+//! CIF 1.1 syntax: data blocks of tag–value pairs and loops.
+
+use crate::ParseError;
+
+/// A value as written: its text (quotes removed) and whether it was quoted.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Value {
+    text: String,
+    quoted: bool,
+}
+
+impl Value {
+    /// The text, without quotes or text-field semicolons.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `?` (unknown) or `.` (inapplicable), unquoted.
+    pub fn is_missing(&self) -> bool {
+        !self.quoted && (self.text == "?" || self.text == ".")
+    }
+
+    /// The number, dropping a standard uncertainty: `5.431(2)` → 5.431.
+    pub fn number(&self) -> Option<f64> {
+        if self.is_missing() {
+            return None;
+        }
+        let text = self.text.split('(').next()?;
+        text.trim().parse().ok()
+    }
+}
+
+/// One `data_` block: tags with single values, and loops of columns.
+#[derive(Clone, Debug, Default)]
+pub struct Block {
+    pub name: String,
+    /// `(tag, value)`, tags in lower case.
+    pub items: Vec<(String, Value)>,
+    /// Each loop: tags (lower case) and one column of values per tag.
+    pub loops: Vec<(Vec<String>, Vec<Vec<Value>>)>,
+}
+
+impl Block {
+    /// A single-valued tag (case-insensitive), or the first value of a looped one.
+    pub fn get(&self, tag: &str) -> Option<&Value> {
+        let tag = tag.to_ascii_lowercase();
+        self.items
+            .iter()
+            .find(|(t, _)| *t == tag)
+            .map(|(_, v)| v)
+            .or_else(|| self.column(&tag).and_then(|c| c.first()))
+    }
+
+    /// The column of a looped tag (case-insensitive).
+    pub fn column(&self, tag: &str) -> Option<&[Value]> {
+        let tag = tag.to_ascii_lowercase();
+        self.loops.iter().find_map(|(tags, columns)| {
+            tags.iter()
+                .position(|t| *t == tag)
+                .map(|i| columns[i].as_slice())
+        })
+    }
+}
+
+#[derive(Debug, PartialEq)]
+enum Token {
+    Data(String),
+    Loop,
+    Tag(String),
+    Value(Value),
+}
+
+/// Splits CIF text into tokens with their line numbers.
+fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ParseError> {
+    let mut tokens = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let number = i + 1;
+        if let Some(first) = line.strip_prefix(';') {
+            // Text field: until a line starting with ';'.
+            let mut field = vec![first];
+            i += 1;
+            while i < lines.len() && !lines[i].starts_with(';') {
+                field.push(lines[i]);
+                i += 1;
+            }
+            if i == lines.len() {
+                return Err(ParseError::at(number, "unterminated ';' text field"));
+            }
+            tokens.push((
+                number,
+                Token::Value(Value {
+                    text: field.join("\n").trim().to_string(),
+                    quoted: true,
+                }),
+            ));
+            i += 1;
+            continue;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let mut k = 0;
+        while k < chars.len() {
+            let c = chars[k];
+            if c.is_whitespace() {
+                k += 1;
+            } else if c == '#' {
+                break;
+            } else if c == '\'' || c == '"' {
+                // A quote closes only when followed by whitespace or the line end.
+                let start = k + 1;
+                let mut end = start;
+                while end < chars.len()
+                    && !(chars[end] == c && chars.get(end + 1).is_none_or(|n| n.is_whitespace()))
+                {
+                    end += 1;
+                }
+                if end >= chars.len() {
+                    return Err(ParseError::at(
+                        number,
+                        format!("unterminated {c}quoted{c} value"),
+                    ));
+                }
+                tokens.push((
+                    number,
+                    Token::Value(Value {
+                        text: chars[start..end].iter().collect(),
+                        quoted: true,
+                    }),
+                ));
+                k = end + 1;
+            } else {
+                let start = k;
+                while k < chars.len() && !chars[k].is_whitespace() {
+                    k += 1;
+                }
+                let word: String = chars[start..k].iter().collect();
+                let lower = word.to_ascii_lowercase();
+                let token = if lower.starts_with("data_") {
+                    Token::Data(word[5..].to_string())
+                } else if lower == "loop_" {
+                    Token::Loop
+                } else if word.starts_with('_') {
+                    Token::Tag(lower)
+                } else {
+                    Token::Value(Value {
+                        text: word,
+                        quoted: false,
+                    })
+                };
+                tokens.push((number, token));
+            }
+        }
+        i += 1;
+    }
+    Ok(tokens)
+}
+
+/// Parses CIF text into its data blocks.
+pub fn parse_blocks(text: &str) -> Result<Vec<Block>, ParseError> {
+    let tokens = tokenize(text)?;
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut i = 0;
+    while i < tokens.len() {
+        let (line, token) = &tokens[i];
+        match token {
+            Token::Data(name) => {
+                blocks.push(Block {
+                    name: name.clone(),
+                    ..Block::default()
+                });
+                i += 1;
+            }
+            _ if blocks.is_empty() => {
+                return Err(ParseError::at(
+                    *line,
+                    "content before the first data_ block",
+                ));
+            }
+            Token::Tag(tag) => {
+                let Some((_, Token::Value(value))) = tokens.get(i + 1) else {
+                    return Err(ParseError::at(*line, format!("{tag} has no value")));
+                };
+                if let Some(block) = blocks.last_mut() {
+                    block.items.push((tag.clone(), value.clone()));
+                }
+                i += 2;
+            }
+            Token::Loop => {
+                let mut tags = Vec::new();
+                i += 1;
+                while let Some((_, Token::Tag(tag))) = tokens.get(i) {
+                    tags.push(tag.clone());
+                    i += 1;
+                }
+                if tags.is_empty() {
+                    return Err(ParseError::at(*line, "loop_ without tags"));
+                }
+                let mut values = Vec::new();
+                while let Some((_, Token::Value(value))) = tokens.get(i) {
+                    values.push(value.clone());
+                    i += 1;
+                }
+                if values.len() % tags.len() != 0 {
+                    return Err(ParseError::at(
+                        *line,
+                        format!(
+                            "loop of {} tags holds {} values, not a multiple",
+                            tags.len(),
+                            values.len()
+                        ),
+                    ));
+                }
+                let mut columns = vec![Vec::with_capacity(values.len() / tags.len()); tags.len()];
+                for (k, value) in values.into_iter().enumerate() {
+                    columns[k % tags.len()].push(value);
+                }
+                if let Some(block) = blocks.last_mut() {
+                    block.loops.push((tags, columns));
+                }
+            }
+            Token::Value(value) => {
+                return Err(ParseError::at(
+                    *line,
+                    format!("value '{}' without a tag", value.text()),
+                ));
+            }
+        }
+    }
+    Ok(blocks)
+}
