@@ -130,10 +130,10 @@ mod tests {
         let back = l.to_fractional(&l.to_cartesian(&f)).unwrap();
         assert!(f.iter().zip(back).all(|(x, y)| (x - y).abs() < 1e-12));
         let r = l.reciprocal().unwrap();
-        for i in 0..3 {
-            for j in 0..3 {
+        for (i, a) in l.matrix.iter().enumerate() {
+            for (j, b) in r.iter().enumerate() {
                 let want = if i == j { 1.0 } else { 0.0 };
-                assert!((dot(&l.matrix[i], &r[j]) - want).abs() < 1e-12);
+                assert!((dot(a, b) - want).abs() < 1e-12);
             }
         }
     }
