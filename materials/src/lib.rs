@@ -3,16 +3,24 @@
 //! linked statically into the host and the plugins that need it.
 
 pub mod cif;
+mod dos;
 mod element;
 mod error;
 mod lattice;
 mod neighbors;
 mod poscar;
+mod pymatgen_json;
 mod structure;
+mod symmetry;
+mod volumetric;
 
+pub use dos::{dos_from_pymatgen, read_doscar, read_vasprun_dos, Dos};
 pub use element::Element;
 pub use error::ParseError;
 pub use lattice::{Lattice, Mat3};
 pub use neighbors::{all_neighbors, Neighbor};
 pub use poscar::read_poscar;
+pub use pymatgen_json::structure_from_pymatgen;
 pub use structure::{Occupant, Site, Structure};
+pub use symmetry::{space_group, CrystalSystem, SpaceGroup};
+pub use volumetric::{read_chgcar, resample_periodic, VolumetricData};

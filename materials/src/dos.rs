@@ -1,0 +1,197 @@
+//! Total densities of states from VASP DOSCAR and vasprun.xml, and pymatgen
+//! `Dos`/`CompleteDos` JSON.
+
+use serde_json::Value;
+
+use crate::ParseError;
+
+/// A total density of states: energies (eV, absolute) and one density row per spin
+/// (states/eV/cell; spin up first), with the Fermi energy when the source gives it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dos {
+    pub energies: Vec<f64>,
+    /// `[spins][energies]`: one row (non-spin-polarized) or two (up, down).
+    pub densities: Vec<Vec<f64>>,
+    pub efermi: Option<f64>,
+}
+
+impl Dos {
+    /// Spin-up + spin-down (or the single row): the total DOS.
+    pub fn total(&self) -> Vec<f64> {
+        (0..self.energies.len())
+            .map(|i| self.densities.iter().map(|d| d[i]).sum())
+            .collect()
+    }
+
+    fn validated(self) -> Result<Self, ParseError> {
+        if self.energies.len() < 2 {
+            return Err(ParseError::invalid("a DOS needs at least two energies"));
+        }
+        if self.densities.is_empty()
+            || self
+                .densities
+                .iter()
+                .any(|d| d.len() != self.energies.len())
+        {
+            return Err(ParseError::invalid(format!(
+                "{} energies but density rows of lengths {:?}",
+                self.energies.len(),
+                self.densities.iter().map(Vec::len).collect::<Vec<_>>()
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// Reads a VASP DOSCAR: line 6 holds `Emax Emin NEDOS Efermi weight`, then NEDOS rows
+/// `E dos [dos_down] int [int_down]` (3 columns without spin, 5 with).
+pub fn read_doscar(text: &str) -> Result<Dos, ParseError> {
+    let lines: Vec<&str> = text.lines().collect();
+    let header: Vec<f64> = lines
+        .get(5)
+        .ok_or_else(|| ParseError::at(6, "file ends before the DOS header"))?
+        .split_whitespace()
+        .map(|t| t.parse())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ParseError::at(6, "DOS header is not numeric"))?;
+    if header.len() < 4 {
+        return Err(ParseError::at(6, "DOS header needs Emax Emin NEDOS Efermi"));
+    }
+    let points = header[2] as usize;
+    let mut energies = Vec::with_capacity(points);
+    let mut up = Vec::with_capacity(points);
+    let mut down = Vec::new();
+    for k in 0..points {
+        let number = 7 + k;
+        let row: Vec<f64> = lines
+            .get(6 + k)
+            .ok_or_else(|| {
+                ParseError::at(number, format!("file ends after {k} of {points} DOS rows"))
+            })?
+            .split_whitespace()
+            .map(|t| t.parse())
+            .collect::<Result<_, _>>()
+            .map_err(|_| ParseError::at(number, "DOS row is not numeric"))?;
+        match row.len() {
+            3 => {}
+            5 => down.push(row[2]),
+            n => {
+                return Err(ParseError::at(
+                    number,
+                    format!("DOS row has {n} columns, expected 3 or 5"),
+                ))
+            }
+        }
+        energies.push(row[0]);
+        up.push(row[1]);
+    }
+    let mut densities = vec![up];
+    if !down.is_empty() {
+        densities.push(down);
+    }
+    Dos {
+        energies,
+        densities,
+        efermi: Some(header[3]),
+    }
+    .validated()
+}
+
+/// Reads the total DOS and E_Fermi of a vasprun.xml (`<dos>` → `<total>` → one
+/// `<set comment="spin N">` of `<r>E dos integrated</r>` rows per spin).
+pub fn read_vasprun_dos(text: &str) -> Result<Dos, ParseError> {
+    let dos = section(text, "<dos>", "</dos>").ok_or_else(|| {
+        ParseError::invalid("vasprun.xml has no <dos> section (was LORBIT/NEDOS set?)")
+    })?;
+    let efermi = dos
+        .find("name=\"efermi\"")
+        .and_then(|i| section(&dos[i..], ">", "</i>"))
+        .and_then(|t| t.trim().parse().ok());
+    let total = section(dos, "<total>", "</total>")
+        .ok_or_else(|| ParseError::invalid("vasprun.xml <dos> has no <total>"))?;
+    let mut energies = Vec::new();
+    let mut densities = Vec::new();
+    for spin in 1..=2 {
+        let marker = format!("<set comment=\"spin {spin}\">");
+        let Some(set) = section(total, &marker, "</set>") else {
+            break;
+        };
+        let mut e = Vec::new();
+        let mut d = Vec::new();
+        for row in set.split("<r>").skip(1) {
+            let body = row.split("</r>").next().unwrap_or("");
+            let values: Vec<f64> = body
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    ParseError::invalid(format!(
+                        "spin {spin}: DOS row '{}' is not numeric",
+                        body.trim()
+                    ))
+                })?;
+            if values.len() < 2 {
+                return Err(ParseError::invalid(format!(
+                    "spin {spin}: DOS row '{}' is short",
+                    body.trim()
+                )));
+            }
+            e.push(values[0]);
+            d.push(values[1]);
+        }
+        if spin == 1 {
+            energies = e;
+        }
+        densities.push(d);
+    }
+    Dos {
+        energies,
+        densities,
+        efermi,
+    }
+    .validated()
+}
+
+/// The text between `start` and the following `end`.
+fn section<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = text.find(start)? + start.len();
+    let to = text[from..].find(end)? + from;
+    Some(&text[from..to])
+}
+
+/// Reads a pymatgen `Dos` or `CompleteDos` dictionary (`energies`, `densities` keyed
+/// `"1"` and `"-1"`, `efermi`).
+pub fn dos_from_pymatgen(value: &Value) -> Result<Dos, ParseError> {
+    let numbers = |v: &Value, what: &str| -> Result<Vec<f64>, ParseError> {
+        v.as_array()
+            .ok_or_else(|| ParseError::invalid(format!("'{what}' is not a list")))?
+            .iter()
+            .map(|x| {
+                x.as_f64()
+                    .ok_or_else(|| ParseError::invalid(format!("'{what}' holds a non-number")))
+            })
+            .collect()
+    };
+    let energies = numbers(
+        value
+            .get("energies")
+            .ok_or_else(|| ParseError::invalid("no 'energies'"))?,
+        "energies",
+    )?;
+    let densities_map = value
+        .get("densities")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ParseError::invalid("no 'densities' mapping"))?;
+    let mut densities = Vec::new();
+    for key in ["1", "-1"] {
+        if let Some(d) = densities_map.get(key) {
+            densities.push(numbers(d, &format!("densities[{key}]"))?);
+        }
+    }
+    Dos {
+        energies,
+        densities,
+        efermi: value.get("efermi").and_then(Value::as_f64),
+    }
+    .validated()
+}

@@ -1,0 +1,100 @@
+//! Space group and crystal system of a structure (moyo, spglib's algorithms in Rust).
+
+use std::fmt;
+
+use moyo::{
+    base::{AngleTolerance, Cell, Lattice as MoyoLattice},
+    data::Setting,
+    MoyoDataset,
+};
+use nalgebra::Vector3;
+
+use crate::{ParseError, Structure};
+
+/// The seven crystal systems.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CrystalSystem {
+    Triclinic,
+    Monoclinic,
+    Orthorhombic,
+    Tetragonal,
+    Trigonal,
+    Hexagonal,
+    Cubic,
+}
+
+impl CrystalSystem {
+    /// The crystal system of space group `number` (1–230).
+    pub fn of_space_group(number: u32) -> Option<Self> {
+        Some(match number {
+            1..=2 => Self::Triclinic,
+            3..=15 => Self::Monoclinic,
+            16..=74 => Self::Orthorhombic,
+            75..=142 => Self::Tetragonal,
+            143..=167 => Self::Trigonal,
+            168..=194 => Self::Hexagonal,
+            195..=230 => Self::Cubic,
+            _ => return None,
+        })
+    }
+
+    /// Lower-case name (`cubic`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Triclinic => "triclinic",
+            Self::Monoclinic => "monoclinic",
+            Self::Orthorhombic => "orthorhombic",
+            Self::Tetragonal => "tetragonal",
+            Self::Trigonal => "trigonal",
+            Self::Hexagonal => "hexagonal",
+            Self::Cubic => "cubic",
+        }
+    }
+}
+
+impl fmt::Display for CrystalSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A structure's space group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpaceGroup {
+    /// International Tables number, 1–230.
+    pub number: u32,
+    pub crystal_system: CrystalSystem,
+}
+
+/// The space group of `structure` with tolerance `symprec` (Å; pymatgen's
+/// `SpacegroupAnalyzer` default is 0.01, Materials Project uses 0.1). Disordered
+/// sites count as their majority species.
+pub fn space_group(structure: &Structure, symprec: f64) -> Result<SpaceGroup, ParseError> {
+    let lattice = MoyoLattice::from_basis(structure.lattice.matrix);
+    let positions = structure
+        .sites
+        .iter()
+        .map(|s| Vector3::new(s.frac[0], s.frac[1], s.frac[2]))
+        .collect();
+    let numbers = structure
+        .sites
+        .iter()
+        .map(|s| s.element().z() as i32)
+        .collect();
+    let cell = Cell::new(lattice, positions, numbers);
+    let dataset = MoyoDataset::new(
+        &cell,
+        symprec,
+        AngleTolerance::Default,
+        Setting::Spglib,
+        false,
+    )
+    .map_err(|e| ParseError::invalid(format!("symmetry search failed: {e:?}")))?;
+    let number = dataset.number as u32;
+    let crystal_system = CrystalSystem::of_space_group(number)
+        .ok_or_else(|| ParseError::invalid(format!("space group number {number} out of range")))?;
+    Ok(SpaceGroup {
+        number,
+        crystal_system,
+    })
+}
