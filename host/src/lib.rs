@@ -2,6 +2,8 @@
 //! featurizers, encoders and losses, and drives split back-propagation across them.
 //! The `mmhost` binary is a thin CLI over this library.
 
+pub mod dataset;
+pub mod import;
 pub mod plugins;
 pub mod settings;
 pub mod split;

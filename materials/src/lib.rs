@@ -20,7 +20,7 @@ pub use error::ParseError;
 pub use lattice::{Lattice, Mat3};
 pub use neighbors::{all_neighbors, Neighbor};
 pub use poscar::read_poscar;
-pub use pymatgen_json::structure_from_pymatgen;
+pub use pymatgen_json::{structure_from_pymatgen, structure_to_pymatgen};
 pub use structure::{Occupant, Site, Structure};
 pub use symmetry::{space_group, CrystalSystem, SpaceGroup};
 pub use volumetric::{read_chgcar, resample_periodic, VolumetricData};

@@ -75,3 +75,48 @@ pub fn structure_from_pymatgen(value: &Value) -> Result<Structure, ParseError> {
         sites: out,
     })
 }
+
+/// The pymatgen `Structure.as_dict()` form of a structure (lattice matrix, sites with
+/// species/occupancies, fractional `abc` and Cartesian `xyz`, labels).
+pub fn structure_to_pymatgen(structure: &Structure) -> Value {
+    let sites: Vec<Value> = structure
+        .sites
+        .iter()
+        .map(|site| {
+            let species: Vec<Value> = site
+                .occupants
+                .iter()
+                .map(|o| serde_json::json!({"element": o.element.symbol(), "occu": o.occupancy}))
+                .collect();
+            serde_json::json!({
+                "species": species,
+                "abc": site.frac,
+                "xyz": structure.lattice.to_cartesian(&site.frac),
+                "label": site.label,
+                "properties": {},
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "@module": "pymatgen.core.structure",
+        "@class": "Structure",
+        "charge": 0.0,
+        "lattice": {"matrix": structure.lattice.matrix, "pbc": [true, true, true]},
+        "sites": sites,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::read_poscar;
+
+    #[test]
+    fn round_trip() {
+        let (s, _) = read_poscar("NaCl\n1.0\n0 2.82 2.82\n2.82 0 2.82\n2.82 2.82 0\nNa Cl\n1 1\nDirect\n0 0 0\n0.5 0.5 0.5\n").unwrap();
+        assert_eq!(
+            structure_from_pymatgen(&structure_to_pymatgen(&s)).unwrap(),
+            s
+        );
+    }
+}

@@ -100,6 +100,37 @@ impl Structure {
         self.lattice.to_cartesian(&self.sites[i].frac)
     }
 
+    /// The chemical formula, elements in order of first appearance: `Ga4Te4`, or
+    /// `GaTe` when `reduced` (fractional occupancies are written with 3 decimals).
+    pub fn formula(&self, reduced: bool) -> String {
+        let composition = self.composition();
+        let whole = composition
+            .iter()
+            .all(|(_, n)| (n - n.round()).abs() < 1e-6);
+        let divisor = if reduced && whole {
+            composition
+                .iter()
+                .map(|(_, n)| n.round() as u64)
+                .fold(0, gcd)
+                .max(1) as f64
+        } else {
+            1.0
+        };
+        composition
+            .iter()
+            .map(|(e, n)| {
+                let n = n / divisor;
+                if (n - 1.0).abs() < 1e-6 {
+                    e.symbol().to_string()
+                } else if (n - n.round()).abs() < 1e-6 {
+                    format!("{}{}", e.symbol(), n.round() as u64)
+                } else {
+                    format!("{}{:.3}", e.symbol(), n)
+                }
+            })
+            .collect()
+    }
+
     /// Reduced formula-style composition in site order of first appearance with
     /// counts, e.g. `Ga4 Te4` (occupancies summed).
     pub fn composition(&self) -> Vec<(Element, f64)> {
@@ -113,5 +144,13 @@ impl Structure {
             }
         }
         out
+    }
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
     }
 }

@@ -1,5 +1,7 @@
 //! Command-line arguments and the commands they run.
 
+mod data;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -42,6 +44,11 @@ pub enum Command {
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
+    },
+    /// Materials datasets: import files, summarize, show one material.
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
     },
     /// The resolved run configuration.
     Config {
@@ -87,6 +94,7 @@ pub fn run(cli: Cli) -> Result<()> {
             PluginsCommand::List { json } => list_plugins(&search, json),
             PluginsCommand::Inspect { name, json } => inspect_plugin(&search, &name, json),
         },
+        Command::Data { command } => data::run(command),
         Command::Config {
             command: ConfigCommand::Show { json },
         } => {

@@ -1,0 +1,220 @@
+//! `mmhost data import | info | show`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use mmhost::{
+    dataset::Dataset,
+    import::{import_sources, FileReport, Outcome},
+};
+use mmhost_materials::{structure_from_pymatgen, Lattice};
+use mmhost_plugin_api::Record;
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Import files or folders (CIF, POSCAR, CHGCAR/AECCAR/CHG, vasprun.xml, DOSCAR,
+    /// pymatgen/Materials Project JSON and JSONL, CSV with a cif or description
+    /// column, .npy with an id list; .gz allowed). Each file is one transaction;
+    /// unchanged files are skipped, so an interrupted import can be rerun.
+    Import {
+        /// Dataset file (created if missing).
+        #[arg(long)]
+        db: PathBuf,
+        /// Files or folders to import.
+        #[arg(required = true)]
+        sources: Vec<PathBuf>,
+        /// Print the per-file reports as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Counts per modality, label and crystal system.
+    Info {
+        #[arg(long)]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One material: formula, symmetry, structure, modalities and labels.
+    Show {
+        #[arg(long)]
+        db: PathBuf,
+        /// Material id, e.g. mp-149.
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(command: DataCommand) -> Result<()> {
+    match command {
+        DataCommand::Import { db, sources, json } => import(&db, &sources, json),
+        DataCommand::Info { db, json } => info(&db, json),
+        DataCommand::Show { db, id, json } => show(&db, &id, json),
+    }
+}
+
+fn open_existing(db: &Path) -> Result<Dataset> {
+    if !db.is_file() {
+        bail!(
+            "{} does not exist (create it with `mmhost data import --db ...`)",
+            db.display()
+        );
+    }
+    Ok(Dataset::open(db)?)
+}
+
+fn import(db: &Path, sources: &[PathBuf], json: bool) -> Result<()> {
+    for source in sources {
+        if !source.exists() {
+            bail!("{} does not exist", source.display());
+        }
+    }
+    let dataset = Dataset::open(db)?;
+    let reports = import_sources(&dataset, sources, |report| {
+        if !json {
+            print_report(report);
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+        return Ok(());
+    }
+    let count = |f: fn(&Outcome) -> bool| reports.iter().filter(|r| f(&r.outcome)).count();
+    let rejected: usize = reports
+        .iter()
+        .map(|r| match &r.outcome {
+            Outcome::Imported { rejected, .. } => rejected.len(),
+            _ => 0,
+        })
+        .sum();
+    eprintln!(
+        "{} files imported, {} unchanged, {} skipped, {} failed; {} records rejected. Dataset: {}",
+        count(|o| matches!(o, Outcome::Imported { .. })),
+        count(|o| matches!(o, Outcome::Unchanged)),
+        count(|o| matches!(o, Outcome::Skipped { .. })),
+        count(|o| matches!(o, Outcome::Failed { .. })),
+        rejected,
+        db.display()
+    );
+    Ok(())
+}
+
+fn print_report(report: &FileReport) {
+    match &report.outcome {
+        Outcome::Imported {
+            materials,
+            records,
+            rejected,
+            seconds,
+        } => {
+            eprintln!(
+                "imported  {} [{}]: {materials} materials, {records} records in {seconds:.1} s",
+                report.path, report.format
+            );
+            for r in rejected {
+                eprintln!("  rejected {}: {}: {}", report.path, r.record, r.reason);
+            }
+        }
+        Outcome::Unchanged => eprintln!("unchanged {}", report.path),
+        Outcome::Skipped { reason } => eprintln!("skipped   {}: {reason}", report.path),
+        Outcome::Failed { reason } => eprintln!("FAILED    {}: {reason}", report.path),
+    }
+}
+
+fn info(db: &Path, json: bool) -> Result<()> {
+    let summary = open_existing(db)?.summary()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} materials from {} source files",
+        db.display(),
+        summary.materials,
+        summary.sources
+    );
+    println!("\nrecords per modality:");
+    for (modality, n) in &summary.modalities {
+        println!("  {modality:<10} {n:>8}");
+    }
+    println!("\nmaterials per label:");
+    for (label, n) in &summary.labels {
+        println!("  {label:<32} {n:>8}");
+    }
+    println!("\nmaterials per crystal system:");
+    for (system, n) in &summary.crystal_systems {
+        println!("  {system:<14} {n:>8}");
+    }
+    Ok(())
+}
+
+fn show(db: &Path, id: &str, json: bool) -> Result<()> {
+    let dataset = open_existing(db)?;
+    let material = dataset
+        .material(id)?
+        .with_context(|| format!("no material '{id}' in {}", db.display()))?;
+    let modalities = dataset.modalities_of(id)?;
+    let structure = match dataset.record("crystal", id)? {
+        Some(record) => Some(structure_json(&record)?),
+        None => None,
+    };
+    if json {
+        let value = serde_json::json!({
+            "material": material,
+            "modalities": modalities,
+            "structure": structure,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!("{id}");
+    if let Some(formula) = &material.formula {
+        println!("  formula        {formula}");
+    }
+    if let (Some(sg), Some(system)) = (material.space_group, &material.crystal_system) {
+        println!("  space group    {sg} ({system})");
+    }
+    if let Some(structure) = &structure {
+        let s = structure_from_pymatgen(structure)?;
+        print_lattice(&s.lattice, s.len());
+    }
+    println!("  modalities     {}", modalities.join(", "));
+    for modality in &modalities {
+        if let Some(record) = dataset.record(modality, id)? {
+            println!("    {modality:<8} {}", describe_record(&record));
+        }
+    }
+    println!("  labels");
+    for (label, value) in &material.labels {
+        println!("    {label:<32} {value}");
+    }
+    println!("  sources");
+    for source in &material.sources {
+        println!("    {source}");
+    }
+    Ok(())
+}
+
+fn structure_json(record: &Record) -> Result<serde_json::Value> {
+    let bytes = record.require("structure")?;
+    Ok(serde_json::from_slice(&bytes.bytes)?)
+}
+
+fn print_lattice(lattice: &Lattice, sites: usize) {
+    let [a, b, c] = lattice.lengths();
+    let [alpha, beta, gamma] = lattice.angles();
+    println!(
+        "  lattice        a={a:.4} b={b:.4} c={c:.4} Å, α={alpha:.2} β={beta:.2} γ={gamma:.2}°"
+    );
+    println!("  volume         {:.3} Å³, {sites} sites", lattice.volume());
+}
+
+fn describe_record(record: &Record) -> String {
+    record
+        .fields
+        .iter()
+        .map(|f| format!("{} {:?} {:?}", f.name, f.array.dtype, f.array.dims()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,524 @@
+//! Recognizing source files and reading them into import batches.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufReader, Read},
+    path::{Path, PathBuf},
+};
+
+use mmhost_materials::{
+    cif::read_cif, dos_from_pymatgen, read_chgcar, read_doscar, read_poscar, read_vasprun_dos,
+    space_group, structure_from_pymatgen, Dos, Structure,
+};
+use serde_json::Value;
+
+use super::records::{
+    charge_record, charge_record_from_grid, crystal_record, dos_record, text_record,
+};
+use crate::dataset::{ImportBatch, Material, Rejected};
+
+/// The formats mmhost reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Cif,
+    Poscar,
+    Volumetric,
+    Vasprun,
+    Doscar,
+    Npy,
+    Csv,
+    Json,
+    JsonLines,
+}
+
+impl Format {
+    /// Short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Cif => "cif",
+            Format::Poscar => "poscar",
+            Format::Volumetric => "chgcar",
+            Format::Vasprun => "vasprun",
+            Format::Doscar => "doscar",
+            Format::Npy => "npy",
+            Format::Csv => "csv",
+            Format::Json => "json",
+            Format::JsonLines => "jsonl",
+        }
+    }
+}
+
+/// The file name without a `.gz` suffix, lower case.
+fn base_name(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    name.strip_suffix(".gz").map(str::to_string).unwrap_or(name)
+}
+
+/// The format of `path`, from its name (`.gz` compression allowed everywhere).
+pub fn detect(path: &Path) -> Option<Format> {
+    let name = base_name(path);
+    let format = if name.ends_with(".cif") {
+        Format::Cif
+    } else if name.ends_with(".npy") {
+        Format::Npy
+    } else if name.ends_with(".csv") {
+        Format::Csv
+    } else if name.ends_with(".jsonl") {
+        Format::JsonLines
+    } else if name.ends_with(".json") {
+        Format::Json
+    } else if name.contains("vasprun") && name.ends_with(".xml") {
+        Format::Vasprun
+    } else if name.contains("doscar") {
+        Format::Doscar
+    } else if name.contains("chgcar")
+        || name.contains("aeccar")
+        || name == "chg"
+        || name.ends_with("_chg")
+    {
+        Format::Volumetric
+    } else if name.starts_with("poscar")
+        || name.starts_with("contcar")
+        || name.contains("_poscar")
+        || name.ends_with(".vasp")
+    {
+        Format::Poscar
+    } else {
+        return None;
+    };
+    Some(format)
+}
+
+/// Id lists read together with an `.npy` file (`dos_ids.txt` beside `dos.npy`).
+pub fn is_companion(path: &Path) -> bool {
+    let name = base_name(path);
+    name.ends_with("_ids.txt") && companion_of(path).is_file()
+}
+
+fn companion_of(ids: &Path) -> PathBuf {
+    let name = base_name(ids);
+    ids.with_file_name(format!("{}.npy", name.trim_end_matches("_ids.txt")))
+}
+
+/// The material id a single-material file stands for: its stem, or the name of its
+/// folder for VASP's fixed file names (`mp-149/CHGCAR` → `mp-149`).
+fn file_id(path: &Path) -> String {
+    let name = base_name(path);
+    let stem = [".cif", ".json", ".xml", ".vasp"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(&name)
+        .to_string();
+    const GENERIC: [&str; 10] = [
+        "chgcar",
+        "aeccar0",
+        "aeccar1",
+        "aeccar2",
+        "chg",
+        "poscar",
+        "contcar",
+        "vasprun",
+        "doscar",
+        "structure",
+    ];
+    let original = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    if GENERIC.contains(&stem.as_str()) {
+        if let Some(dir) = path.parent().and_then(Path::file_name) {
+            return dir.to_string_lossy().to_string();
+        }
+    }
+    // Keep the original capitalization of the stem.
+    original[..stem.len().min(original.len())].to_string()
+}
+
+fn text_of(path: &Path, bytes: &[u8]) -> Result<String, String> {
+    if path.extension().is_some_and(|e| e == "gz") {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot decompress: {e}"))?;
+        Ok(text)
+    } else {
+        String::from_utf8(bytes.to_vec()).map_err(|_| "not UTF-8 text".to_string())
+    }
+}
+
+/// Reads `bytes` (the content of `path`) as `format`. An `Err` means nothing of the
+/// file is usable; record-level problems are listed in the batch's `rejected`.
+pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, String> {
+    let source = path.display().to_string();
+    let mut batch = Builder {
+        batch: ImportBatch::default(),
+        source,
+    };
+    let id = file_id(path);
+    match format {
+        Format::Cif => {
+            let structures = read_cif(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
+            let many = structures.len() > 1;
+            for (k, structure) in structures.iter().enumerate() {
+                let id = if many {
+                    format!("{id}#{k}")
+                } else {
+                    id.clone()
+                };
+                batch.structure_or_reject(&id, structure, &format!("data block {}", k + 1));
+            }
+        }
+        Format::Poscar => {
+            let (structure, _) = read_poscar(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
+            batch.structure(&id, &structure)?;
+        }
+        Format::Volumetric => {
+            let data = read_chgcar(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
+            batch.structure(&id, &data.structure)?;
+            batch
+                .batch
+                .records
+                .push(("charge".into(), id, charge_record(&data)));
+        }
+        Format::Vasprun => {
+            let dos = read_vasprun_dos(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
+            batch.dos(&id, &dos);
+        }
+        Format::Doscar => {
+            let dos = read_doscar(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
+            batch.dos(&id, &dos);
+        }
+        Format::Npy => read_npy(&mut batch, path, bytes)?,
+        Format::Csv => read_csv(&mut batch, path, bytes)?,
+        Format::Json => {
+            let value: Value = serde_json::from_str(&text_of(path, bytes)?)
+                .map_err(|e| format!("not JSON: {e}"))?;
+            match value {
+                Value::Array(items) => {
+                    for (k, item) in items.iter().enumerate() {
+                        batch.json_item(item, &format!("{id}#{k}"), &format!("element {k}"));
+                    }
+                }
+                item => batch.json_item(&item, &id, "document"),
+            }
+        }
+        Format::JsonLines => {
+            for (k, line) in text_of(path, bytes)?.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match serde_json::from_str::<Value>(line) {
+                    Ok(item) => {
+                        batch.json_item(&item, &format!("{id}#{k}"), &format!("line {}", k + 1))
+                    }
+                    Err(e) => batch.reject(format!("line {}", k + 1), format!("not JSON: {e}")),
+                }
+            }
+        }
+    }
+    if batch.batch.materials.is_empty() {
+        return Err(match batch.batch.rejected.first() {
+            Some(first) => format!(
+                "nothing importable ({} records rejected; first: {}: {})",
+                batch.batch.rejected.len(),
+                first.record,
+                first.reason
+            ),
+            None => "no materials found".into(),
+        });
+    }
+    Ok(batch.batch)
+}
+
+/// Accumulates one file's batch.
+struct Builder {
+    batch: ImportBatch,
+    source: String,
+}
+
+impl Builder {
+    fn reject(&mut self, record: String, reason: String) {
+        self.batch.rejected.push(Rejected { record, reason });
+    }
+
+    fn material(&mut self, id: &str, labels: BTreeMap<String, f64>) -> &mut Material {
+        self.batch.materials.push(Material {
+            id: id.to_string(),
+            labels,
+            sources: vec![self.source.clone()],
+            ..Material::default()
+        });
+        self.batch.materials.last_mut().expect("just pushed")
+    }
+
+    /// A structure with its material row; disordered structures are refused.
+    fn structure(&mut self, id: &str, structure: &Structure) -> Result<(), String> {
+        if !structure.is_ordered() {
+            return Err(format!(
+                "partial occupancy, which the encoders cannot use: {}",
+                structure.disorder_report().join("; ")
+            ));
+        }
+        let symmetry = space_group(structure, 0.1).ok();
+        let material = self.material(id, BTreeMap::new());
+        material.formula = Some(structure.formula(true));
+        material.space_group = symmetry.map(|s| s.number);
+        material.crystal_system = symmetry.map(|s| s.crystal_system.name().to_string());
+        self.batch
+            .records
+            .push(("crystal".into(), id.to_string(), crystal_record(structure)));
+        Ok(())
+    }
+
+    fn structure_or_reject(&mut self, id: &str, structure: &Structure, what: &str) {
+        if let Err(reason) = self.structure(id, structure) {
+            self.reject(format!("{what} ({id})"), reason);
+        }
+    }
+
+    fn dos(&mut self, id: &str, dos: &Dos) {
+        let mut labels = BTreeMap::new();
+        if let Some(efermi) = dos.efermi {
+            labels.insert("efermi".to_string(), efermi);
+        }
+        self.material(id, labels);
+        self.batch
+            .records
+            .push(("dos".into(), id.to_string(), dos_record(dos)));
+    }
+
+    /// One JSON document: a pymatgen Dos/CompleteDos or Structure, an MP summary or
+    /// task document, or a `{material_id, description}` text entry.
+    fn json_item(&mut self, item: &Value, fallback_id: &str, what: &str) {
+        let class = item.get("@class").and_then(Value::as_str);
+        let id = item
+            .get("material_id")
+            .or_else(|| item.get("task_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let result = match (
+            class,
+            item.get("data"),
+            item.get("structure"),
+            item.get("description"),
+        ) {
+            (Some("CompleteDos" | "Dos"), ..) => {
+                self.json_dos(item, &id.unwrap_or_else(|| fallback_id.into()))
+            }
+            (Some("Structure"), ..) => structure_from_pymatgen(item)
+                .map_err(|e| e.to_string())
+                .and_then(|s| self.structure(&id.unwrap_or_else(|| fallback_id.into()), &s)),
+            (_, Some(data), ..) if data.get("@class").is_some() => {
+                self.json_dos(data, &id.unwrap_or_else(|| fallback_id.into()))
+            }
+            (_, _, _, Some(Value::String(text))) => match id {
+                Some(id) => {
+                    self.material(&id, numeric_labels(item));
+                    self.batch
+                        .records
+                        .push(("text".into(), id, text_record(text)));
+                    Ok(())
+                }
+                None => Err("description without material_id".into()),
+            },
+            (_, _, Some(structure), _) => {
+                let id = id.unwrap_or_else(|| {
+                    format!(
+                        "mpdoc-{:012x}",
+                        super::fnv1a(structure.to_string().as_bytes()) >> 16
+                    )
+                });
+                structure_from_pymatgen(structure)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| self.structure(&id, &s))
+                    .map(|()| {
+                        let labels = numeric_labels(item);
+                        if let Some(m) = self.batch.materials.last_mut() {
+                            m.labels.extend(labels);
+                        }
+                    })
+            }
+            _ => Err("not a DOS, structure, Materials Project or text document".into()),
+        };
+        if let Err(reason) = result {
+            self.reject(what.to_string(), reason);
+        }
+    }
+
+    fn json_dos(&mut self, value: &Value, id: &str) -> Result<(), String> {
+        let dos = dos_from_pymatgen(value).map_err(|e| e.to_string())?;
+        if let Some(structure) = value.get("structure") {
+            let structure = structure_from_pymatgen(structure).map_err(|e| e.to_string())?;
+            self.structure(id, &structure)?;
+        }
+        self.dos(id, &dos);
+        Ok(())
+    }
+}
+
+/// Top-level numbers and booleans of a document, as labels.
+fn numeric_labels(item: &Value) -> BTreeMap<String, f64> {
+    let mut labels = BTreeMap::new();
+    if let Some(object) = item.as_object() {
+        for (key, value) in object {
+            let number = match value {
+                Value::Number(n) => n.as_f64(),
+                Value::Bool(b) => Some(f64::from(u8::from(*b))),
+                _ => None,
+            };
+            if let Some(n) = number.filter(|n| n.is_finite()) {
+                labels.insert(key.clone(), n);
+            }
+        }
+    }
+    labels
+}
+
+/// Columns that are not labels.
+const NON_LABEL_COLUMNS: [&str; 6] = [
+    "material_id",
+    "cif",
+    "source",
+    "description",
+    "structure",
+    "formula",
+];
+
+fn read_csv(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let text = text_of(path, bytes)?;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("bad CSV header: {e}"))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    let id_col = column("material_id").ok_or("no material_id column")?;
+    let cif_col = column("cif");
+    let text_col = column("description");
+    let label_cols: Vec<(usize, String)> = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !NON_LABEL_COLUMNS.contains(h))
+        .map(|(i, h)| (i, h.to_string()))
+        .collect();
+    for (row, record) in reader.records().enumerate() {
+        let line = row + 2; // 1-based, after the header
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                batch.reject(format!("row {line}"), format!("bad CSV: {e}"));
+                continue;
+            }
+        };
+        let id = record.get(id_col).unwrap_or("").trim().to_string();
+        if id.is_empty() {
+            batch.reject(format!("row {line}"), "empty material_id".into());
+            continue;
+        }
+        let mut labels = BTreeMap::new();
+        for (i, name) in &label_cols {
+            let cell = record.get(*i).unwrap_or("").trim();
+            let value = match cell {
+                "True" | "true" => Some(1.0),
+                "False" | "false" => Some(0.0),
+                _ => cell.parse::<f64>().ok().filter(|v| v.is_finite()),
+            };
+            if let Some(v) = value {
+                labels.insert(name.clone(), v);
+            }
+        }
+        let what = format!("row {line} ({id})");
+        if let Some(c) = cif_col {
+            let parsed = read_cif(record.get(c).unwrap_or(""))
+                .map_err(|e| e.to_string())
+                .and_then(|s| batch.structure(&id, &s[0]));
+            match parsed {
+                Ok(()) => {
+                    if let Some(m) = batch.batch.materials.last_mut() {
+                        m.labels.extend(labels);
+                    }
+                }
+                Err(reason) => batch.reject(what, reason),
+            }
+        } else if let Some(c) = text_col {
+            let text = record.get(c).unwrap_or("").trim();
+            if text.is_empty() {
+                batch.reject(what, "empty description".into());
+                continue;
+            }
+            batch.material(&id, labels);
+            batch
+                .batch
+                .records
+                .push(("text".into(), id, text_record(text)));
+        } else {
+            batch.material(&id, labels);
+        }
+    }
+    Ok(())
+}
+
+fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let name = base_name(path);
+    let ids_path = path.with_file_name(format!("{}_ids.txt", name.trim_end_matches(".npy")));
+    let ids_text = std::fs::read_to_string(&ids_path)
+        .map_err(|e| format!("needs its id list {}: {e}", ids_path.display()))?;
+    let ids: Vec<&str> = ids_text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let npy =
+        npyz::NpyFile::new(BufReader::new(bytes)).map_err(|e| format!("not an .npy file: {e}"))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let values: Vec<f32> = npy
+        .into_vec()
+        .map_err(|e| format!("expected float32 data: {e}"))?;
+    if shape.first() != Some(&ids.len()) {
+        return Err(format!(
+            "{} rows but {} ids in {}",
+            shape.first().unwrap_or(&0),
+            ids.len(),
+            ids_path.display()
+        ));
+    }
+    let row_len: usize = shape[1..].iter().product();
+    for (k, (id, row)) in ids
+        .iter()
+        .zip(values.chunks_exact(row_len.max(1)))
+        .enumerate()
+    {
+        let what = format!("row {k} ({id})");
+        if let Some(i) = row.iter().position(|v| !v.is_finite()) {
+            batch.reject(what, format!("non-finite value at index {i}"));
+            continue;
+        }
+        match shape[1..] {
+            [2, points] if points >= 2 => {
+                let dos = Dos {
+                    energies: row[..points].iter().map(|&v| f64::from(v)).collect(),
+                    densities: vec![row[points..].iter().map(|&v| f64::from(v)).collect()],
+                    efermi: None,
+                };
+                batch.dos(id, &dos);
+            }
+            [a, b, c] => {
+                batch.material(id, BTreeMap::new());
+                let record = charge_record_from_grid(row, [a, b, c]);
+                batch
+                    .batch
+                    .records
+                    .push(("charge".into(), id.to_string(), record));
+            }
+            _ => {
+                return Err(format!(
+                    "array of shape {shape:?} is neither DOS (N, 2, M) nor charge (N, a, b, c)"
+                ))
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+//! `mmhost data import | info | show` on all of ../shared/data: counts, joins by
+//! material id, idempotence, an import killed midway and rerun, and bad input
+//! reported per file and record while everything else imports.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use mmhost_tests::{artifact_dir, data_dir, mmhost_binary};
+use serde_json::Value;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = artifact_dir().join("data-import").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn mmhost(args: &[&str]) -> Value {
+    let out = Command::new(mmhost_binary())
+        .args(args)
+        .output()
+        .expect("mmhost runs");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn import(db: &Path, sources: &[&Path]) -> Value {
+    let mut args = vec!["data", "import", "--json", "--db", db.to_str().unwrap()];
+    args.extend(sources.iter().map(|s| s.to_str().unwrap()));
+    mmhost(&args)
+}
+
+fn info(db: &Path) -> Value {
+    mmhost(&["data", "info", "--json", "--db", db.to_str().unwrap()])
+}
+
+#[test]
+fn imports_all_real_data_joined_by_material_id_and_idempotently() {
+    let dir = scratch("all");
+    let db = dir.join("all.redb");
+    let data = data_dir();
+    import(&db, &[&data]);
+    let summary = info(&db);
+    let modality = |m: &str| summary["modalities"][m].as_u64().unwrap_or(0);
+    // 11,618 CSV structures plus the structures inside the sample files.
+    assert!(modality("crystal") >= 11_618, "{summary}");
+    assert_eq!(modality("dos"), 312 + 5, "{summary}"); // dos.npy + vasprun, DOSCAR, 3 pymatgen DOS
+    assert_eq!(modality("charge"), 408 + 4, "{summary}"); // charge_density.npy + 4 CHGCAR-family files
+    assert_eq!(modality("text"), 100, "{summary}");
+    assert!(
+        summary["labels"]["formation_energy_per_atom"]
+            .as_u64()
+            .unwrap()
+            >= 11_000
+    );
+    assert_eq!(summary["labels"]["bulk_modulus_gpa"], 100);
+
+    // A material present in the CSV, dos.npy and charge_density.npy is one material.
+    let shown = mmhost(&[
+        "data",
+        "show",
+        "--json",
+        "--db",
+        db.to_str().unwrap(),
+        "mp-10009",
+    ]);
+    let modalities: Vec<&str> = shown["modalities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert_eq!(modalities, ["charge", "crystal", "dos"]);
+    assert_eq!(shown["material"]["formula"], "GaTe");
+    assert_eq!(shown["material"]["space_group"], 194);
+    assert_eq!(shown["material"]["labels"]["spacegroup_number"], 194.0);
+
+    // Importing again changes nothing.
+    let again = import(&db, &[&data]);
+    for report in again.as_array().unwrap() {
+        let status = report["outcome"]["status"].as_str().unwrap();
+        assert!(
+            ["unchanged", "skipped", "failed"].contains(&status),
+            "{report}"
+        );
+    }
+    assert_eq!(info(&db), summary);
+
+    // An import killed midway and rerun ends in the same dataset.
+    let killed = dir.join("killed.redb");
+    let mut child = Command::new(mmhost_binary())
+        .args([
+            "data",
+            "import",
+            "--db",
+            killed.to_str().unwrap(),
+            data.to_str().unwrap(),
+        ])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !killed.exists() && started.elapsed() < Duration::from_secs(30) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = info(&killed);
+    assert!(
+        partial["sources"].as_u64() < summary["sources"].as_u64(),
+        "killed too late: {partial}"
+    );
+    import(&killed, &[&data]);
+    assert_eq!(info(&killed), summary);
+}
+
+#[test]
+fn bad_files_and_records_are_reported_and_the_rest_imports() {
+    let dir = scratch("bad");
+    let sources = dir.join("sources");
+    fs::create_dir_all(&sources).unwrap();
+    // A CSV with one good structure (a real one) and one broken CIF.
+    let li = fs::read_to_string(data_dir().join("samples/chgcar/Li_CHG")).unwrap();
+    let good_cif = "data_Li\n_cell_length_a 3.0\n_cell_length_b 3.0\n_cell_length_c 3.0\n\
+        _cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n_atom_site_label\n\
+        _atom_site_fract_x\n_atom_site_fract_y\n_atom_site_fract_z\nLi1 0 0 0\nLi2 0.5 0.5 0.5\n";
+    let csv = format!(
+        "material_id,band_gap,cif\ngood-1,0.5,\"{good_cif}\"\nbroken-2,1.0,\"data_x\n_cell_length_a 3\n\"\n"
+    );
+    fs::write(sources.join("structures.csv"), csv).unwrap();
+    // A CHGCAR cut short.
+    let truncated: Vec<&str> = li.lines().take(40).collect();
+    fs::write(sources.join("Li_CHGCAR"), truncated.join("\n")).unwrap();
+    // Text that is not a CIF.
+    fs::write(sources.join("garbage.cif"), "this is not a CIF").unwrap();
+
+    let db = dir.join("bad.redb");
+    let reports = import(&db, &[&sources]);
+    let by_name = |name: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["path"].as_str().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("{name} not reported: {reports}"))
+            .clone()
+    };
+    let csv = by_name("structures.csv");
+    assert_eq!(csv["outcome"]["status"], "imported", "{csv}");
+    assert_eq!(csv["outcome"]["materials"], 1);
+    let rejected = &csv["outcome"]["rejected"][0];
+    assert_eq!(rejected["record"], "row 3 (broken-2)");
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .unwrap()
+            .contains("missing _cell_length_b"),
+        "{rejected}"
+    );
+    let chgcar = by_name("Li_CHGCAR");
+    assert_eq!(chgcar["outcome"]["status"], "failed");
+    assert!(
+        chgcar["outcome"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("grid ends after"),
+        "{chgcar}"
+    );
+    let garbage = by_name("garbage.cif");
+    assert_eq!(garbage["outcome"]["status"], "failed");
+
+    let summary = info(&db);
+    assert_eq!(summary["materials"], 1, "{summary}");
+    assert_eq!(summary["modalities"]["crystal"], 1);
+    let shown = mmhost(&[
+        "data",
+        "show",
+        "--json",
+        "--db",
+        db.to_str().unwrap(),
+        "good-1",
+    ]);
+    assert_eq!(shown["material"]["labels"]["band_gap"], 0.5);
+    assert_eq!(shown["material"]["formula"], "Li");
+}
