@@ -3,6 +3,7 @@
 //! linked statically into the host and the plugins that need it.
 
 pub mod cif;
+mod describe;
 mod dos;
 mod element;
 mod error;
@@ -14,6 +15,7 @@ mod structure;
 mod symmetry;
 mod volumetric;
 
+pub use describe::describe;
 pub use dos::{dos_from_pymatgen, read_doscar, read_vasprun_dos, Dos};
 pub use element::Element;
 pub use error::ParseError;

@@ -58,12 +58,18 @@ impl fmt::Display for CrystalSystem {
     }
 }
 
-/// A structure's space group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A structure's space group and its symmetry-distinct sites.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpaceGroup {
     /// International Tables number, 1–230.
     pub number: u32,
+    /// Hermann–Mauguin symbol, short (`Fd-3m`).
+    pub symbol: String,
     pub crystal_system: CrystalSystem,
+    /// For each site, the index of the first site equivalent to it.
+    pub orbits: Vec<usize>,
+    /// Wyckoff letter of each site.
+    pub wyckoffs: Vec<char>,
 }
 
 /// The space group of `structure` with tolerance `symprec` (Å; pymatgen's
@@ -95,6 +101,9 @@ pub fn space_group(structure: &Structure, symprec: f64) -> Result<SpaceGroup, Pa
         .ok_or_else(|| ParseError::invalid(format!("space group number {number} out of range")))?;
     Ok(SpaceGroup {
         number,
+        symbol: dataset.hm_symbol.replace(' ', ""),
         crystal_system,
+        orbits: dataset.orbits.clone(),
+        wyckoffs: dataset.wyckoffs.clone(),
     })
 }

@@ -50,6 +50,15 @@ pub enum Command {
         #[command(subcommand)]
         command: data::DataCommand,
     },
+    /// A text description of a crystal: formula, space group, lattice, and each
+    /// symmetry-distinct site's coordination and bond lengths.
+    Describe {
+        /// Structure file: CIF, POSCAR/CONTCAR, CHGCAR, pymatgen JSON.
+        file: PathBuf,
+        /// Print JSON ({"file", "description"}).
+        #[arg(long)]
+        json: bool,
+    },
     /// The resolved run configuration.
     Config {
         #[command(subcommand)]
@@ -95,6 +104,19 @@ pub fn run(cli: Cli) -> Result<()> {
             PluginsCommand::Inspect { name, json } => inspect_plugin(&search, &name, json),
         },
         Command::Data { command } => data::run(command),
+        Command::Describe { file, json } => {
+            let structure = mmhost::import::read_structure(&file)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let text = mmhost_materials::describe(&structure)
+                .with_context(|| format!("describing {}", file.display()))?;
+            if json {
+                let value = serde_json::json!({"file": file, "description": text.trim_end()});
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                print!("{text}");
+            }
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Show { json },
         } => {

@@ -265,7 +265,7 @@ impl Builder {
         let symmetry = space_group(structure, 0.1).ok();
         let material = self.material(id, BTreeMap::new());
         material.formula = Some(structure.formula(true));
-        material.space_group = symmetry.map(|s| s.number);
+        material.space_group = symmetry.as_ref().map(|s| s.number);
         material.crystal_system = symmetry.map(|s| s.crystal_system.name().to_string());
         self.batch
             .records
@@ -521,4 +521,28 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
         }
     }
     Ok(())
+}
+
+/// The (first) structure in a structure file: CIF, POSCAR/CONTCAR, a CHGCAR-family
+/// file, or pymatgen `Structure` / Materials Project JSON.
+pub fn read_structure(path: &Path) -> Result<Structure, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let text = text_of(path, &bytes)?;
+    match detect(path) {
+        Some(Format::Cif) => read_cif(&text)
+            .map_err(|e| e.to_string())
+            .map(|mut s| s.swap_remove(0)),
+        Some(Format::Poscar) => read_poscar(&text)
+            .map(|(s, _)| s)
+            .map_err(|e| e.to_string()),
+        Some(Format::Volumetric) => read_chgcar(&text)
+            .map(|d| d.structure)
+            .map_err(|e| e.to_string()),
+        Some(Format::Json) => {
+            let value: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+            let structure = value.get("structure").unwrap_or(&value);
+            structure_from_pymatgen(structure).map_err(|e| e.to_string())
+        }
+        _ => Err("not a structure file (CIF, POSCAR/CONTCAR, CHGCAR, pymatgen JSON)".into()),
+    }
 }

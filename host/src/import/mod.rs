@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::dataset::{Dataset, DatasetError, ImportLog, Rejected};
 
+pub use formats::read_structure;
 pub use records::{
     charge_record, charge_record_from_grid, crystal_record, dos_record, text_record, CHARGE_GRID,
 };
