@@ -193,3 +193,21 @@ fn bad_files_and_records_are_reported_and_the_rest_imports() {
     assert_eq!(shown["material"]["labels"]["band_gap"], 0.5);
     assert_eq!(shown["material"]["formula"], "Li");
 }
+
+#[test]
+fn bundled_demo_dataset_imports_and_stays_small() {
+    let demo = mmhost_tests::repo_root().join("demo");
+    let size: u64 = fs::read_dir(&demo)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert!(size <= 20 * 1024 * 1024, "demo/ is {size} bytes");
+    let db = scratch("demo").join("demo.redb");
+    import(&db, &[&demo]);
+    let summary = info(&db);
+    assert_eq!(summary["materials"], 407, "{summary}");
+    assert_eq!(summary["modalities"]["crystal"], 407);
+    assert_eq!(summary["modalities"]["dos"], 91);
+    assert_eq!(summary["modalities"]["charge"], 107);
+    assert_eq!(summary["labels"]["formation_energy_per_atom"], 407);
+}

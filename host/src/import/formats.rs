@@ -100,7 +100,12 @@ pub fn is_companion(path: &Path) -> bool {
 
 fn companion_of(ids: &Path) -> PathBuf {
     let name = base_name(ids);
-    ids.with_file_name(format!("{}.npy", name.trim_end_matches("_ids.txt")))
+    let npy = ids.with_file_name(format!("{}.npy", name.trim_end_matches("_ids.txt")));
+    if npy.is_file() {
+        npy
+    } else {
+        npy.with_extension("npy.gz")
+    }
 }
 
 /// The material id a single-material file stands for: its stem, or the name of its
@@ -471,6 +476,17 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
+    let decompressed;
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("cannot decompress: {e}"))?;
+        decompressed = out;
+        decompressed.as_slice()
+    } else {
+        bytes
+    };
     let npy =
         npyz::NpyFile::new(BufReader::new(bytes)).map_err(|e| format!("not an .npy file: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
