@@ -1,6 +1,9 @@
 //! Periodic neighbour lists: every site within a cutoff, with its lattice image.
 
-use crate::{lattice::norm, Structure};
+use crate::{
+    lattice::{dot, norm},
+    Structure,
+};
 
 /// One neighbour of a site.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +33,8 @@ pub fn all_neighbors(structure: &Structure, cutoff: f64) -> Vec<Vec<Neighbor>> {
     let m = &lattice.matrix;
     let cutoff2 = cutoff * cutoff;
     let mut out = Vec::with_capacity(structure.len());
+    let c = m[2];
+    let cc = dot(&c, &c);
     for (i, si) in structure.sites.iter().enumerate() {
         let mut list = Vec::new();
         for (j, sj) in structure.sites.iter().enumerate() {
@@ -37,17 +42,27 @@ pub fn all_neighbors(structure: &Structure, cutoff: f64) -> Vec<Vec<Neighbor>> {
                 let d = si.frac[k] - sj.frac[k];
                 ((d - reach[k]).floor() as i32)..=((d + reach[k]).ceil() as i32)
             };
+            let base = [0, 1, 2].map(|k| cart[j][k] - cart[i][k]);
             for n0 in range(0) {
                 for n1 in range(1) {
-                    for n2 in range(2) {
+                    let (f0, f1) = (f64::from(n0), f64::from(n1));
+                    let p = [0, 1, 2].map(|k| base[k] + f0 * m[0][k] + f1 * m[1][k]);
+                    // |p + n2·c|² ≤ r² holds for n2 between the roots of a quadratic.
+                    let pc = dot(&p, &c);
+                    let disc = pc * pc - cc * (dot(&p, &p) - cutoff2);
+                    if disc < 0.0 {
+                        continue;
+                    }
+                    let root = disc.sqrt();
+                    let lo = ((-pc - root) / cc).floor() as i32;
+                    let hi = ((-pc + root) / cc).ceil() as i32;
+                    for n2 in lo..=hi {
                         if i == j && n0 == 0 && n1 == 0 && n2 == 0 {
                             continue;
                         }
-                        let (f0, f1, f2) = (f64::from(n0), f64::from(n1), f64::from(n2));
-                        let delta = [0, 1, 2].map(|k| {
-                            cart[j][k] + f0 * m[0][k] + f1 * m[1][k] + f2 * m[2][k] - cart[i][k]
-                        });
-                        let d2 = delta[0] * delta[0] + delta[1] * delta[1] + delta[2] * delta[2];
+                        let f2 = f64::from(n2);
+                        let delta = [p[0] + f2 * c[0], p[1] + f2 * c[1], p[2] + f2 * c[2]];
+                        let d2 = dot(&delta, &delta);
                         if d2 <= cutoff2 {
                             list.push(Neighbor {
                                 index: j,

@@ -99,53 +99,55 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ParseError> {
             i += 1;
             continue;
         }
-        let chars: Vec<char> = line.chars().collect();
+        // Delimiters are ASCII, so byte offsets found here are char boundaries.
+        let bytes = line.as_bytes();
         let mut k = 0;
-        while k < chars.len() {
-            let c = chars[k];
-            if c.is_whitespace() {
+        while k < bytes.len() {
+            let c = bytes[k];
+            if c.is_ascii_whitespace() {
                 k += 1;
-            } else if c == '#' {
+            } else if c == b'#' {
                 break;
-            } else if c == '\'' || c == '"' {
+            } else if c == b'\'' || c == b'"' {
                 // A quote closes only when followed by whitespace or the line end.
                 let start = k + 1;
                 let mut end = start;
-                while end < chars.len()
-                    && !(chars[end] == c && chars.get(end + 1).is_none_or(|n| n.is_whitespace()))
+                while end < bytes.len()
+                    && !(bytes[end] == c
+                        && bytes.get(end + 1).is_none_or(|n| n.is_ascii_whitespace()))
                 {
                     end += 1;
                 }
-                if end >= chars.len() {
+                if end >= bytes.len() {
+                    let q = c as char;
                     return Err(ParseError::at(
                         number,
-                        format!("unterminated {c}quoted{c} value"),
+                        format!("unterminated {q}quoted{q} value"),
                     ));
                 }
                 tokens.push((
                     number,
                     Token::Value(Value {
-                        text: chars[start..end].iter().collect(),
+                        text: line[start..end].to_string(),
                         quoted: true,
                     }),
                 ));
                 k = end + 1;
             } else {
                 let start = k;
-                while k < chars.len() && !chars[k].is_whitespace() {
+                while k < bytes.len() && !bytes[k].is_ascii_whitespace() {
                     k += 1;
                 }
-                let word: String = chars[start..k].iter().collect();
-                let lower = word.to_ascii_lowercase();
-                let token = if lower.starts_with("data_") {
+                let word = &line[start..k];
+                let token = if word.len() >= 5 && word[..5].eq_ignore_ascii_case("data_") {
                     Token::Data(word[5..].to_string())
-                } else if lower == "loop_" {
+                } else if word.eq_ignore_ascii_case("loop_") {
                     Token::Loop
                 } else if word.starts_with('_') {
-                    Token::Tag(lower)
+                    Token::Tag(word.to_ascii_lowercase())
                 } else {
                     Token::Value(Value {
-                        text: word,
+                        text: word.to_string(),
                         quoted: false,
                     })
                 };
