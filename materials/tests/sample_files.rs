@@ -239,3 +239,39 @@ fn truncated_files_are_refused_with_the_line() {
         .to_string()
         .contains("no <dos>"));
 }
+
+#[test]
+fn spin_polarized_doscar_columns() {
+    // The real Fe2 DOSCAR rewritten with the 5-column layout of ISPIN = 2
+    // (E, up, down, integrated up, integrated down), down = up / 2.
+    let text = read(samples().join("dos/Fe2_DOSCAR"));
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let cols: Vec<f64> = line
+                .split_whitespace()
+                .filter_map(|t| t.parse().ok())
+                .collect();
+            if (6..6 + 301).contains(&i) && cols.len() == 3 {
+                format!(
+                    "{} {} {} {} {}",
+                    cols[0],
+                    cols[1],
+                    cols[1] / 2.0,
+                    cols[2],
+                    cols[2] / 2.0
+                )
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    let dos = read_doscar(&lines.join("\n")).unwrap();
+    assert_eq!(dos.densities.len(), 2);
+    for (up, down) in dos.densities[0].iter().zip(&dos.densities[1]) {
+        assert!((down - up / 2.0).abs() < 1e-12);
+    }
+    let total = dos.total();
+    assert!((total[150] - 1.5 * dos.densities[0][150]).abs() < 1e-12);
+}
