@@ -81,3 +81,32 @@ pub fn real_dos_records(count: usize) -> Vec<Record> {
         .map(|row| Record::single("dos", Array::from_f32(&[2, 601], row)))
         .collect()
 }
+
+/// The first `count` rows of `mp/structures.csv.gz` that have a formation energy:
+/// material id, structure and formation energy (eV/atom).
+pub fn real_structures_with_formation_energy(
+    count: usize,
+) -> Vec<(String, mmhost_materials::Structure, f64)> {
+    let path = data_dir().join("mp/structures.csv.gz");
+    let file = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut reader = csv::Reader::from_reader(flate2::read::GzDecoder::new(file));
+    let headers = reader.headers().expect("header").clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    let (id, energy, cif) = (
+        col("material_id"),
+        col("formation_energy_per_atom"),
+        col("cif"),
+    );
+    reader
+        .records()
+        .map(|r| r.expect("CSV row"))
+        .filter_map(|r| {
+            let e: f64 = r[energy].parse().ok()?;
+            let s = mmhost_materials::cif::read_cif(&r[cif])
+                .ok()?
+                .swap_remove(0);
+            Some((r[id].to_string(), s, e))
+        })
+        .take(count)
+        .collect()
+}

@@ -1,0 +1,76 @@
+//! Structure → CGCNN graph: atom feature vectors and the nearest neighbours.
+
+use std::sync::OnceLock;
+
+use mmhost_materials::{all_neighbors, structure_from_pymatgen};
+use mmhost_plugin_sdk::api::{Array, ErrorKind, PluginError, Record};
+
+/// The 92-d CGCNN feature vector of atomic number `z` (1–100).
+pub fn atom_features(z: u32) -> Option<&'static [f32]> {
+    static TABLE: OnceLock<Vec<Vec<f32>>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let json: serde_json::Value =
+            serde_json::from_str(include_str!("../data/cgcnn_atom_init.json")).unwrap_or_default();
+        (1..=100)
+            .map(|z: u32| {
+                json.get(z.to_string())
+                    .and_then(|v| v.as_array())
+                    .map(|v| v.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect())
+                    .unwrap_or_default()
+            })
+            .collect()
+    });
+    table
+        .get((z as usize).checked_sub(1)?)
+        .filter(|v| v.len() == 92)
+        .map(Vec::as_slice)
+}
+
+/// Raw `structure` record → `atom_features` `(N, 92)`, `neighbor_index` `(N, M)`,
+/// `neighbor_distance` `(N, M)`: each atom's `max_neighbors` nearest neighbours
+/// within `radius` Å, padded with index 0 at `radius + 1`.
+pub fn featurize_structure(
+    raw: &Record,
+    radius: f64,
+    max_neighbors: usize,
+) -> Result<Record, PluginError> {
+    let invalid = |message: String| PluginError::new(ErrorKind::InvalidInput, message);
+    let bytes = raw.require("structure")?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes.bytes)
+        .map_err(|e| invalid(format!("structure is not JSON: {e}")))?;
+    let structure = structure_from_pymatgen(&json).map_err(|e| invalid(e.to_string()))?;
+    let n = structure.len();
+    let mut features = Vec::with_capacity(n * 92);
+    for site in &structure.sites {
+        let element = site.element();
+        let vector = atom_features(element.z())
+            .ok_or_else(|| invalid(format!("no CGCNN features for {element} (Z > 100)")))?;
+        features.extend_from_slice(vector);
+    }
+    let mut index = Vec::with_capacity(n * max_neighbors);
+    let mut distance = Vec::with_capacity(n * max_neighbors);
+    for list in all_neighbors(&structure, radius) {
+        for k in 0..max_neighbors {
+            match list.get(k) {
+                Some(neighbor) => {
+                    index.push(neighbor.index as i64);
+                    distance.push(neighbor.distance as f32);
+                }
+                None => {
+                    index.push(0);
+                    distance.push((radius + 1.0) as f32);
+                }
+            }
+        }
+    }
+    let mut record = Record::single("atom_features", Array::from_f32(&[n, 92], &features));
+    record.push(
+        "neighbor_index",
+        Array::from_i64(&[n, max_neighbors], &index),
+    );
+    record.push(
+        "neighbor_distance",
+        Array::from_f32(&[n, max_neighbors], &distance),
+    );
+    Ok(record)
+}
