@@ -11,6 +11,7 @@ mod lattice;
 mod lattice_sums;
 mod neighbors;
 mod poscar;
+mod potnet_sums;
 mod pymatgen_json;
 mod structure;
 mod symmetry;
@@ -24,6 +25,9 @@ pub use lattice::{Lattice, Mat3};
 pub use lattice_sums::{coulomb_potential, madelung_constant, site_potential};
 pub use neighbors::{all_neighbors, Neighbor};
 pub use poscar::read_poscar;
+pub use potnet_sums::{
+    k_half, potnet_infinite_sums, PairSums, PotentialLattice, POTNET_PAULI_ALPHA, POTNET_RANGE,
+};
 pub use pymatgen_json::{structure_from_pymatgen, structure_to_pymatgen};
 pub use structure::{Occupant, Site, Structure};
 pub use symmetry::{space_group, CrystalSystem, SpaceGroup};
