@@ -2,6 +2,7 @@
 //! the formats materials scientists have, and periodic neighbour lists. Plain Rust,
 //! linked statically into the host and the plugins that need it.
 
+mod atom_features;
 pub mod cif;
 mod describe;
 mod dos;
@@ -17,6 +18,7 @@ mod structure;
 mod symmetry;
 mod volumetric;
 
+pub use atom_features::{cgcnn_atom_features, CGCNN_FEATURES};
 pub use describe::describe;
 pub use dos::{dos_from_pymatgen, read_doscar, read_vasprun_dos, Dos};
 pub use element::Element;

@@ -89,3 +89,46 @@ fn shipped_configs_are_accepted_by_their_plugins() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[test]
+fn one_config_line_swaps_the_crystal_encoder_in_the_same_host() {
+    let dir = artifact_dir().join("encoder-swap");
+    std::fs::create_dir_all(&dir).unwrap();
+    let demo = std::fs::read_to_string(repo_root().join("configs/demo.toml")).unwrap();
+    assert!(demo.contains("plugin = \"crystal-potnet\""));
+    let mut seen = Vec::new();
+    for plugin in ["crystal-potnet", "crystal-cgcnn"] {
+        let file = dir.join(format!("{plugin}.toml"));
+        std::fs::write(
+            &file,
+            demo.replace(
+                "plugin = \"crystal-potnet\"",
+                &format!("plugin = \"{plugin}\""),
+            ),
+        )
+        .unwrap();
+        let out = Command::new(mmhost_binary())
+            .arg("--config")
+            .arg(&file)
+            .args(["config", "check", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{plugin}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let checked: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let crystal = checked
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["role"] == "encoder:crystal")
+            .unwrap()
+            .clone();
+        assert_eq!(crystal["plugin"], plugin);
+        assert_eq!(crystal["embed_dim"], 128);
+        seen.push(crystal["path"].as_str().unwrap().to_string());
+    }
+    assert_ne!(seen[0], seen[1], "two different libraries behind one host");
+}

@@ -74,6 +74,13 @@ pub enum ConfigCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Load every configured plugin and build its encoder (or loss): shows which
+    /// library serves each modality, its size and device, or what is wrong.
+    Check {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,6 +124,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Config {
+            command: ConfigCommand::Check { json },
+        } => check_config(&settings, &search, json),
         Command::Config {
             command: ConfigCommand::Show { json },
         } => {
@@ -227,6 +237,78 @@ fn inspect_plugin(search: &PluginSearch, name: &str, json: bool) -> Result<()> {
     println!("\nconfiguration keys and defaults:");
     for line in p.default_config.lines() {
         println!("  {line}");
+    }
+    Ok(())
+}
+
+/// One configured plugin, instantiated.
+#[derive(serde::Serialize)]
+struct CheckedPlugin {
+    role: String,
+    plugin: String,
+    version: String,
+    path: PathBuf,
+    parameters: Option<u64>,
+    embed_dim: Option<usize>,
+    device: Option<String>,
+}
+
+fn check_config(settings: &Settings, search: &PluginSearch, json: bool) -> Result<()> {
+    let mut checked = Vec::new();
+    for (modality, encoder) in &settings.encoders {
+        let library = search
+            .find(&encoder.plugin)
+            .with_context(|| format!("encoder for modality '{modality}'"))?;
+        let description = library.description();
+        if description.modality != *modality {
+            bail!(
+                "modality '{modality}' is configured with plugin '{}', which encodes '{}'",
+                description.name,
+                description.modality
+            );
+        }
+        let config = settings.plugin_config(&encoder.config);
+        library.featurizer(&config)?;
+        let instance = library.encoder(&config)?;
+        checked.push(CheckedPlugin {
+            role: format!("encoder:{modality}"),
+            plugin: description.name.clone(),
+            version: description.version.clone(),
+            path: description.path.clone(),
+            parameters: Some(instance.parameter_count()),
+            embed_dim: Some(instance.embed_dim()),
+            device: Some(instance.device()),
+        });
+    }
+    let library = search.find(&settings.loss.plugin).context("loss")?;
+    library.loss(&settings.plugin_config(&settings.loss.config))?;
+    let description = library.description();
+    checked.push(CheckedPlugin {
+        role: "loss".into(),
+        plugin: description.name.clone(),
+        version: description.version.clone(),
+        path: description.path.clone(),
+        parameters: None,
+        embed_dim: None,
+        device: None,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&checked)?);
+        return Ok(());
+    }
+    for c in &checked {
+        let size = match (c.parameters, c.embed_dim, &c.device) {
+            (Some(p), Some(d), Some(device)) => format!("{p} parameters, {d}-d, {device}"),
+            _ => String::new(),
+        };
+        println!(
+            "{:<18} {:<16} {:<8} {:<36} {}",
+            c.role,
+            c.plugin,
+            c.version,
+            size,
+            c.path.display()
+        );
     }
     Ok(())
 }

@@ -1,30 +1,7 @@
 //! Structure → CGCNN graph: atom feature vectors and the nearest neighbours.
 
-use std::sync::OnceLock;
-
-use mmhost_materials::{all_neighbors, structure_from_pymatgen};
+use mmhost_materials::{all_neighbors, cgcnn_atom_features, structure_from_pymatgen};
 use mmhost_plugin_sdk::api::{Array, ErrorKind, PluginError, Record};
-
-/// The 92-d CGCNN feature vector of atomic number `z` (1–100).
-pub fn atom_features(z: u32) -> Option<&'static [f32]> {
-    static TABLE: OnceLock<Vec<Vec<f32>>> = OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let json: serde_json::Value =
-            serde_json::from_str(include_str!("../data/cgcnn_atom_init.json")).unwrap_or_default();
-        (1..=100)
-            .map(|z: u32| {
-                json.get(z.to_string())
-                    .and_then(|v| v.as_array())
-                    .map(|v| v.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect())
-                    .unwrap_or_default()
-            })
-            .collect()
-    });
-    table
-        .get((z as usize).checked_sub(1)?)
-        .filter(|v| v.len() == 92)
-        .map(Vec::as_slice)
-}
 
 /// Raw `structure` record → `atom_features` `(N, 92)`, `neighbor_index` `(N, M)`,
 /// `neighbor_distance` `(N, M)`: each atom's `max_neighbors` nearest neighbours
@@ -43,7 +20,7 @@ pub fn featurize_structure(
     let mut features = Vec::with_capacity(n * 92);
     for site in &structure.sites {
         let element = site.element();
-        let vector = atom_features(element.z())
+        let vector = cgcnn_atom_features(element.z())
             .ok_or_else(|| invalid(format!("no CGCNN features for {element} (Z > 100)")))?;
         features.extend_from_slice(vector);
     }

@@ -9,7 +9,7 @@
 mod featurize;
 mod model;
 
-pub use featurize::{atom_features, featurize_structure};
+pub use featurize::featurize_structure;
 pub use model::{Cgcnn, CgcnnConfig, ConvLayer, ConvLayerConfig};
 
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};

@@ -1,0 +1,50 @@
+//! PotNet's local graph: each atom's 16 nearest neighbours within 4 Å, ties
+//! included, the cutoff extended when an atom has fewer; every edge stored in both
+//! directions (so mutual neighbours appear twice each way), as in the reference.
+
+use mmhost_materials::{all_neighbors, Structure};
+
+/// Neighbours closer than this are ignored (the reference's bond tolerance).
+const MIN_DISTANCE: f64 = 0.15;
+
+/// Directed local edges `(source, target, distance Å)`.
+pub fn local_edges(
+    structure: &Structure,
+    cutoff: f64,
+    max_neighbors: usize,
+) -> Vec<(usize, usize, f64)> {
+    let lengths = structure.lattice.lengths();
+    let longest = lengths.iter().cloned().fold(0.0, f64::max);
+    let mut cutoff = cutoff;
+    let lists = loop {
+        let lists: Vec<Vec<(usize, f64)>> = all_neighbors(structure, cutoff)
+            .into_iter()
+            .map(|list| {
+                list.into_iter()
+                    .filter(|n| n.distance > MIN_DISTANCE)
+                    .map(|n| (n.index, n.distance))
+                    .collect()
+            })
+            .collect();
+        if lists.iter().all(|l| l.len() >= max_neighbors) || structure.is_empty() {
+            break lists;
+        }
+        cutoff = if cutoff < longest {
+            longest
+        } else {
+            2.0 * cutoff
+        };
+    };
+    let mut edges = Vec::new();
+    for (i, list) in lists.iter().enumerate() {
+        // Lists are sorted by distance; keep the k nearest and every tie with the k-th.
+        let Some(&(_, kth)) = list.get(max_neighbors.saturating_sub(1)) else {
+            continue;
+        };
+        for &(j, d) in list.iter().take_while(|(_, d)| *d <= kth) {
+            edges.push((i, j, d));
+            edges.push((j, i, d));
+        }
+    }
+    edges
+}

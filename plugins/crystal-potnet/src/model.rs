@@ -1,0 +1,206 @@
+//! The PotNet network (Lin et al., ICML 2023; MultiMat's variant ending in a 128-d
+//! embedding): atom embedding, local edges (−0.75/d through Gaussian RBFs) and
+//! complete-potential edges (the weighted sum of the three lattice sums through
+//! multiquadric RBFs) sharing one edge space, gated message-passing layers with batch
+//! norm, mean pooling, Linear → embedding.
+
+use burn::{
+    nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig},
+    prelude::*,
+    tensor::{
+        activation::{relu, sigmoid, silu, softplus},
+        IndexingUpdateOp,
+    },
+};
+
+/// Sizes of PotNet; defaults are the reference configuration.
+#[derive(Config, Debug)]
+pub struct PotNetConfig {
+    /// Local-edge cutoff, Å (extended when an atom has fewer neighbours).
+    #[config(default = 4.0)]
+    pub cutoff: f64,
+    /// Nearest neighbours per atom (ties included).
+    #[config(default = 16)]
+    pub max_neighbors: usize,
+    /// Node and edge width.
+    #[config(default = 256)]
+    pub hidden_dim: usize,
+    #[config(default = 3)]
+    pub conv_layers: usize,
+    /// Gaussian basis functions of local edges, on [−4, 4] of −0.75/d.
+    #[config(default = 256)]
+    pub local_rbf: usize,
+    /// Multiquadric basis functions of complete-potential edges, on [−4, 4].
+    #[config(default = 64)]
+    pub infinite_rbf: usize,
+    /// Weights of the Coulomb, London and Pauli sums.
+    #[config(default = "-0.801")]
+    pub coulomb_weight: f64,
+    #[config(default = "-0.074")]
+    pub london_weight: f64,
+    #[config(default = 0.145)]
+    pub pauli_weight: f64,
+    /// Output embedding width.
+    #[config(default = 128)]
+    pub embed_dim: usize,
+}
+
+impl PotNetConfig {
+    /// A freshly initialized model.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> PotNet<B> {
+        let h = self.hidden_dim;
+        PotNet {
+            atom_embedding: LinearConfig::new(92, h).init(device),
+            local_embedding: LinearConfig::new(self.local_rbf, h).init(device),
+            infinite_embedding: LinearConfig::new(self.infinite_rbf, h).init(device),
+            infinite_norm: BatchNormConfig::new(h).init(device),
+            convs: (0..self.conv_layers)
+                .map(|_| PotNetConvConfig::new(h).init(device))
+                .collect(),
+            head: LinearConfig::new(h, self.embed_dim).init(device),
+            local_rbf: self.local_rbf,
+            infinite_rbf: self.infinite_rbf,
+            weights: [self.coulomb_weight, self.london_weight, self.pauli_weight],
+        }
+    }
+}
+
+/// The PotNet encoder.
+#[derive(Module, Debug)]
+pub struct PotNet<B: Backend> {
+    atom_embedding: Linear<B>,
+    local_embedding: Linear<B>,
+    infinite_embedding: Linear<B>,
+    infinite_norm: BatchNorm<B>,
+    convs: Vec<PotNetConv<B>>,
+    head: Linear<B>,
+    local_rbf: usize,
+    infinite_rbf: usize,
+    weights: [f64; 3],
+}
+
+/// A flattened batch of crystal graphs, as tensors.
+pub struct GraphTensors<B: Backend> {
+    /// `[atoms, 92]`
+    pub features: Tensor<B, 2>,
+    /// `[E]` sources and targets of all edges: local edges first, then every ordered
+    /// pair of atoms within each crystal.
+    pub source: Tensor<B, 1, Int>,
+    pub target: Tensor<B, 1, Int>,
+    /// `[E_local]`, Å
+    pub local_distance: Tensor<B, 1>,
+    /// `[E_infinite, 3]`: Coulomb, London, Pauli sums.
+    pub infinite_sums: Tensor<B, 2>,
+    /// `[crystals, atoms]`: mean-pooling weights.
+    pub pool: Tensor<B, 2>,
+}
+
+/// `[E]` → `[E, bins]`: `base = γ (x − c_k)`, centres `linspace(−4, 4, bins)`,
+/// γ = 1/spacing.
+fn rbf_base<B: Backend>(x: Tensor<B, 1>, bins: usize) -> Tensor<B, 2> {
+    let device = x.device();
+    let [n] = x.dims();
+    let spacing = 8.0 / (bins - 1) as f64;
+    let centers: Vec<f32> = (0..bins)
+        .map(|k| (-4.0 + k as f64 * spacing) as f32)
+        .collect();
+    let centers =
+        Tensor::<B, 1>::from_data(TensorData::new(centers, [bins]), &device).reshape([1, bins]);
+    (x.reshape([n, 1]) - centers).div_scalar(spacing)
+}
+
+impl<B: Backend> PotNet<B> {
+    /// A batch of graphs → `[crystals, embed_dim]`.
+    pub fn forward(&self, graph: GraphTensors<B>) -> Tensor<B, 2> {
+        // Local edges: Gaussian RBF of −0.75/d, Linear, SiLU.
+        let local = rbf_base(
+            graph.local_distance.recip().mul_scalar(-0.75),
+            self.local_rbf,
+        );
+        let local = silu(
+            self.local_embedding
+                .forward((local.clone() * local).neg().exp()),
+        );
+        // Complete-potential edges: multiquadric RBF of the weighted sums, Linear,
+        // softplus, batch norm.
+        let [pairs, _] = graph.infinite_sums.dims();
+        let device = graph.infinite_sums.device();
+        let weights: Vec<f32> = self.weights.iter().map(|&w| w as f32).collect();
+        let weights = Tensor::<B, 2>::from_data(TensorData::new(weights, [3, 1]), &device);
+        let potential = graph.infinite_sums.matmul(weights).reshape([pairs]);
+        let infinite = rbf_base(potential, self.infinite_rbf);
+        let infinite = (infinite.clone() * infinite).add_scalar(1.0).sqrt();
+        let infinite = self
+            .infinite_norm
+            .forward(softplus(self.infinite_embedding.forward(infinite), 1.0));
+        let edges = Tensor::cat(vec![local, infinite], 0); // [E, H]
+
+        let mut x = self.atom_embedding.forward(graph.features); // [atoms, H]
+        for conv in &self.convs {
+            x = conv.forward(x, graph.source.clone(), graph.target.clone(), edges.clone());
+        }
+        self.head.forward(graph.pool.matmul(x))
+    }
+}
+
+/// One PotNet convolution.
+#[derive(Config, Debug)]
+pub struct PotNetConvConfig {
+    pub hidden_dim: usize,
+}
+
+/// For edge j → i with `z = x_i ⊕ x_j ⊕ e_ij`: `m_ij = σ(BN(MLP_g(z))) ⊙ MLP_m(z)`;
+/// `x_i ← ReLU(x_i + BN(Σ_j m_ij))`. Each MLP is Linear(3H → H), SiLU, Linear(H → H).
+#[derive(Module, Debug)]
+pub struct PotNetConv<B: Backend> {
+    gate_in: Linear<B>,
+    gate_out: Linear<B>,
+    gate_norm: BatchNorm<B>,
+    message_in: Linear<B>,
+    message_out: Linear<B>,
+    node_norm: BatchNorm<B>,
+}
+
+impl PotNetConvConfig {
+    /// A freshly initialized convolution.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> PotNetConv<B> {
+        let h = self.hidden_dim;
+        PotNetConv {
+            gate_in: LinearConfig::new(3 * h, h).init(device),
+            gate_out: LinearConfig::new(h, h).init(device),
+            gate_norm: BatchNormConfig::new(h).init(device),
+            message_in: LinearConfig::new(3 * h, h).init(device),
+            message_out: LinearConfig::new(h, h).init(device),
+            node_norm: BatchNormConfig::new(h).init(device),
+        }
+    }
+}
+
+impl<B: Backend> PotNetConv<B> {
+    /// `x` `[atoms, H]`, `source`/`target` `[E]`, `edges` `[E, H]` → `[atoms, H]`.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 2>,
+        source: Tensor<B, 1, Int>,
+        target: Tensor<B, 1, Int>,
+        edges: Tensor<B, 2>,
+    ) -> Tensor<B, 2> {
+        let z = Tensor::cat(
+            vec![
+                x.clone().select(0, target.clone()),
+                x.clone().select(0, source),
+                edges,
+            ],
+            1,
+        ); // [E, 3H]
+        let gate = sigmoid(
+            self.gate_norm
+                .forward(self.gate_out.forward(silu(self.gate_in.forward(z.clone())))),
+        );
+        let message = self.message_out.forward(silu(self.message_in.forward(z)));
+        let aggregated =
+            x.zeros_like()
+                .select_assign(0, target, gate * message, IndexingUpdateOp::Add);
+        relu(x + self.node_norm.forward(aggregated))
+    }
+}
