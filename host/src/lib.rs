@@ -3,6 +3,7 @@
 //! The `mmhost` binary is a thin CLI over this library.
 
 pub mod dataset;
+pub mod featurize;
 pub mod head;
 pub mod import;
 pub mod plugins;

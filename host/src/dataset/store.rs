@@ -15,6 +15,8 @@ const MATERIALS: TableDefinition<&str, &[u8]> = TableDefinition::new("materials"
 const RECORDS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("records");
 /// source path → import log entry (JSON).
 const IMPORTS: TableDefinition<&str, &[u8]> = TableDefinition::new("imports");
+/// (featurizer key, id) → featurized record: the featurization cache.
+const FEATURES: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("features");
 
 /// A dataset operation that failed.
 #[derive(Debug, Error)]
@@ -122,6 +124,7 @@ impl Dataset {
         txn.open_table(MATERIALS).map_err(storage)?;
         txn.open_table(RECORDS).map_err(storage)?;
         txn.open_table(IMPORTS).map_err(storage)?;
+        txn.open_table(FEATURES).map_err(storage)?;
         txn.commit().map_err(storage)?;
         Ok(Self { db })
     }
@@ -175,6 +178,43 @@ impl Dataset {
                 .map_err(|e| DatasetError::Corrupt(format!("import log of {source}: {e}"))),
             None => Ok(None),
         }
+    }
+
+    /// Cached featurized records of `ids` under `key` (`None` where not cached).
+    pub fn cached_features(
+        &self,
+        key: &str,
+        ids: &[String],
+    ) -> Result<Vec<Option<Record>>, DatasetError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(FEATURES).map_err(storage)?;
+        ids.iter()
+            .map(|id| match table.get((key, id.as_str())).map_err(storage)? {
+                Some(bytes) => decode_record(bytes.value())
+                    .map(Some)
+                    .map_err(|e| DatasetError::Corrupt(format!("cached features of {id}: {e}"))),
+                None => Ok(None),
+            })
+            .collect()
+    }
+
+    /// Stores featurized records under `key`, in one transaction.
+    pub fn store_features(
+        &self,
+        key: &str,
+        items: &[(String, Record)],
+    ) -> Result<(), DatasetError> {
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let mut table = txn.open_table(FEATURES).map_err(storage)?;
+            for (id, record) in items {
+                let bytes = encode_record(record);
+                table
+                    .insert((key, id.as_str()), bytes.as_slice())
+                    .map_err(storage)?;
+            }
+        }
+        txn.commit().map_err(storage)
     }
 
     /// The material `id`.

@@ -1,0 +1,90 @@
+//! Featurization with the dataset's cache: records featurized once per featurizer
+//! configuration are read back from the store; the rest are featurized on worker
+//! threads and cached.
+
+use std::thread;
+
+use mmhost_plugin_api::Record;
+use serde::Serialize;
+
+use crate::{
+    dataset::{Dataset, DatasetError},
+    plugins::FeaturizerHandle,
+};
+
+/// The cache key of a featurizer: plugin name, version and configuration.
+pub fn cache_key(plugin: &str, version: &str, config: &str) -> String {
+    let hash = config.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{plugin}@{version}:{hash:016x}")
+}
+
+/// What one featurization pass did.
+#[derive(Debug, Serialize)]
+pub struct FeaturizeReport {
+    /// Read from the cache.
+    pub cached: usize,
+    /// Featurized now (and cached).
+    pub computed: usize,
+    /// `(id, reason)` of records the featurizer refused or that have no raw record.
+    pub failed: Vec<(String, String)>,
+}
+
+/// The featurized `modality` records of `ids` (same order; `None` for failures),
+/// from the cache under `key` or computed with `featurizer` on `threads` threads.
+pub fn featurize_cached(
+    dataset: &Dataset,
+    featurizer: &FeaturizerHandle,
+    key: &str,
+    modality: &str,
+    ids: &[String],
+    threads: usize,
+) -> Result<(Vec<Option<Record>>, FeaturizeReport), DatasetError> {
+    let mut records = dataset.cached_features(key, ids)?;
+    let missing: Vec<usize> = (0..ids.len()).filter(|&i| records[i].is_none()).collect();
+    let cached = ids.len() - missing.len();
+    let mut raw = Vec::with_capacity(missing.len());
+    for &i in &missing {
+        raw.push(dataset.record(modality, &ids[i])?);
+    }
+    let threads = threads.max(1).min(missing.len().max(1));
+    let chunk = missing.len().div_ceil(threads).max(1);
+    let results: Vec<Result<Record, String>> = thread::scope(|scope| {
+        let workers: Vec<_> = raw
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|r| match r {
+                            Some(raw) => featurizer.featurize(raw).map_err(|e| e.to_string()),
+                            None => Err(format!("no {modality} record")),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut fresh = Vec::new();
+    let mut failed = Vec::new();
+    for (&i, result) in missing.iter().zip(results) {
+        match result {
+            Ok(record) => {
+                fresh.push((ids[i].clone(), record.clone()));
+                records[i] = Some(record);
+            }
+            Err(reason) => failed.push((ids[i].clone(), reason)),
+        }
+    }
+    dataset.store_features(key, &fresh)?;
+    let report = FeaturizeReport {
+        cached,
+        computed: fresh.len(),
+        failed,
+    };
+    Ok((records, report))
+}
