@@ -40,9 +40,12 @@ pub struct PotentialLattice {
     g: f64,
     /// L′ for n ∈ [−R, R]³, n ≠ 0.
     real: Vec<[f64; 3]>,
-    /// G′ (no 2π) for the same n.
-    reciprocal: Vec<[f64; 3]>,
+    /// For G′ (no 2π) over the same n: G′ and the pair-independent amplitudes of the
+    /// Coulomb, London and Pauli reciprocal terms; entries whose three amplitudes
+    /// vanish (beyond the cutoff) are dropped.
+    reciprocal: Vec<([f64; 3], [f64; 3])>,
     pauli_a: f64,
+    pauli_b: f64,
 }
 
 impl PotentialLattice {
@@ -62,6 +65,8 @@ impl PotentialLattice {
         let recip = unit
             .reciprocal()
             .ok_or_else(|| ParseError::invalid("singular lattice"))?;
+        let pauli_a = pauli_alpha * g.sqrt();
+        let pauli_b = pauli_a * pauli_a / (4.0 * PI);
         let mut real = Vec::new();
         let mut reciprocal = Vec::new();
         for n0 in -range..=range {
@@ -72,7 +77,16 @@ impl PotentialLattice {
                     }
                     let n = [f64::from(n0), f64::from(n1), f64::from(n2)];
                     real.push(combine(&n, &unit.matrix));
-                    reciprocal.push(combine(&n, &recip));
+                    let gv = combine(&n, &recip);
+                    let g2 = dot(&gv, &gv);
+                    let amplitudes = [
+                        PI.powf(1.5) * Zeta::Coulomb.reciprocal_term(PI * PI * g2),
+                        PI.powf(1.5) * Zeta::London.reciprocal_term(PI * PI * g2),
+                        k_minus_two(pauli_b + PI * g2),
+                    ];
+                    if amplitudes.iter().any(|&a| a != 0.0) {
+                        reciprocal.push((gv, amplitudes));
+                    }
                 }
             }
         }
@@ -80,7 +94,8 @@ impl PotentialLattice {
             g,
             real,
             reciprocal,
-            pauli_a: pauli_alpha * g.sqrt(),
+            pauli_a,
+            pauli_b,
         })
     }
 
@@ -88,21 +103,34 @@ impl PotentialLattice {
     /// site paired with itself (v = 0).
     pub fn pair(&self, v: &[f64; 3], same_site: bool) -> PairSums {
         let v = v.map(|x| x / self.g);
+        // Reciprocal space: pair-independent amplitudes times cos(2π G′·v′).
+        let mut coulomb = 0.0;
+        let mut london = 0.0;
+        let mut pauli = k_minus_two(self.pauli_b); // G′ = 0
+        for (gv, amplitude) in &self.reciprocal {
+            let phase = (2.0 * PI * dot(gv, &v)).cos();
+            coulomb += phase * amplitude[0];
+            london += phase * amplitude[1];
+            pauli += phase * amplitude[2];
+        }
+        // Real space.
+        pauli += k_half(PI * dot(&v, &v), self.pauli_b); // L′ = 0
+        for l in &self.real {
+            let r = [l[0] + v[0], l[1] + v[1], l[2] + v[2]];
+            let r2 = dot(&r, &r);
+            coulomb += Zeta::Coulomb.real_term(r2);
+            london += Zeta::London.real_term(r2);
+            pauli += k_half(PI * r2, self.pauli_b);
+        }
         PairSums {
-            coulomb: self.zeta(&v, same_site, Zeta::Coulomb),
-            london: self.zeta(&v, same_site, Zeta::London),
-            pauli: self.pauli(&v),
+            coulomb: self.finish_zeta(coulomb, &v, same_site, Zeta::Coulomb),
+            london: self.finish_zeta(london, &v, same_site, Zeta::London),
+            pauli: pauli * self.pauli_a / (2.0 * PI),
         }
     }
 
-    fn zeta(&self, v: &[f64; 3], same_site: bool, kind: Zeta) -> f64 {
-        let mut sum = 0.0;
-        for (l, g) in self.real.iter().zip(&self.reciprocal) {
-            let r = [l[0] + v[0], l[1] + v[1], l[2] + v[2]];
-            sum += kind.real_term(dot(&r, &r));
-            let phase = (2.0 * PI * dot(g, v)).cos();
-            sum += PI.powf(1.5) * phase * kind.reciprocal_term(PI * PI * dot(g, g));
-        }
+    /// Adds the L = 0 (or self) and G = 0 corrections and rescales to Å.
+    fn finish_zeta(&self, mut sum: f64, v: &[f64; 3], same_site: bool, kind: Zeta) -> f64 {
         if same_site {
             sum -= 1.0 / kind.p();
         } else {
@@ -110,20 +138,6 @@ impl PotentialLattice {
         }
         sum -= PI.powf(1.5) / (1.5 - kind.p());
         sum * self.g.powf(-2.0 * kind.p()) / kind.gamma_p()
-    }
-
-    fn pauli(&self, v: &[f64; 3]) -> f64 {
-        let a = self.pauli_a;
-        let b = a * a / (4.0 * PI);
-        // n = 0 first (G′ = 0 and L′ = 0), then the others.
-        let mut sum = k_minus_two(b) + k_half(PI * dot(v, v), b);
-        for (l, g) in self.real.iter().zip(&self.reciprocal) {
-            let phase = (2.0 * PI * dot(g, v)).cos();
-            sum += phase * k_minus_two(b + PI * dot(g, g));
-            let r = [l[0] + v[0], l[1] + v[1], l[2] + v[2]];
-            sum += k_half(PI * dot(&r, &r), b);
-        }
-        sum * a / (2.0 * PI)
     }
 }
 
