@@ -163,3 +163,40 @@ fn sums_match_converged_references_on_real_structures() {
         }
     }
 }
+
+#[test]
+fn feature_sums_match_an_independent_implementation_of_the_reference_algorithm() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/potnet_reference.json");
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let structures = reference["structures"].as_array().unwrap();
+    assert!(structures.len() >= 3);
+    for entry in structures {
+        let id = entry["material_id"].as_str().unwrap();
+        let structure = read_cif(entry["cif"].as_str().unwrap())
+            .unwrap()
+            .swap_remove(0);
+        let ours = potnet_infinite_sums(&structure).unwrap();
+        let theirs = entry["sums"].as_array().unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{id}");
+        for (k, (a, b)) in ours.iter().zip(theirs).enumerate() {
+            let b: Vec<f64> = b
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            for (name, x, y) in [
+                ("coulomb", a.coulomb, b[0]),
+                ("london", a.london, b[1]),
+                ("pauli", a.pauli, b[2]),
+            ] {
+                assert!(
+                    (x - y).abs() <= 1e-9 * y.abs().max(1e-6),
+                    "{id} pair {k} {name}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}
