@@ -27,6 +27,17 @@ pub fn cgcnn_atom_features(z: u32) -> Option<&'static [f32]> {
         .map(Vec::as_slice)
 }
 
+/// The `[sites, 92]` CGCNN feature matrix of a structure (row-major), or the
+/// element that has no features (Z > 100).
+pub fn cgcnn_feature_matrix(structure: &crate::Structure) -> Result<Vec<f32>, crate::Element> {
+    let mut features = Vec::with_capacity(structure.len() * CGCNN_FEATURES);
+    for site in &structure.sites {
+        let element = site.element();
+        features.extend_from_slice(cgcnn_atom_features(element.z()).ok_or(element)?);
+    }
+    Ok(features)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

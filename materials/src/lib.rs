@@ -18,7 +18,7 @@ mod structure;
 mod symmetry;
 mod volumetric;
 
-pub use atom_features::{cgcnn_atom_features, CGCNN_FEATURES};
+pub use atom_features::{cgcnn_atom_features, cgcnn_feature_matrix, CGCNN_FEATURES};
 pub use describe::describe;
 pub use dos::{dos_from_pymatgen, read_doscar, read_vasprun_dos, Dos};
 pub use element::Element;

@@ -1,6 +1,6 @@
 //! Structure → CGCNN graph: atom feature vectors and the nearest neighbours.
 
-use mmhost_materials::{all_neighbors, cgcnn_atom_features, structure_from_pymatgen};
+use mmhost_materials::{all_neighbors, cgcnn_feature_matrix, structure_from_pymatgen};
 use mmhost_plugin_sdk::api::{Array, ErrorKind, PluginError, Record};
 
 /// Raw `structure` record → `atom_features` `(N, 92)`, `neighbor_index` `(N, M)`,
@@ -17,13 +17,8 @@ pub fn featurize_structure(
         .map_err(|e| invalid(format!("structure is not JSON: {e}")))?;
     let structure = structure_from_pymatgen(&json).map_err(|e| invalid(e.to_string()))?;
     let n = structure.len();
-    let mut features = Vec::with_capacity(n * 92);
-    for site in &structure.sites {
-        let element = site.element();
-        let vector = cgcnn_atom_features(element.z())
-            .ok_or_else(|| invalid(format!("no CGCNN features for {element} (Z > 100)")))?;
-        features.extend_from_slice(vector);
-    }
+    let features = cgcnn_feature_matrix(&structure)
+        .map_err(|element| invalid(format!("no CGCNN features for {element} (Z > 100)")))?;
     let mut index = Vec::with_capacity(n * max_neighbors);
     let mut distance = Vec::with_capacity(n * max_neighbors);
     for list in all_neighbors(&structure, radius) {

@@ -1,7 +1,7 @@
 //! Structure → PotNet graph: atom features, local edges, and the three lattice sums
 //! of every ordered pair of atoms.
 
-use mmhost_materials::{cgcnn_atom_features, potnet_infinite_sums, structure_from_pymatgen};
+use mmhost_materials::{cgcnn_feature_matrix, potnet_infinite_sums, structure_from_pymatgen};
 use mmhost_plugin_sdk::api::{Array, ErrorKind, PluginError, Record};
 
 use crate::graph::local_edges;
@@ -20,13 +20,8 @@ pub fn featurize_structure(
         .map_err(|e| invalid(format!("structure is not JSON: {e}")))?;
     let structure = structure_from_pymatgen(&json).map_err(|e| invalid(e.to_string()))?;
     let n = structure.len();
-    let mut features = Vec::with_capacity(n * 92);
-    for site in &structure.sites {
-        let element = site.element();
-        let vector = cgcnn_atom_features(element.z())
-            .ok_or_else(|| invalid(format!("no CGCNN features for {element} (Z > 100)")))?;
-        features.extend_from_slice(vector);
-    }
+    let features = cgcnn_feature_matrix(&structure)
+        .map_err(|element| invalid(format!("no CGCNN features for {element} (Z > 100)")))?;
     let edges = local_edges(&structure, cutoff, max_neighbors);
     let pairs: Vec<i64> = edges
         .iter()
