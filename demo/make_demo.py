@@ -3,7 +3,8 @@
 
 Selection (deterministic):
   * every material of multimat/dos.npy or multimat/charge_density.npy that has a
-    structure in mp/structures.csv.gz, with its DOS and/or charge density;
+    structure in mp/structures.csv.gz, with its DOS and/or charge density (grids
+    that are all zeros in the source are left out);
   * the first 300 further rows of mp/structures.csv.gz that have both a formation
     energy and a band gap (labelled structures for fine-tuning);
   * the bulk/shear moduli of the selected materials.
@@ -38,8 +39,10 @@ by_id = {row["material_id"]: row for row in rows}
 
 dos_ids = read_ids("dos_ids.txt")
 charge_ids = read_ids("charge_density_ids.txt")
+charge_all = np.load(os.path.join(DATA, "multimat/charge_density.npy"))
 dos_keep = [i for i, mid in enumerate(dos_ids) if mid in by_id]
-charge_keep = [i for i, mid in enumerate(charge_ids) if mid in by_id]
+# 37 source grids are all zeros (no density): left out.
+charge_keep = [i for i, mid in enumerate(charge_ids) if mid in by_id and charge_all[i].max() > 0]
 selected = {dos_ids[i] for i in dos_keep} | {charge_ids[i] for i in charge_keep}
 extra = [
     row["material_id"]
@@ -63,7 +66,7 @@ np.save(os.path.join(OUT, "dos.npy"), dos.astype(np.float32))
 with open(os.path.join(OUT, "dos_ids.txt"), "w") as f:
     f.write("".join(dos_ids[i] + "\n" for i in dos_keep))
 
-charge = np.load(os.path.join(DATA, "multimat/charge_density.npy"))[charge_keep]
+charge = charge_all[charge_keep]
 with gzip.GzipFile(os.path.join(OUT, "charge_density.npy.gz"), "wb", mtime=0) as f:
     np.save(f, charge.astype(np.float32))
 with open(os.path.join(OUT, "charge_density_ids.txt"), "w") as f:

@@ -110,3 +110,29 @@ pub fn real_structures_with_formation_energy(
         .take(count)
         .collect()
 }
+
+/// The rows of `multimat/charge_density.npy` whose ids are in `wanted` (all rows
+/// when `wanted` is empty), as raw charge records (`charge`: `(32, 32, 32)`).
+pub fn real_charge_records(wanted: &[String]) -> Vec<(String, Record)> {
+    let dir = data_dir().join("multimat");
+    let ids: Vec<String> = std::fs::read_to_string(dir.join("charge_density_ids.txt"))
+        .expect("charge ids")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let file = File::open(dir.join("charge_density.npy")).expect("charge_density.npy");
+    let values: Vec<f32> = npyz::NpyFile::new(BufReader::new(file))
+        .expect("npy header")
+        .into_vec()
+        .expect("float32 grids");
+    ids.into_iter()
+        .zip(values.chunks_exact(32 * 32 * 32))
+        .filter(|(id, _)| wanted.is_empty() || wanted.contains(id))
+        .map(|(id, grid)| {
+            (
+                id,
+                Record::single("charge", Array::from_f32(&[32, 32, 32], grid)),
+            )
+        })
+        .collect()
+}

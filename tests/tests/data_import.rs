@@ -54,7 +54,8 @@ fn imports_all_real_data_joined_by_material_id_and_idempotently() {
     // 11,618 CSV structures plus the structures inside the sample files.
     assert!(modality("crystal") >= 11_618, "{summary}");
     assert_eq!(modality("dos"), 312 + 5, "{summary}"); // dos.npy + vasprun, DOSCAR, 3 pymatgen DOS
-    assert_eq!(modality("charge"), 408 + 4, "{summary}"); // charge_density.npy + 4 CHGCAR-family files
+                                                       // charge_density.npy (its 37 all-zero grids rejected) + 4 CHGCAR-family files.
+    assert_eq!(modality("charge"), 408 - 37 + 4, "{summary}");
     assert_eq!(modality("text"), 100, "{summary}");
     assert!(
         summary["labels"]["formation_energy_per_atom"]
@@ -208,6 +209,6 @@ fn bundled_demo_dataset_imports_and_stays_small() {
     assert_eq!(summary["materials"], 407, "{summary}");
     assert_eq!(summary["modalities"]["crystal"], 407);
     assert_eq!(summary["modalities"]["dos"], 91);
-    assert_eq!(summary["modalities"]["charge"], 107);
+    assert_eq!(summary["modalities"]["charge"], 105);
     assert_eq!(summary["labels"]["formation_energy_per_atom"], 407);
 }

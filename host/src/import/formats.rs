@@ -522,6 +522,13 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
                 batch.dos(id, &dos);
             }
             [a, b, c] => {
+                if row.iter().all(|&v| v <= 0.0) {
+                    batch.reject(
+                        what,
+                        "charge grid has no positive density (all values ≤ 0)".into(),
+                    );
+                    continue;
+                }
                 batch.material(id, BTreeMap::new());
                 let record = charge_record_from_grid(row, [a, b, c]);
                 batch

@@ -1,0 +1,89 @@
+//! The charge-density encoder plugin (DESIGN.md "Encoders"): a 3D ResNeXt over the
+//! periodic 32³ grid of a material's valence + core charge.
+//!
+//! Raw record: `charge` f32 `(32, 32, 32)`, ρ·V_cell as in a CHGCAR (the dataset
+//! stores it resampled to 32³). Featurized record: `density` f32 `(1, 32, 32, 32)`,
+//! normalized as [`normalize_density`] documents.
+
+mod model;
+mod normalize;
+
+pub use model::{Bottleneck, BottleneckConfig, ChargeResNeXt, ChargeResNeXtConfig};
+pub use normalize::normalize_density;
+
+use burn::tensor::{backend::Backend, Tensor};
+use mmhost_plugin_sdk::{
+    api::{Array, ErrorKind, PluginError, Record},
+    stack_field, EncoderModel,
+};
+
+/// The `charge` plugin.
+pub struct ChargePlugin;
+
+impl EncoderModel for ChargePlugin {
+    const NAME: &'static str = "charge";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+    const MODALITY: &'static str = "charge";
+    const DESCRIPTION: &'static str =
+        "3D ResNeXt ([3,4,6,3] blocks, cardinality 32) over the 32^3 charge-density grid";
+
+    type Config = ChargeResNeXtConfig;
+    type Model<B: Backend> = ChargeResNeXt<B>;
+
+    fn default_config() -> Self::Config {
+        ChargeResNeXtConfig::new()
+    }
+
+    fn presets() -> Vec<(&'static str, Self::Config)> {
+        vec![
+            ("reference", ChargeResNeXtConfig::new()),
+            (
+                "small",
+                ChargeResNeXtConfig::new()
+                    .with_stem_channels(16)
+                    .with_layers(vec![1, 1, 1, 1])
+                    .with_planes(vec![32, 64, 128, 256])
+                    .with_cardinality(8),
+            ),
+        ]
+    }
+
+    fn embed_dim(config: &Self::Config) -> usize {
+        config.embed_dim
+    }
+
+    fn featurize(config: &Self::Config, raw: &Record) -> Result<Record, PluginError> {
+        let grid = raw.require("charge")?;
+        let n = config.grid;
+        if grid.dims() != [n, n, n] {
+            return Err(PluginError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "charge grid is {:?}, expected ({n}, {n}, {n}) (import resamples to 32³)",
+                    grid.dims()
+                ),
+            ));
+        }
+        let density = normalize_density(&grid.to_f32()?)
+            .map_err(|message| PluginError::new(ErrorKind::InvalidInput, message))?;
+        Ok(Record::single(
+            "density",
+            Array::from_f32(&[1, n, n, n], &density),
+        ))
+    }
+
+    fn init<B: Backend>(config: &Self::Config, device: &B::Device) -> Self::Model<B> {
+        config.init(device)
+    }
+
+    fn forward<B: Backend>(
+        model: &Self::Model<B>,
+        batch: &[Record],
+        device: &B::Device,
+    ) -> Result<Tensor<B, 2>, PluginError> {
+        let density = stack_field::<B, 5>(batch, "density", device)?; // [batch, 1, n, n, n]
+        Ok(model.forward(density))
+    }
+}
+
+mmhost_plugin_sdk::export_encoder!(ChargePlugin);

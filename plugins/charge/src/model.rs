@@ -1,0 +1,179 @@
+//! A 3D ResNeXt for 32³ charge densities (after Hara et al.'s 3D ResNeXt, as used by
+//! the MultiMat reference): a 7³ stride-2 stem, a 2³ max-pool, four stages of
+//! grouped-convolution bottleneck blocks, global average pooling, Linear → 128.
+//! burn 0.21 has no 3D pooling module: the max-pool is 2³ with stride 2 (the
+//! reference uses 3³, stride 2, padding 1), written with reshapes.
+
+use burn::{
+    nn::{
+        conv::{Conv3d, Conv3dConfig},
+        BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig3d,
+    },
+    prelude::*,
+    tensor::activation::relu,
+};
+
+/// Sizes of the charge encoder; defaults are the reference ResNeXt-50.
+#[derive(Config, Debug)]
+pub struct ChargeResNeXtConfig {
+    /// Grid points per axis.
+    #[config(default = 32)]
+    pub grid: usize,
+    #[config(default = 64)]
+    pub stem_channels: usize,
+    #[config(default = 7)]
+    pub stem_kernel: usize,
+    /// Bottleneck blocks per stage.
+    #[config(default = "vec![3, 4, 6, 3]")]
+    pub layers: Vec<usize>,
+    /// Planes per stage (outputs are planes × expansion).
+    #[config(default = "vec![128, 256, 512, 1024]")]
+    pub planes: Vec<usize>,
+    /// Groups of the 3³ convolutions.
+    #[config(default = 32)]
+    pub cardinality: usize,
+    #[config(default = 2)]
+    pub expansion: usize,
+    /// Output embedding width.
+    #[config(default = 128)]
+    pub embed_dim: usize,
+}
+
+impl ChargeResNeXtConfig {
+    /// A freshly initialized model.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> ChargeResNeXt<B> {
+        let k = self.stem_kernel;
+        let mut blocks = Vec::new();
+        let mut channels = self.stem_channels;
+        for (stage, (&count, &planes)) in self.layers.iter().zip(&self.planes).enumerate() {
+            for b in 0..count {
+                let stride = if stage > 0 && b == 0 { 2 } else { 1 };
+                let block = BottleneckConfig::new(
+                    channels,
+                    planes,
+                    self.cardinality,
+                    self.expansion,
+                    stride,
+                );
+                blocks.push(block.init(device));
+                channels = planes * self.expansion;
+            }
+        }
+        ChargeResNeXt {
+            stem: Conv3dConfig::new([1, self.stem_channels], [k, k, k])
+                .with_stride([2, 2, 2])
+                .with_padding(PaddingConfig3d::Explicit(k / 2, k / 2, k / 2))
+                .with_bias(false)
+                .init(device),
+            stem_norm: BatchNormConfig::new(self.stem_channels).init(device),
+            blocks,
+            head: LinearConfig::new(channels, self.embed_dim).init(device),
+        }
+    }
+}
+
+/// The charge-density encoder.
+#[derive(Module, Debug)]
+pub struct ChargeResNeXt<B: Backend> {
+    stem: Conv3d<B>,
+    stem_norm: BatchNorm<B>,
+    blocks: Vec<Bottleneck<B>>,
+    head: Linear<B>,
+}
+
+impl<B: Backend> ChargeResNeXt<B> {
+    /// `[batch, 1, n, n, n]` → `[batch, embed_dim]`.
+    pub fn forward(&self, density: Tensor<B, 5>) -> Tensor<B, 2> {
+        let mut x = max_pool_2(relu(self.stem_norm.forward(self.stem.forward(density))));
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let [batch, channels, d, h, w] = x.dims();
+        let pooled = x
+            .reshape([batch, channels, d * h * w])
+            .mean_dim(2)
+            .reshape([batch, channels]);
+        self.head.forward(pooled)
+    }
+}
+
+/// 2³ max-pool with stride 2 (odd trailing planes are dropped): `[b, c, d, h, w]` →
+/// `[b, c, d/2, h/2, w/2]`.
+fn max_pool_2<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 5> {
+    let [b, c, d, h, w] = x.dims();
+    let (d2, h2, w2) = (d / 2, h / 2, w / 2);
+    let x = x.slice([0..b, 0..c, 0..2 * d2, 0..2 * h2, 0..2 * w2]);
+    x.reshape([b, c, d2, 2, h2, 2, w2, 2])
+        .permute([0, 1, 2, 4, 6, 3, 5, 7])
+        .reshape([b, c, d2, h2, w2, 8])
+        .max_dim(5)
+        .reshape([b, c, d2, h2, w2])
+}
+
+/// One ResNeXt bottleneck block.
+#[derive(Config, Debug)]
+pub struct BottleneckConfig {
+    pub in_channels: usize,
+    pub planes: usize,
+    pub cardinality: usize,
+    pub expansion: usize,
+    pub stride: usize,
+}
+
+/// 1³ conv → grouped 3³ conv (stride) → 1³ conv, batch norm after each, ReLU, plus
+/// the (projected) shortcut.
+#[derive(Module, Debug)]
+pub struct Bottleneck<B: Backend> {
+    reduce: Conv3d<B>,
+    reduce_norm: BatchNorm<B>,
+    grouped: Conv3d<B>,
+    grouped_norm: BatchNorm<B>,
+    expand: Conv3d<B>,
+    expand_norm: BatchNorm<B>,
+    shortcut: Option<(Conv3d<B>, BatchNorm<B>)>,
+}
+
+impl BottleneckConfig {
+    /// A freshly initialized block.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Bottleneck<B> {
+        let mid = (self.cardinality * self.planes / 32).max(self.cardinality);
+        let out = self.planes * self.expansion;
+        let s = self.stride;
+        let conv = |from: usize, to: usize, k: usize, stride: usize, groups: usize| {
+            Conv3dConfig::new([from, to], [k, k, k])
+                .with_stride([stride; 3])
+                .with_padding(PaddingConfig3d::Explicit(k / 2, k / 2, k / 2))
+                .with_groups(groups)
+                .with_bias(false)
+                .init(device)
+        };
+        Bottleneck {
+            reduce: conv(self.in_channels, mid, 1, 1, 1),
+            reduce_norm: BatchNormConfig::new(mid).init(device),
+            grouped: conv(mid, mid, 3, s, self.cardinality),
+            grouped_norm: BatchNormConfig::new(mid).init(device),
+            expand: conv(mid, out, 1, 1, 1),
+            expand_norm: BatchNormConfig::new(out).init(device),
+            shortcut: (s != 1 || self.in_channels != out).then(|| {
+                (
+                    conv(self.in_channels, out, 1, s, 1),
+                    BatchNormConfig::new(out).init(device),
+                )
+            }),
+        }
+    }
+}
+
+impl<B: Backend> Bottleneck<B> {
+    /// `[b, c_in, d, h, w]` → `[b, planes × expansion, d/stride, h/stride, w/stride]`.
+    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
+        let y = relu(self.reduce_norm.forward(self.reduce.forward(x.clone())));
+        let y = relu(self.grouped_norm.forward(self.grouped.forward(y)));
+        let y = self.expand_norm.forward(self.expand.forward(y));
+        let shortcut = match &self.shortcut {
+            Some((conv, norm)) => norm.forward(conv.forward(x)),
+            None => x,
+        };
+        relu(y + shortcut)
+    }
+}
