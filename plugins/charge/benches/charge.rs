@@ -20,9 +20,17 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
     let file = File::open(data.join("multimat/charge_density.npy")).expect("charge_density.npy");
-    let values: Vec<f32> = npyz::NpyFile::new(BufReader::new(file)).unwrap().into_vec().unwrap();
+    let values: Vec<f32> = npyz::NpyFile::new(BufReader::new(file))
+        .unwrap()
+        .into_vec()
+        .unwrap();
     let config = format!("preset = \"{preset}\"\nthreads = 2\nseed = 1");
-    let resolved = resolve_config(&config, ChargePlugin::default_config(), &ChargePlugin::presets()).unwrap();
+    let resolved = resolve_config(
+        &config,
+        ChargePlugin::default_config(),
+        &ChargePlugin::presets(),
+    )
+    .unwrap();
     let batch: Vec<Record> = values
         .chunks_exact(32 * 32 * 32)
         .filter(|grid| grid.iter().any(|&v| v > 0.0))
@@ -32,8 +40,18 @@ fn main() {
             ChargePlugin::featurize(&resolved.model, &raw).unwrap()
         })
         .collect();
-    let mut trainer = Trainer::<Cpu, ChargePlugin>::new(resolved.model.clone(), &resolved.runtime, Default::default());
-    let grad = Embeddings::new(BATCH, 128, (0..BATCH * 128).map(|k| ((k % 13) as f32 - 6.0) * 1e-4).collect());
+    let mut trainer = Trainer::<Cpu, ChargePlugin>::new(
+        resolved.model.clone(),
+        &resolved.runtime,
+        Default::default(),
+    );
+    let grad = Embeddings::new(
+        BATCH,
+        128,
+        (0..BATCH * 128)
+            .map(|k| ((k % 13) as f32 - 6.0) * 1e-4)
+            .collect(),
+    );
     let settings = StepSettings {
         learning_rate: 1e-4,
         weight_decay: 0.05,
