@@ -211,4 +211,22 @@ fn bundled_demo_dataset_imports_and_stays_small() {
     assert_eq!(summary["modalities"]["dos"], 91);
     assert_eq!(summary["modalities"]["charge"], 105);
     assert_eq!(summary["labels"]["formation_energy_per_atom"], 407);
+
+    // Materials without a description get a generated one; a second run adds none.
+    for expected in ["407 descriptions generated", "0 descriptions generated"] {
+        let out = Command::new(mmhost_binary())
+            .args(["data", "describe", "--db", db.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(expected));
+    }
+    assert_eq!(info(&db)["modalities"]["text"], 407);
+    let dataset = mmhost::dataset::Dataset::open(&db).unwrap();
+    let text = dataset.record("text", "mp-10009").unwrap().unwrap();
+    let text = String::from_utf8(text.require("text").unwrap().bytes.to_vec()).unwrap();
+    assert!(
+        text.starts_with("GaTe (Ga4Te4) crystallizes in the hexagonal P6_3/mmc space group"),
+        "{text}"
+    );
 }

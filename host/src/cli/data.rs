@@ -28,6 +28,12 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give every material that has a structure but no description a generated one
+    /// (as `mmhost describe` writes it), stored as its `text` record.
+    Describe {
+        #[arg(long)]
+        db: PathBuf,
+    },
     /// Counts per modality, label and crystal system.
     Info {
         #[arg(long)]
@@ -49,6 +55,14 @@ pub enum DataCommand {
 pub fn run(command: DataCommand) -> Result<()> {
     match command {
         DataCommand::Import { db, sources, json } => import(&db, &sources, json),
+        DataCommand::Describe { db } => {
+            let (written, rejected) = mmhost::import::describe_missing(&open_existing(&db)?)?;
+            for r in &rejected {
+                eprintln!("  not described {}: {}", r.record, r.reason);
+            }
+            eprintln!("{written} descriptions generated in {}", db.display());
+            Ok(())
+        }
         DataCommand::Info { db, json } => info(&db, json),
         DataCommand::Show { db, id, json } => show(&db, &id, json),
     }

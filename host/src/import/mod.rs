@@ -146,6 +146,46 @@ fn import_file(dataset: &Dataset, path: &Path) -> Result<FileReport, DatasetErro
     ))
 }
 
+/// Writes a generated description (`mmhost describe`) as the `text` record of every
+/// material that has a structure and no text, in one transaction. Returns how many
+/// were written and the materials whose structure could not be described.
+pub fn describe_missing(dataset: &Dataset) -> Result<(usize, Vec<Rejected>), DatasetError> {
+    let texts: std::collections::HashSet<String> = dataset.ids_with("text")?.into_iter().collect();
+    let mut batch = crate::dataset::ImportBatch::default();
+    for id in dataset.ids_with("crystal")? {
+        if texts.contains(&id) {
+            continue;
+        }
+        let described = dataset
+            .record("crystal", &id)?
+            .ok_or_else(|| "no structure".to_string())
+            .and_then(|record| {
+                let bytes = record.require("structure").map_err(|e| e.to_string())?;
+                let json: serde_json::Value =
+                    serde_json::from_slice(&bytes.bytes).map_err(|e| e.to_string())?;
+                let structure =
+                    mmhost_materials::structure_from_pymatgen(&json).map_err(|e| e.to_string())?;
+                mmhost_materials::describe(&structure).map_err(|e| e.to_string())
+            });
+        match described {
+            Ok(text) => batch
+                .records
+                .push(("text".into(), id, text_record(text.trim_end()))),
+            Err(reason) => batch.rejected.push(Rejected { record: id, reason }),
+        }
+    }
+    let written = batch.records.len();
+    let log = ImportLog {
+        hash: format!("{written}"),
+        format: "describe".into(),
+        materials: 0,
+        records: written,
+        rejected: batch.rejected.clone(),
+    };
+    dataset.apply("generated:describe", &batch, &log)?;
+    Ok((written, batch.rejected))
+}
+
 /// FNV-1a, 64-bit: detects changed files (not a security hash).
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
