@@ -14,9 +14,7 @@ use crate::{
 
 /// The cache key of a featurizer: plugin name, version and configuration.
 pub fn cache_key(plugin: &str, version: &str, config: &str) -> String {
-    let hash = config.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let hash = crate::import::fnv1a(config.as_bytes());
     format!("{plugin}@{version}:{hash:016x}")
 }
 

@@ -30,7 +30,7 @@ pub use encoder::{EncoderAdapter, EncoderModel, FeaturizerAdapter};
 pub use guard::guard;
 pub use loss::{LossAdapter, LossFunction, LossTerms, ModalityBatch};
 pub use params::{assign_path_ids, named_gradients, NamedTensor};
-pub use tensors::{embeddings_from_tensor, stack_field, tensor_from_embeddings};
+pub use tensors::{embeddings_from_tensor, mean_pool_weights, stack_field, tensor_from_embeddings};
 pub use trainer::{Trainer, TrainerOps};
 
 #[cfg(feature = "cuda")]

@@ -74,3 +74,16 @@ pub fn tensor_from_embeddings<B: Backend>(
 fn invalid(message: String) -> PluginError {
     PluginError::new(ErrorKind::InvalidInput, message)
 }
+
+/// Mean-pooling weights `[graphs, atoms]` (row-major) for graphs of `sizes` atoms laid
+/// end to end: `1/n` over each graph's own atoms, 0 elsewhere.
+pub fn mean_pool_weights(sizes: &[usize]) -> Vec<f32> {
+    let atoms: usize = sizes.iter().sum();
+    let mut weights = vec![0f32; sizes.len() * atoms];
+    let mut start = 0;
+    for (row, &n) in sizes.iter().enumerate() {
+        weights[row * atoms + start..row * atoms + start + n].fill(1.0 / n as f32);
+        start += n;
+    }
+    weights
+}

@@ -1,6 +1,7 @@
 //! Recognizing source files and reading them into import batches.
 
 use std::{
+    borrow::Cow,
     collections::BTreeMap,
     io::{BufReader, Read},
     path::{Path, PathBuf},
@@ -142,16 +143,22 @@ fn file_id(path: &Path) -> String {
     original[..stem.len().min(original.len())].to_string()
 }
 
-fn text_of(path: &Path, bytes: &[u8]) -> Result<String, String> {
+/// The content of `path`: `bytes`, gunzipped when the name ends in `.gz`.
+fn decompressed<'a>(path: &Path, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, String> {
     if path.extension().is_some_and(|e| e == "gz") {
-        let mut text = String::new();
+        let mut out = Vec::new();
         flate2::read::GzDecoder::new(bytes)
-            .read_to_string(&mut text)
+            .read_to_end(&mut out)
             .map_err(|e| format!("cannot decompress: {e}"))?;
-        Ok(text)
+        Ok(Cow::Owned(out))
     } else {
-        String::from_utf8(bytes.to_vec()).map_err(|_| "not UTF-8 text".to_string())
+        Ok(Cow::Borrowed(bytes))
     }
+}
+
+fn text_of(path: &Path, bytes: &[u8]) -> Result<String, String> {
+    String::from_utf8(decompressed(path, bytes)?.into_owned())
+        .map_err(|_| "not UTF-8 text".to_string())
 }
 
 /// Reads `bytes` (the content of `path`) as `format`. An `Err` means nothing of the
@@ -476,19 +483,9 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let decompressed;
-    let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| format!("cannot decompress: {e}"))?;
-        decompressed = out;
-        decompressed.as_slice()
-    } else {
-        bytes
-    };
-    let npy =
-        npyz::NpyFile::new(BufReader::new(bytes)).map_err(|e| format!("not an .npy file: {e}"))?;
+    let bytes = decompressed(path, bytes)?;
+    let npy = npyz::NpyFile::new(BufReader::new(bytes.as_ref()))
+        .map_err(|e| format!("not an .npy file: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
     let values: Vec<f32> = npy
         .into_vec()

@@ -187,7 +187,7 @@ pub fn describe_missing(dataset: &Dataset) -> Result<(usize, Vec<Rejected>), Dat
 }
 
 /// FNV-1a, 64-bit: detects changed files (not a security hash).
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
         (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
     })

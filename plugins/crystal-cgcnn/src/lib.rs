@@ -15,7 +15,7 @@ pub use model::{Cgcnn, CgcnnConfig, ConvLayer, ConvLayerConfig};
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use mmhost_plugin_sdk::{
     api::{ErrorKind, PluginError, Record},
-    EncoderModel,
+    mean_pool_weights, EncoderModel,
 };
 
 /// The `crystal-cgcnn` plugin.
@@ -140,13 +140,7 @@ impl GraphBatch {
             graph.atoms += n;
             sizes.push(n);
         }
-        let mut start = 0;
-        for &n in &sizes {
-            let mut row = vec![0f32; graph.atoms];
-            row[start..start + n].fill(1.0 / n as f32);
-            graph.pool.extend(row);
-            start += n;
-        }
+        graph.pool = mean_pool_weights(&sizes);
         Ok(graph)
     }
 }

@@ -15,7 +15,7 @@ pub use model::{GraphTensors, PotNet, PotNetConfig, PotNetConv, PotNetConvConfig
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use mmhost_plugin_sdk::{
     api::{ErrorKind, PluginError, Record},
-    EncoderModel,
+    mean_pool_weights, EncoderModel,
 };
 
 /// The `crystal-potnet` plugin.
@@ -121,12 +121,7 @@ fn collate<B: Backend>(
         offset += n as i64;
     }
     let atoms = offset as usize;
-    let mut pool = vec![0f32; batch.len() * atoms];
-    let mut start = 0;
-    for (b, &n) in sizes.iter().enumerate() {
-        pool[b * atoms + start..b * atoms + start + n].fill(1.0 / n as f32);
-        start += n;
-    }
+    let pool = mean_pool_weights(&sizes);
     let edges = local_source.len() + pair_source.len();
     let pairs = pair_source.len();
     let local_count = local_source.len();
