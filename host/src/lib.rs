@@ -2,10 +2,14 @@
 //! featurizers, encoders and losses, and drives split back-propagation across them.
 //! The `mmhost` binary is a thin CLI over this library.
 
+pub mod atomic;
 pub mod dataset;
 pub mod featurize;
 pub mod head;
 pub mod import;
+pub mod plot;
 pub mod plugins;
+pub mod retrieval;
 pub mod settings;
 pub mod split;
+pub mod train;

@@ -27,11 +27,62 @@ pub struct Settings {
     pub threads: usize,
     #[serde(default)]
     pub plugins: PluginDirs,
-    /// Encoder per modality name: which plugin, with which configuration.
-    #[serde(default)]
+    /// Encoder per modality name: which plugin, with which configuration. Without
+    /// an `[encoders]` table: the bundled plugins at reference sizes.
+    #[serde(default = "default_encoders")]
     pub encoders: BTreeMap<String, EncoderSettings>,
     #[serde(default)]
     pub loss: LossSettings,
+    #[serde(default)]
+    pub train: TrainSettings,
+}
+
+/// Pretraining hyperparameters (`[train]`); defaults are MultiMat's (DESIGN.md
+/// "Training and downstream").
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainSettings {
+    pub epochs: usize,
+    /// Materials per step.
+    pub batch_size: usize,
+    /// Peak AdamW learning rate, reached at the end of the warm-up.
+    pub lr: f64,
+    pub weight_decay: f64,
+    /// AdamW (β₁, β₂).
+    pub betas: [f64; 2],
+    pub epsilon: f64,
+    /// Fraction of all steps spent warming up linearly from 0 to `lr`; cosine
+    /// decay to 0 follows.
+    pub warmup_fraction: f64,
+    /// Gradient-norm clipping per encoder; 0 disables it.
+    pub grad_clip_norm: f64,
+    /// Train / validation / test fractions of the materials (by id hash and seed).
+    pub splits: [f64; 3],
+    /// Also checkpoint every this many steps within an epoch (0: only at epoch ends).
+    pub checkpoint_every: usize,
+    /// Batches featurized ahead of the encoders.
+    pub prefetch: usize,
+    /// Featurization worker threads (0 = one per core).
+    pub loader_threads: usize,
+}
+
+impl Default for TrainSettings {
+    fn default() -> Self {
+        Self {
+            epochs: 20,
+            batch_size: 128,
+            lr: 1e-4,
+            weight_decay: 0.05,
+            betas: [0.9, 0.95],
+            epsilon: 1e-8,
+            warmup_fraction: 0.1,
+            grad_clip_norm: 1.0,
+            splits: [0.7, 0.2, 0.1],
+            checkpoint_every: 0,
+            prefetch: 4,
+            loader_threads: 0,
+        }
+    }
 }
 
 /// Extra plugin directories (`[plugins] dir = [...]`).
@@ -74,6 +125,25 @@ fn default_device() -> String {
 
 fn default_seed() -> u64 {
     42
+}
+
+/// The bundled encoder of every modality, at its default (reference) configuration.
+fn default_encoders() -> BTreeMap<String, EncoderSettings> {
+    [
+        ("crystal", "crystal-potnet"),
+        ("dos", "dos"),
+        ("charge", "charge"),
+        ("text", "text"),
+    ]
+    .into_iter()
+    .map(|(modality, plugin)| {
+        let settings = EncoderSettings {
+            plugin: plugin.to_string(),
+            config: Table::new(),
+        };
+        (modality.to_string(), settings)
+    })
+    .collect()
 }
 
 fn default_loss() -> String {

@@ -138,7 +138,7 @@ pub fn train_step(
 }
 
 /// Runs `work` for every (encoder, item) pair on its own thread; the first error wins.
-fn concurrently<I: Sync, T: Send>(
+pub(crate) fn concurrently<I: Sync, T: Send>(
     encoders: &mut [EncoderHandle],
     items: &[I],
     work: impl Fn(&mut EncoderHandle, &I) -> Result<T, PluginCallError> + Sync,
@@ -164,7 +164,7 @@ fn concurrently<I: Sync, T: Send>(
 }
 
 /// `[present, dim]` → `[batch, dim]` with zero rows where `present` is false.
-fn scatter_rows(z: &Embeddings, present: &[bool], dim: usize) -> Embeddings {
+pub(crate) fn scatter_rows(z: &Embeddings, present: &[bool], dim: usize) -> Embeddings {
     let mut values = vec![0.0; present.len() * dim];
     let rows = present
         .iter()

@@ -145,6 +145,7 @@ where
         }
         self.pending = None;
         let z = S::forward::<B>(&self.model, batch, &self.device)?;
+        sync_running_statistics(&self.model);
         let embeddings = embeddings_from_tensor(z.clone())?;
         self.pending = Some(z);
         Ok(embeddings)
@@ -220,6 +221,7 @@ where
     }
 
     fn save_weights(&self) -> Result<Vec<u8>, PluginError> {
+        sync_running_statistics(&self.model);
         let mut store = SafetensorsStore::from_bytes(None);
         self.model
             .save_into(&mut store)
@@ -277,6 +279,17 @@ where
         self.steps = state.steps;
         Ok(())
     }
+}
+
+/// Folds pending running-statistic updates (batch norm) into their values.
+///
+/// burn's `RunningState` keeps each update in a per-thread slot until something
+/// synchronizes it, and saving reads the value without doing so. The host runs
+/// every step on a fresh thread, so without this the slots of successive steps
+/// would pile up, be averaged instead of forming a moving average, and be left
+/// out of checkpoints. `valid()` synchronizes every running state of the module.
+fn sync_running_statistics<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) {
+    let _ = model.valid();
 }
 
 fn internal(message: String) -> PluginError {

@@ -136,3 +136,28 @@ pub fn real_charge_records(wanted: &[String]) -> Vec<(String, Record)> {
         })
         .collect()
 }
+
+/// An empty scratch directory for one test, under the build's artifact directory.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = artifact_dir().join("test-scratch").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
+
+/// The bundled demo dataset (`demo/`) imported into `dir/demo.redb` by the binary.
+pub fn import_demo(dir: &Path) -> PathBuf {
+    let db = dir.join("demo.redb");
+    let out = std::process::Command::new(mmhost_binary())
+        .args(["data", "import", "--db"])
+        .arg(&db)
+        .arg(repo_root().join("demo"))
+        .output()
+        .expect("run mmhost data import");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db
+}

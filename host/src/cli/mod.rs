@@ -1,6 +1,7 @@
 //! Command-line arguments and the commands they run.
 
 mod data;
+mod train;
 
 use std::path::PathBuf;
 
@@ -59,6 +60,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Contrastive pretraining of two or more modality encoders (AllPairs or
+    /// Anchored CLIP), with validation retrieval, checkpoints and --resume.
+    Train(train::TrainArgs),
     /// The resolved run configuration.
     Config {
         #[command(subcommand)]
@@ -111,6 +115,7 @@ pub fn run(cli: Cli) -> Result<()> {
             PluginsCommand::Inspect { name, json } => inspect_plugin(&search, &name, json),
         },
         Command::Data { command } => data::run(command),
+        Command::Train(args) => train::run(args, settings, search),
         Command::Describe { file, json } => {
             let structure = mmhost::import::read_structure(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

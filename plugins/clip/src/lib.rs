@@ -116,6 +116,21 @@ impl LossFunction for ClipLoss {
                 ),
             ));
         }
+        let widths: Vec<usize> = inputs.iter().map(|m| m.embeddings.dims()[1]).collect();
+        if widths.iter().any(|&w| w != widths[0]) {
+            let listed: Vec<String> = inputs
+                .iter()
+                .zip(&widths)
+                .map(|(m, w)| format!("{} {w}", m.modality))
+                .collect();
+            return Err(PluginError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "a CLIP loss compares embeddings of one width; got {} (set the                      encoders' embed_dim alike)",
+                    listed.join(", ")
+                ),
+            ));
+        }
         let mut total: Option<Tensor<B, 1>> = None;
         let mut counted = 0usize;
         let mut metrics = Vec::new();

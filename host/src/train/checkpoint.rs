@@ -1,0 +1,242 @@
+//! The run directory and its checkpoints.
+//!
+//! ```text
+//! RUN/config.toml          resolved configuration the run uses (also on resume)
+//! RUN/run.json             dataset, modalities, loss, plugins
+//! RUN/metrics.jsonl        one JSON line per step and per epoch
+//! RUN/loss.png             loss curves
+//! RUN/checkpoints/step-N/  MODALITY.safetensors, MODALITY.optimizer, host.json
+//! RUN/checkpoints/latest   name of the newest complete checkpoint
+//! ```
+//! A checkpoint is written into a temporary directory, synced, renamed into place,
+//! and only then named by `latest` (itself replaced atomically): a run killed at
+//! any moment leaves the previous checkpoint intact and named.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::atomic;
+
+/// A run directory operation that failed.
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
+    move |source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Checkpoints kept besides the newest one.
+const KEEP_PREVIOUS: usize = 1;
+
+/// Where the training loop stands, saved with every checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostState {
+    /// Optimizer steps done.
+    pub global_step: usize,
+    /// Epoch of the next step (0-based).
+    pub epoch: usize,
+    /// Index of the next batch within `epoch`.
+    pub next_batch: usize,
+    pub steps_per_epoch: usize,
+    /// Length of `metrics.jsonl` when the checkpoint was taken; a resumed run
+    /// drops what was written after it.
+    pub metrics_bytes: u64,
+    /// Running sums of the current epoch: training loss over its steps, steps and
+    /// materials.
+    pub epoch_loss_sum: f64,
+    pub epoch_steps: usize,
+    pub epoch_materials: usize,
+    /// Training seconds before this checkpoint (excluding restarts).
+    pub elapsed_s: f64,
+    /// The encoders saved, in run order.
+    pub encoders: Vec<SavedEncoder>,
+}
+
+/// One encoder in a checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedEncoder {
+    pub modality: String,
+    pub plugin: String,
+    pub version: String,
+}
+
+/// One encoder's state, as the plugin serialized it.
+pub struct EncoderState {
+    pub modality: String,
+    /// safetensors bytes.
+    pub weights: Vec<u8>,
+    /// Optimizer state bytes (empty before the first step).
+    pub optimizer: Vec<u8>,
+}
+
+/// A checkpoint found on disk.
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub state: HostState,
+}
+
+impl Checkpoint {
+    /// The saved weights of `modality`.
+    pub fn weights(&self, modality: &str) -> Result<Vec<u8>, CheckpointError> {
+        let path = self.dir.join(format!("{modality}.safetensors"));
+        fs::read(&path).map_err(io_error(&path))
+    }
+
+    /// The saved optimizer state of `modality`.
+    pub fn optimizer(&self, modality: &str) -> Result<Vec<u8>, CheckpointError> {
+        let path = self.dir.join(format!("{modality}.optimizer"));
+        fs::read(&path).map_err(io_error(&path))
+    }
+}
+
+/// A run's output directory.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root` (created by [`RunDir::create`]).
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// Creates the directory tree and removes checkpoints a killed run left half-written.
+    pub fn create(&self) -> Result<(), CheckpointError> {
+        let checkpoints = self.checkpoints_dir();
+        fs::create_dir_all(&checkpoints).map_err(io_error(&checkpoints))?;
+        for entry in fs::read_dir(&checkpoints).map_err(io_error(&checkpoints))? {
+            let path = entry.map_err(io_error(&checkpoints))?.path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
+            {
+                fs::remove_dir_all(&path).map_err(io_error(&path))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    pub fn run_info_path(&self) -> PathBuf {
+        self.root.join("run.json")
+    }
+
+    pub fn metrics_path(&self) -> PathBuf {
+        self.root.join("metrics.jsonl")
+    }
+
+    pub fn plot_path(&self) -> PathBuf {
+        self.root.join("loss.png")
+    }
+
+    fn checkpoints_dir(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+
+    fn latest_path(&self) -> PathBuf {
+        self.checkpoints_dir().join("latest")
+    }
+
+    /// The newest complete checkpoint, if any.
+    pub fn latest(&self) -> Result<Option<Checkpoint>, CheckpointError> {
+        let pointer = self.latest_path();
+        let name = match fs::read_to_string(&pointer) {
+            Ok(name) => name.trim().to_string(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(&pointer)(e)),
+        };
+        let dir = self.checkpoints_dir().join(&name);
+        let host = dir.join("host.json");
+        let text = fs::read_to_string(&host).map_err(io_error(&host))?;
+        let state = serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
+            path: host.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(Checkpoint { dir, state }))
+    }
+
+    /// Writes a checkpoint of `state` and `encoders` and makes it the latest;
+    /// older checkpoints beyond the previous one are removed.
+    pub fn save(
+        &self,
+        state: &HostState,
+        encoders: &[EncoderState],
+    ) -> Result<PathBuf, CheckpointError> {
+        let checkpoints = self.checkpoints_dir();
+        let name = format!("step-{:08}", state.global_step);
+        let temporary = checkpoints.join(format!(".tmp-{name}"));
+        let dir = checkpoints.join(&name);
+        if temporary.exists() {
+            fs::remove_dir_all(&temporary).map_err(io_error(&temporary))?;
+        }
+        fs::create_dir_all(&temporary).map_err(io_error(&temporary))?;
+        for encoder in encoders {
+            let weights = temporary.join(format!("{}.safetensors", encoder.modality));
+            atomic::write_synced(&weights, &encoder.weights).map_err(io_error(&weights))?;
+            let optimizer = temporary.join(format!("{}.optimizer", encoder.modality));
+            atomic::write_synced(&optimizer, &encoder.optimizer).map_err(io_error(&optimizer))?;
+        }
+        let host = temporary.join("host.json");
+        let json = serde_json::to_vec_pretty(state).map_err(|e| CheckpointError::Invalid {
+            path: host.clone(),
+            reason: e.to_string(),
+        })?;
+        atomic::write_synced(&host, &json).map_err(io_error(&host))?;
+        atomic::sync_dir(&temporary).map_err(io_error(&temporary))?;
+        if dir.exists() {
+            // A checkpoint of this very step from a run that was later killed.
+            fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+        }
+        fs::rename(&temporary, &dir).map_err(io_error(&dir))?;
+        atomic::sync_dir(&checkpoints).map_err(io_error(&checkpoints))?;
+        let pointer = self.latest_path();
+        atomic::write(&pointer, name.as_bytes()).map_err(io_error(&pointer))?;
+        self.prune(&name)?;
+        Ok(dir)
+    }
+
+    /// Removes all complete checkpoints but `latest` and the `KEEP_PREVIOUS` before it.
+    fn prune(&self, latest: &str) -> Result<(), CheckpointError> {
+        let checkpoints = self.checkpoints_dir();
+        let mut names: Vec<String> = fs::read_dir(&checkpoints)
+            .map_err(io_error(&checkpoints))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("step-") && n.as_str() <= latest)
+            .collect();
+        names.sort();
+        let keep = KEEP_PREVIOUS + 1;
+        for old in names.iter().take(names.len().saturating_sub(keep)) {
+            let path = checkpoints.join(old);
+            fs::remove_dir_all(&path).map_err(io_error(&path))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! The training data pipeline: a loader thread featurizes the batches ahead of
+//! the encoders (reading the dataset's feature cache, computing and caching what
+//! is missing on worker threads) and hands them over a bounded crossbeam channel.
+
+use std::{collections::HashSet, sync::Arc, thread};
+
+use crossbeam_channel::{bounded, Receiver};
+use mmhost_plugin_api::Record;
+
+use crate::{
+    dataset::{Dataset, DatasetError},
+    featurize::featurize_cached,
+    plugins::FeaturizerHandle,
+    split::ModalityBatch,
+};
+
+/// Where one modality's inputs come from.
+pub struct ModalitySource {
+    pub modality: String,
+    pub featurizer: FeaturizerHandle,
+    /// Featurization cache key (plugin, version, configuration).
+    pub cache_key: String,
+    /// Materials with a raw record of this modality.
+    pub available: HashSet<String>,
+}
+
+/// One featurized batch.
+pub struct LoadedBatch {
+    /// Position of the batch in its epoch.
+    pub index: usize,
+    /// Material ids, in batch order.
+    pub ids: Vec<String>,
+    /// One entry per source, same order.
+    pub modalities: Vec<ModalityBatch>,
+    /// Records featurized now rather than read from the cache.
+    pub computed: usize,
+    /// `modality id: reason` of records the featurizer refused; those materials
+    /// count as missing that modality.
+    pub failed: Vec<String>,
+}
+
+/// Featurizes `ids` for every source, from the cache where present.
+pub fn load_batch(
+    dataset: &Dataset,
+    sources: &[ModalitySource],
+    index: usize,
+    ids: &[String],
+    threads: usize,
+) -> Result<LoadedBatch, DatasetError> {
+    let mut batch = LoadedBatch {
+        index,
+        ids: ids.to_vec(),
+        modalities: Vec::with_capacity(sources.len()),
+        computed: 0,
+        failed: Vec::new(),
+    };
+    for source in sources {
+        let wanted: Vec<String> = ids
+            .iter()
+            .filter(|id| source.available.contains(*id))
+            .cloned()
+            .collect();
+        let (records, report) = featurize_cached(
+            dataset,
+            &source.featurizer,
+            &source.cache_key,
+            &source.modality,
+            &wanted,
+            threads,
+        )?;
+        batch.computed += report.computed;
+        batch.failed.extend(
+            report
+                .failed
+                .into_iter()
+                .map(|(id, reason)| format!("{} {id}: {reason}", source.modality)),
+        );
+        let mut by_id = wanted.into_iter().zip(records);
+        let mut present = Vec::with_capacity(ids.len());
+        let mut kept: Vec<Record> = Vec::new();
+        let mut next = by_id.next();
+        for id in ids {
+            match &mut next {
+                Some((wanted_id, record)) if wanted_id == id => {
+                    present.push(record.is_some());
+                    kept.extend(record.take());
+                    next = by_id.next();
+                }
+                _ => present.push(false),
+            }
+        }
+        batch.modalities.push(ModalityBatch {
+            records: kept,
+            present,
+        });
+    }
+    Ok(batch)
+}
+
+/// Starts a loader thread over `batches[first..]`, keeping up to `prefetch`
+/// featurized batches ready. Dropping the receiver stops the thread.
+pub fn spawn(
+    dataset: Arc<Dataset>,
+    sources: Arc<Vec<ModalitySource>>,
+    batches: Vec<Vec<String>>,
+    first: usize,
+    prefetch: usize,
+    threads: usize,
+) -> Receiver<Result<LoadedBatch, DatasetError>> {
+    let (sender, receiver) = bounded(prefetch.max(1));
+    thread::spawn(move || {
+        for (index, ids) in batches.iter().enumerate().skip(first) {
+            let loaded = load_batch(&dataset, &sources, index, ids, threads);
+            let failed = loaded.is_err();
+            if sender.send(loaded).is_err() || failed {
+                break;
+            }
+        }
+    });
+    receiver
+}

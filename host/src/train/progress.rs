@@ -1,0 +1,87 @@
+//! Training progress on the terminal: one self-updating line on a terminal, a line
+//! every few seconds otherwise (logs, CI).
+
+use std::{
+    io::{IsTerminal, Write},
+    time::{Duration, Instant},
+};
+
+/// Progress of a run of `total_steps` optimizer steps.
+pub struct Progress {
+    total_steps: usize,
+    epochs: usize,
+    started: Instant,
+    /// Steps done when this process started (a resumed run starts above 0).
+    first_step: usize,
+    terminal: bool,
+    last_line: Option<Instant>,
+    enabled: bool,
+}
+
+/// Seconds between lines when stderr is not a terminal.
+const PLAIN_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Progress {
+    pub fn new(total_steps: usize, epochs: usize, first_step: usize, enabled: bool) -> Self {
+        Self {
+            total_steps,
+            epochs,
+            started: Instant::now(),
+            first_step,
+            terminal: std::io::stderr().is_terminal(),
+            last_line: None,
+            enabled,
+        }
+    }
+
+    /// Reports step `done` (1-based over the run) of `epoch` (0-based).
+    pub fn step(&mut self, epoch: usize, done: usize, loss: f64, materials_per_s: f64) {
+        if !self.enabled {
+            return;
+        }
+        let now = Instant::now();
+        if !self.terminal
+            && self
+                .last_line
+                .is_some_and(|t| now.duration_since(t) < PLAIN_INTERVAL)
+            && done < self.total_steps
+        {
+            return;
+        }
+        self.last_line = Some(now);
+        let this_process = done.saturating_sub(self.first_step).max(1);
+        let per_step = self.started.elapsed().as_secs_f64() / this_process as f64;
+        let eta = per_step * self.total_steps.saturating_sub(done) as f64;
+        let line = format!(
+            "epoch {}/{}  step {done}/{}  loss {loss:.4}  {materials_per_s:.1} materials/s  ETA {}",
+            epoch + 1,
+            self.epochs,
+            self.total_steps,
+            format_duration(eta)
+        );
+        let mut err = std::io::stderr().lock();
+        if self.terminal {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    /// Ends the self-updating line before other output.
+    pub fn break_line(&self) {
+        if self.enabled && self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
+/// `75.0` → `1m15s`.
+pub fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}

@@ -1,0 +1,243 @@
+//! Setting a run up: the plugins of the chosen modalities, the materials that can
+//! train, and the run's saved description.
+
+use std::{collections::BTreeSet, fs, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    checkpoint::{RunDir, SavedEncoder},
+    io_at,
+    loader::ModalitySource,
+    TrainError,
+};
+use crate::{
+    atomic,
+    dataset::Dataset,
+    featurize::cache_key,
+    plugins::{EncoderHandle, LossHandle, PluginSearch},
+    settings::Settings,
+};
+
+/// `run.json`: what a run trains, so that it can be resumed and its encoders used.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunInfo {
+    /// The dataset it trained on.
+    pub db: PathBuf,
+    /// Modalities, in run order.
+    pub modalities: Vec<String>,
+    pub encoders: Vec<EncoderInfo>,
+    /// The loss plugin.
+    pub loss: String,
+    pub train_materials: usize,
+    pub validation_materials: usize,
+}
+
+/// One encoder of a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EncoderInfo {
+    pub modality: String,
+    pub plugin: String,
+    pub version: String,
+    /// The library it was loaded from.
+    pub path: PathBuf,
+    pub parameters: u64,
+    pub embed_dim: usize,
+}
+
+impl EncoderInfo {
+    pub(crate) fn saved(&self) -> SavedEncoder {
+        SavedEncoder {
+            modality: self.modality.clone(),
+            plugin: self.plugin.clone(),
+            version: self.version.clone(),
+        }
+    }
+}
+
+/// The plugins of one run, instantiated.
+pub(crate) struct Session {
+    pub encoders: Vec<EncoderHandle>,
+    pub sources: Vec<ModalitySource>,
+    pub infos: Vec<EncoderInfo>,
+    pub loss: LossHandle,
+    /// Index of the anchor modality for an anchored loss.
+    pub anchor: Option<usize>,
+    /// `(target, query)` encoder indices scored for retrieval.
+    pub pairs: Vec<(usize, usize)>,
+}
+
+impl Session {
+    /// Loads the encoder plugin of every modality in `modalities` and the loss plugin.
+    pub fn build(
+        settings: &Settings,
+        search: &PluginSearch,
+        modalities: &[String],
+        dataset: &Dataset,
+    ) -> Result<Self, TrainError> {
+        if modalities.len() < 2 {
+            return Err(TrainError::Setup(format!(
+                "contrastive training needs two or more modalities, got {modalities:?}"
+            )));
+        }
+        let unique: BTreeSet<&String> = modalities.iter().collect();
+        if unique.len() != modalities.len() {
+            return Err(TrainError::Setup(format!(
+                "a modality is named twice in {modalities:?}"
+            )));
+        }
+        let mut encoders = Vec::new();
+        let mut sources = Vec::new();
+        let mut infos = Vec::new();
+        for modality in modalities {
+            let configured = settings.encoders.get(modality).ok_or_else(|| {
+                TrainError::Setup(format!(
+                    "modality '{modality}' has no [encoders.{modality}] table in the \
+                     configuration (configured: {})",
+                    settings
+                        .encoders
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            let library = search.find(&configured.plugin)?;
+            let description = library.description();
+            if description.modality != *modality {
+                return Err(TrainError::Setup(format!(
+                    "modality '{modality}' is configured with plugin '{}', which encodes '{}'",
+                    description.name, description.modality
+                )));
+            }
+            let config = settings.plugin_config(&configured.config);
+            let featurizer = library.featurizer(&config)?;
+            let encoder = library.encoder(&config)?;
+            let mut featurizer_table = configured.config.clone();
+            for runtime_key in ["device", "seed", "threads"] {
+                featurizer_table.remove(runtime_key);
+            }
+            sources.push(ModalitySource {
+                modality: modality.clone(),
+                featurizer,
+                cache_key: cache_key(
+                    &description.name,
+                    &description.version,
+                    &toml::to_string(&featurizer_table).unwrap_or_default(),
+                ),
+                available: dataset.ids_with(modality)?.into_iter().collect(),
+            });
+            infos.push(EncoderInfo {
+                modality: modality.clone(),
+                plugin: description.name.clone(),
+                version: description.version.clone(),
+                path: description.path.clone(),
+                parameters: encoder.parameter_count(),
+                embed_dim: encoder.embed_dim(),
+            });
+            encoders.push(encoder);
+        }
+        let loss_library = search.find(&settings.loss.plugin)?;
+        let loss = loss_library.loss(&settings.plugin_config(&settings.loss.config))?;
+        let anchor = match anchor_name(settings) {
+            Some(name) => Some(modalities.iter().position(|m| *m == name).ok_or_else(|| {
+                TrainError::Setup(format!(
+                    "the anchored loss anchors on '{name}', which is not among {modalities:?}; \
+                     add it to --plugins or set loss.config.anchor"
+                ))
+            })?),
+            None => None,
+        };
+        let pairs = match anchor {
+            Some(a) => (0..modalities.len())
+                .filter(|&m| m != a)
+                .map(|m| (a, m))
+                .collect(),
+            None => (0..modalities.len())
+                .flat_map(|a| (a + 1..modalities.len()).map(move |b| (a, b)))
+                .collect(),
+        };
+        Ok(Self {
+            encoders,
+            sources,
+            infos,
+            loss,
+            anchor,
+            pairs,
+        })
+    }
+}
+
+/// The anchor modality when the loss is configured as anchored
+/// (`kind = "anchored"`, `anchor` defaulting to `crystal`).
+fn anchor_name(settings: &Settings) -> Option<String> {
+    let config = &settings.loss.config;
+    (config.get("kind").and_then(|k| k.as_str()) == Some("anchored")).then(|| {
+        config
+            .get("anchor")
+            .and_then(|a| a.as_str())
+            .unwrap_or("crystal")
+            .to_string()
+    })
+}
+
+/// Sorted ids of the materials that can contribute to the loss: two or more of
+/// the run's modalities, including the anchor if there is one.
+pub(crate) fn trainable_ids(sources: &[ModalitySource], anchor: Option<usize>) -> Vec<String> {
+    let all: BTreeSet<&String> = sources.iter().flat_map(|s| s.available.iter()).collect();
+    let has = |source: &ModalitySource, id: &String| source.available.contains(id);
+    all.into_iter()
+        .filter(|id| {
+            let count = sources.iter().filter(|s| has(s, id)).count();
+            count >= 2 && anchor.is_none_or(|a| has(&sources[a], id))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Refuses to start a new run over an existing one.
+pub(crate) fn refuse_existing(run: &RunDir) -> Result<(), TrainError> {
+    if run.config_path().exists() || run.latest()?.is_some() {
+        return Err(TrainError::Setup(format!(
+            "{} already holds a run; pass --resume to continue it, or choose another --out",
+            run.root().display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `config.toml` and `run.json` of a new run, atomically.
+pub(crate) fn write_run(
+    run: &RunDir,
+    settings: &Settings,
+    info: &RunInfo,
+) -> Result<(), TrainError> {
+    fs::create_dir_all(run.root()).map_err(io_at(run.root()))?;
+    let config = toml::to_string(settings)
+        .map_err(|e| TrainError::Setup(format!("serializing the configuration: {e}")))?;
+    let header = "# The resolved configuration of this run; `mmhost train --resume` uses it.\n";
+    atomic::write(&run.config_path(), format!("{header}{config}").as_bytes())
+        .map_err(io_at(&run.config_path()))?;
+    let json = serde_json::to_vec_pretty(info)
+        .map_err(|e| TrainError::Setup(format!("serializing run.json: {e}")))?;
+    atomic::write(&run.run_info_path(), &json).map_err(io_at(&run.run_info_path()))
+}
+
+/// The configuration and description of an existing run.
+pub fn read_run(run: &RunDir) -> Result<(Settings, RunInfo), TrainError> {
+    let config_path = run.config_path();
+    let text = fs::read_to_string(&config_path).map_err(|e| {
+        TrainError::Setup(format!(
+            "{}: {e}; is {} a run directory written by `mmhost train`?",
+            config_path.display(),
+            run.root().display()
+        ))
+    })?;
+    let settings: Settings = toml::from_str(&text)
+        .map_err(|e| TrainError::Setup(format!("{}: {e}", config_path.display())))?;
+    let info_path = run.run_info_path();
+    let text = fs::read_to_string(&info_path).map_err(io_at(&info_path))?;
+    let info: RunInfo = serde_json::from_str(&text)
+        .map_err(|e| TrainError::Setup(format!("{}: {e}", info_path.display())))?;
+    Ok((settings, info))
+}
