@@ -75,6 +75,7 @@ where
     /// A model initialized from `runtime.seed` on `device`, with path-derived
     /// parameter ids (so optimizer state can be restored in another process).
     pub fn new(config: S::Config, runtime: &RuntimeSettings, device: B::Device) -> Self {
+        crate::keep_freed_memory();
         let model = {
             let _lock = INIT_LOCK.lock().unwrap_or_else(|e| e.into_inner());
             B::seed(&device, runtime.seed);

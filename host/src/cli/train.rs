@@ -41,8 +41,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Continue the run in --out from its last checkpoint, with its own configuration.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "overwrite")]
     pub resume: bool,
+    /// Start over, replacing a run already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
     /// Print the per-epoch metrics as JSON lines instead of text.
     #[arg(long)]
     pub json: bool,
@@ -80,6 +83,7 @@ pub fn run(args: TrainArgs, mut settings: Settings, search: PluginSearch) -> Res
         search,
         out: args.out.clone(),
         resume: args.resume,
+        overwrite: args.overwrite,
         progress: !args.quiet,
     };
     let mut print_epoch = |m: &EpochMetrics| {

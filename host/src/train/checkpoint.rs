@@ -136,6 +136,26 @@ impl RunDir {
         Ok(())
     }
 
+    /// Removes a previous run's files (only those a run writes) from the directory.
+    pub fn clear(&self) -> Result<(), CheckpointError> {
+        for file in [
+            self.config_path(),
+            self.run_info_path(),
+            self.metrics_path(),
+            self.plot_path(),
+        ] {
+            match fs::remove_file(&file) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_error(&file)(e)),
+                _ => {}
+            }
+        }
+        let checkpoints = self.checkpoints_dir();
+        match fs::remove_dir_all(&checkpoints) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&checkpoints)(e)),
+            _ => Ok(()),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

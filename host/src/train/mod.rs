@@ -51,6 +51,8 @@ pub struct TrainRequest {
     pub search: PluginSearch,
     pub out: PathBuf,
     pub resume: bool,
+    /// Replace a run already in `out` instead of refusing to start.
+    pub overwrite: bool,
     /// Show progress on stderr.
     pub progress: bool,
 }
@@ -147,6 +149,9 @@ pub fn train(
         let db = request.db.clone().unwrap_or(info.db);
         (settings, info.modalities, db, run.latest()?)
     } else {
+        if request.overwrite {
+            run.clear()?;
+        }
         setup::refuse_existing(&run)?;
         let db = request
             .db

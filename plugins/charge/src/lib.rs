@@ -5,9 +5,11 @@
 //! stores it resampled to 32³). Featurized record: `density` f32 `(1, 32, 32, 32)`,
 //! normalized as [`normalize_density`] documents.
 
+mod channel_norm;
 mod model;
 mod normalize;
 
+pub use channel_norm::{ChannelNorm, ChannelNormConfig};
 pub use model::{Bottleneck, BottleneckConfig, ChargeResNeXt, ChargeResNeXtConfig};
 pub use normalize::normalize_density;
 

@@ -7,11 +7,13 @@
 use burn::{
     nn::{
         conv::{Conv3d, Conv3dConfig},
-        BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig3d,
+        Linear, LinearConfig, PaddingConfig3d,
     },
     prelude::*,
     tensor::activation::relu,
 };
+
+use crate::channel_norm::{ChannelNorm, ChannelNormConfig};
 
 /// Sizes of the charge encoder; defaults are the reference ResNeXt-50.
 #[derive(Config, Debug)]
@@ -65,7 +67,7 @@ impl ChargeResNeXtConfig {
                 .with_padding(PaddingConfig3d::Explicit(k / 2, k / 2, k / 2))
                 .with_bias(false)
                 .init(device),
-            stem_norm: BatchNormConfig::new(self.stem_channels).init(device),
+            stem_norm: ChannelNormConfig::new(self.stem_channels).init(device),
             blocks,
             head: LinearConfig::new(channels, self.embed_dim).init(device),
         }
@@ -76,7 +78,7 @@ impl ChargeResNeXtConfig {
 #[derive(Module, Debug)]
 pub struct ChargeResNeXt<B: Backend> {
     stem: Conv3d<B>,
-    stem_norm: BatchNorm<B>,
+    stem_norm: ChannelNorm<B>,
     blocks: Vec<Bottleneck<B>>,
     head: Linear<B>,
 }
@@ -125,12 +127,12 @@ pub struct BottleneckConfig {
 #[derive(Module, Debug)]
 pub struct Bottleneck<B: Backend> {
     reduce: Conv3d<B>,
-    reduce_norm: BatchNorm<B>,
+    reduce_norm: ChannelNorm<B>,
     grouped: Conv3d<B>,
-    grouped_norm: BatchNorm<B>,
+    grouped_norm: ChannelNorm<B>,
     expand: Conv3d<B>,
-    expand_norm: BatchNorm<B>,
-    shortcut: Option<(Conv3d<B>, BatchNorm<B>)>,
+    expand_norm: ChannelNorm<B>,
+    shortcut: Option<(Conv3d<B>, ChannelNorm<B>)>,
 }
 
 impl BottleneckConfig {
@@ -149,15 +151,15 @@ impl BottleneckConfig {
         };
         Bottleneck {
             reduce: conv(self.in_channels, mid, 1, 1, 1),
-            reduce_norm: BatchNormConfig::new(mid).init(device),
+            reduce_norm: ChannelNormConfig::new(mid).init(device),
             grouped: conv(mid, mid, 3, s, self.cardinality),
-            grouped_norm: BatchNormConfig::new(mid).init(device),
+            grouped_norm: ChannelNormConfig::new(mid).init(device),
             expand: conv(mid, out, 1, 1, 1),
-            expand_norm: BatchNormConfig::new(out).init(device),
+            expand_norm: ChannelNormConfig::new(out).init(device),
             shortcut: (s != 1 || self.in_channels != out).then(|| {
                 (
                     conv(self.in_channels, out, 1, s, 1),
-                    BatchNormConfig::new(out).init(device),
+                    ChannelNormConfig::new(out).init(device),
                 )
             }),
         }

@@ -174,8 +174,10 @@ impl<B: Backend> Attention<B> {
             (Some(q), Some(k), Some(v)) => (q, k, v),
             _ => unreachable!("chunk(3) yields three tensors"),
         };
+        // Scaling q rather than the scores: the same product, on a tensor `tokens /
+        // head_dim` times smaller than the score matrix.
         let scale = (self.head_dim as f64).powf(-0.5);
-        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(scale); // [batch, heads, tokens, tokens]
+        let scores = q.mul_scalar(scale).matmul(k.swap_dims(2, 3)); // [batch, heads, tokens, tokens]
         let mixed = softmax(scores, 3).matmul(v); // [batch, heads, tokens, head_dim]
         self.out
             .forward(mixed.swap_dims(1, 2).reshape([batch, tokens, inner]))

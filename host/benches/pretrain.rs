@@ -1,0 +1,170 @@
+//! Pretraining throughput: one `mmhost train` step (crystal, DOS and charge
+//! encoders through their plugins, forward and backward concurrently, the CLIP loss
+//! plugin, AdamW in every plugin) on real materials that have all three
+//! modalities, at the batch sizes in `MMHOST_BENCH_BATCHES` (default `32,128`) and
+//! the preset in `MMHOST_BENCH_PRESET` (default `reference`, MultiMat's sizes), with
+//! `MMHOST_BENCH_THREADS` threads per plugin (default 0: one per core).
+//!
+//! The batches cycle through the 89 demo materials with a structure, a DOS and a
+//! charge density (a batch of 128 repeats some). Featurization is done beforehand
+//! (training reads it from the dataset's cache). Also reports the ABI crossing's
+//! share of a step: the by-value copies of embeddings and gradients between the
+//! host and the plugins. `MMHOST_BENCH_MODALITIES` (e.g. `crystal,dos`) times a
+//! subset. Run through `benches/pretrain.sh`.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+use mmhost::{
+    plugins::{EncoderHandle, PluginSearch},
+    split::{train_step, ModalityBatch},
+};
+use mmhost_plugin_api::{Embeddings, Record, StepSettings};
+
+const MODALITIES: [(&str, &str); 3] = [
+    ("crystal", "crystal-potnet"),
+    ("dos", "dos"),
+    ("charge", "charge"),
+];
+const TIMED_STEPS: usize = 3;
+
+fn main() {
+    let preset = std::env::var("MMHOST_BENCH_PRESET").unwrap_or_else(|_| "reference".into());
+    let batches: Vec<usize> = std::env::var("MMHOST_BENCH_BATCHES")
+        .unwrap_or_else(|_| "32,128".into())
+        .split(',')
+        .map(|b| b.trim().parse().expect("batch size"))
+        .collect();
+    let db = PathBuf::from(std::env::var("MMHOST_BENCH_DB").expect("MMHOST_BENCH_DB"));
+    let dataset = mmhost::dataset::Dataset::open(&db).expect("dataset");
+    let search = PluginSearch::only(vec![plugin_dir()]);
+
+    // CPU threads of each plugin's pool (0: one per core).
+    let threads = std::env::var("MMHOST_BENCH_THREADS").unwrap_or_else(|_| "0".into());
+    let config = format!("preset = \"{preset}\"\nseed = 1\nthreads = {threads}");
+    let mut encoders: Vec<EncoderHandle> = Vec::new();
+    let mut featurized: Vec<Vec<Record>> = Vec::new();
+    let ids: Vec<String> = {
+        let with = |m: &str| dataset.ids_with(m).expect("ids");
+        let (dos, charge) = (with("dos"), with("charge"));
+        // Materials with all three, whichever subset runs: the same batches.
+        with("crystal")
+            .into_iter()
+            .filter(|id| dos.contains(id) && charge.contains(id))
+            .collect()
+    };
+    // A subset of the modalities (crystal and at least one other), for breakdowns.
+    let chosen =
+        std::env::var("MMHOST_BENCH_MODALITIES").unwrap_or_else(|_| "crystal,dos,charge".into());
+    let started = Instant::now();
+    for (modality, plugin) in MODALITIES
+        .into_iter()
+        .filter(|(m, _)| chosen.split(',').any(|c| c == *m))
+    {
+        let library = search.find(plugin).expect("plugin");
+        let featurizer = library.featurizer(&config).expect("featurizer");
+        let records = ids
+            .iter()
+            .filter_map(|id| {
+                let raw = dataset.record(modality, id).ok()??;
+                featurizer.featurize(&raw).ok()
+            })
+            .collect::<Vec<_>>();
+        assert_eq!(
+            records.len(),
+            ids.len(),
+            "{modality}: every material featurizes"
+        );
+        featurized.push(records);
+        let encoder = library.encoder(&config).expect("encoder");
+        println!(
+            "{modality:<8} {plugin:<15} {:>10} parameters",
+            encoder.parameter_count()
+        );
+        encoders.push(encoder);
+    }
+    println!(
+        "{} materials with crystal, DOS and charge density; featurized in {:.1} s; preset {preset}, threads {threads}",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let mut loss = search
+        .find("clip")
+        .expect("clip")
+        .loss("kind = \"anchored\"\nanchor = \"crystal\"")
+        .expect("loss");
+    let settings = StepSettings {
+        learning_rate: 1e-4,
+        weight_decay: 0.05,
+        beta1: 0.9,
+        beta2: 0.95,
+        epsilon: 1e-8,
+        grad_clip_norm: 1.0,
+    };
+
+    for batch in batches {
+        let modalities: Vec<ModalityBatch> = featurized
+            .iter()
+            .map(|records| ModalityBatch {
+                records: records.iter().cycle().take(batch).cloned().collect(),
+                present: vec![true; batch],
+            })
+            .collect();
+        train_step(&mut encoders, &modalities, &mut loss, &settings).expect("warm-up step");
+        let started = Instant::now();
+        for _ in 0..TIMED_STEPS {
+            train_step(&mut encoders, &modalities, &mut loss, &settings).expect("step");
+        }
+        let step = started.elapsed().as_secs_f64() / TIMED_STEPS as f64;
+        let crossing = crossing_copies(batch, &encoders);
+        println!(
+            "batch {batch:>4}: {step:.2} s/step = {:.2} materials/s; ABI crossing copies {:.3} ms = {:.4} % of the step; peak RSS {:.2} GB",
+            batch as f64 / step,
+            crossing * 1e3,
+            crossing / step * 100.0,
+            peak_rss_gb()
+        );
+    }
+}
+
+/// Seconds for the data that crosses the ABI by value in one step: each encoder's
+/// `[batch, dim]` embeddings out, scattered into the loss input, the loss's
+/// gradients out, gathered back for `backward` (records cross as borrowed slices).
+fn crossing_copies(batch: usize, encoders: &[EncoderHandle]) -> f64 {
+    const REPEATS: usize = 200;
+    let started = Instant::now();
+    for _ in 0..REPEATS {
+        for encoder in encoders {
+            let dim = encoder.embed_dim();
+            let z = Embeddings::new(batch, dim, vec![0.5; batch * dim]);
+            let scattered = z.clone();
+            let gradient = scattered.clone();
+            let gathered = gradient.clone();
+            std::hint::black_box((z, scattered, gradient, gathered));
+        }
+    }
+    started.elapsed().as_secs_f64() / REPEATS as f64
+}
+
+/// The directory of the release plugin libraries: beside this bench's `deps/`.
+fn plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/release/deps")
+        .to_path_buf()
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in GB.
+fn peak_rss_gb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1e6)
+}
