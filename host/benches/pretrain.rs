@@ -10,7 +10,8 @@
 //! (training reads it from the dataset's cache). Also reports the ABI crossing's
 //! share of a step: the by-value copies of embeddings and gradients between the
 //! host and the plugins. `MMHOST_BENCH_MODALITIES` (e.g. `crystal,dos`) times a
-//! subset. Run through `benches/pretrain.sh`.
+//! subset; `MMHOST_BENCH_DOS_RECOMPUTE=N` back-propagates the DOS encoder in
+//! recomputed chunks of N. Run through `benches/pretrain.sh`.
 
 use std::{
     path::{Path, PathBuf},
@@ -55,6 +56,8 @@ fn main() {
             .filter(|id| dos.contains(id) && charge.contains(id))
             .collect()
     };
+    // Chunk size of the DOS encoder's recomputed back-propagation (0: off).
+    let dos_recompute = std::env::var("MMHOST_BENCH_DOS_RECOMPUTE").unwrap_or_else(|_| "0".into());
     // A subset of the modalities (crystal and at least one other), for breakdowns.
     let chosen =
         std::env::var("MMHOST_BENCH_MODALITIES").unwrap_or_else(|_| "crystal,dos,charge".into());
@@ -64,6 +67,10 @@ fn main() {
         .filter(|(m, _)| chosen.split(',').any(|c| c == *m))
     {
         let library = search.find(plugin).expect("plugin");
+        let mut config = config.clone();
+        if modality == "dos" {
+            config.push_str(&format!("\nrecompute_chunk = {dos_recompute}"));
+        }
         let featurizer = library.featurizer(&config).expect("featurizer");
         let records = ids
             .iter()
@@ -86,7 +93,7 @@ fn main() {
         encoders.push(encoder);
     }
     println!(
-        "{} materials with crystal, DOS and charge density; featurized in {:.1} s; preset {preset}, threads {threads}",
+        "{} materials with crystal, DOS and charge density; featurized in {:.1} s; preset {preset}, threads {threads}, DOS recompute chunk {dos_recompute}",
         ids.len(),
         started.elapsed().as_secs_f64()
     );

@@ -20,6 +20,12 @@ pub struct RuntimeSettings {
     pub seed: u64,
     /// Threads of this library's CPU pool; 0 = one per core (default 0).
     pub threads: usize,
+    /// Training batches are back-propagated in chunks of this many records, each
+    /// chunk's forward recomputed, so that memory holds one chunk's graph instead
+    /// of the batch's; 0 = off (default). The forward pass of a training step is
+    /// then run in evaluation mode: for models whose training and evaluation
+    /// forward agree (no batch norm or dropout), like the DOS transformer.
+    pub recompute_chunk: usize,
 }
 
 /// A resolved configuration: runtime settings and the model configuration.
@@ -29,7 +35,7 @@ pub struct Resolved<C> {
     pub model: C,
 }
 
-const RUNTIME_KEYS: [&str; 4] = ["device", "seed", "threads", "preset"];
+const RUNTIME_KEYS: [&str; 5] = ["device", "seed", "threads", "recompute_chunk", "preset"];
 
 /// Parses `text` (TOML) into runtime settings and a model configuration, starting
 /// from `defaults`, applying the preset named by the `preset` key (one of `presets`),
@@ -50,6 +56,7 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(
         },
         seed: take_unsigned(&mut user, "seed")?.unwrap_or(42),
         threads: take_unsigned(&mut user, "threads")?.unwrap_or(0) as usize,
+        recompute_chunk: take_unsigned(&mut user, "recompute_chunk")?.unwrap_or(0) as usize,
     };
     let base = match user.remove("preset") {
         None => defaults,
@@ -84,7 +91,7 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(
 
 /// The full default configuration as TOML, runtime keys first.
 pub(crate) fn default_config_toml<C: Serialize>(defaults: &C) -> String {
-    let mut text = String::from("device = \"cpu\"\nseed = 42\nthreads = 0\n");
+    let mut text = String::from("device = \"cpu\"\nseed = 42\nthreads = 0\nrecompute_chunk = 0\n");
     if let Ok(model) = toml::to_string(defaults) {
         text.push_str(&model);
     }

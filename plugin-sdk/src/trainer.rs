@@ -4,7 +4,10 @@ use std::sync::Mutex;
 
 use burn::{
     module::{AutodiffModule, Module},
-    optim::{adaptor::OptimizerAdaptor, AdamW, AdamWConfig, GradientsParams, Optimizer},
+    optim::{
+        adaptor::OptimizerAdaptor, AdamW, AdamWConfig, GradientsAccumulator, GradientsParams,
+        Optimizer,
+    },
     record::{BinBytesRecorder, FullPrecisionSettings, Recorder},
     tensor::{backend::AutodiffBackend, Tensor},
 };
@@ -65,6 +68,10 @@ where
     steps: u64,
     /// Output of the last training forward, graph attached.
     pending: Option<Tensor<B, 2>>,
+    /// Records per recomputed chunk (`RuntimeSettings::recompute_chunk`); 0 = off.
+    recompute_chunk: usize,
+    /// With recomputation: the last training batch, and the rows of its output.
+    pending_batch: Option<(Vec<Record>, usize)>,
     grads: Option<GradientsParams>,
 }
 
@@ -92,8 +99,34 @@ where
             optimizer_settings: None,
             steps: 0,
             pending: None,
+            recompute_chunk: runtime.recompute_chunk,
+            pending_batch: None,
             grads: None,
         }
+    }
+
+    /// Back-propagates `sum(Z ⊙ G)` chunk by chunk, recomputing each chunk's
+    /// forward with a graph, and accumulates the parameter gradients.
+    fn backward_recomputed(
+        &mut self,
+        batch: &[Record],
+        grad: &Embeddings,
+    ) -> Result<GradientsParams, PluginError> {
+        let dim = grad.dim as usize;
+        let mut accumulator = GradientsAccumulator::new();
+        for (index, chunk) in batch.chunks(self.recompute_chunk).enumerate() {
+            let start = index * self.recompute_chunk;
+            let rows = &grad.values[start * dim..(start + chunk.len()) * dim];
+            let g = tensor_from_embeddings::<B>(
+                &Embeddings::new(chunk.len(), dim, rows.to_vec()),
+                &self.device,
+            )?;
+            let z = S::forward::<B>(&self.model, chunk, &self.device)?;
+            let objective = (z * g).sum();
+            let grads = GradientsParams::from_grads(objective.backward(), &self.model);
+            accumulator.accumulate(&self.model, grads);
+        }
+        Ok(accumulator.grads())
     }
 
     /// The model, for in-process use (tests, benchmarks).
@@ -145,6 +178,12 @@ where
             return self.embed(batch);
         }
         self.pending = None;
+        self.pending_batch = None;
+        if self.recompute_chunk > 0 {
+            let embeddings = self.embed(batch)?;
+            self.pending_batch = Some((batch.to_vec(), embeddings.rows as usize));
+            return Ok(embeddings);
+        }
         let z = S::forward::<B>(&self.model, batch, &self.device)?;
         sync_running_statistics(&self.model);
         let embeddings = embeddings_from_tensor(z.clone())?;
@@ -153,6 +192,11 @@ where
     }
 
     fn backward(&mut self, grad: &Embeddings) -> Result<(), PluginError> {
+        if let Some((batch, rows)) = self.pending_batch.take() {
+            check_gradient(grad, rows, self.embed_dim())?;
+            self.grads = Some(self.backward_recomputed(&batch, grad)?);
+            return Ok(());
+        }
         let z = self.pending.take().ok_or_else(|| {
             PluginError::new(
                 ErrorKind::Unsupported,
@@ -160,21 +204,7 @@ where
             )
         })?;
         let [rows, dim] = z.dims();
-        if (grad.rows as usize, grad.dim as usize) != (rows, dim) {
-            return Err(PluginError::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "gradient is [{}, {}], the forward output [{rows}, {dim}]",
-                    grad.rows, grad.dim
-                ),
-            ));
-        }
-        if grad.values.iter().any(|v| !v.is_finite()) {
-            return Err(PluginError::new(
-                ErrorKind::NonFinite,
-                "gradient dL/dZ holds non-finite values",
-            ));
-        }
+        check_gradient(grad, rows, dim)?;
         let g = tensor_from_embeddings::<B>(grad, &self.device)?;
         let objective = (z * g).sum();
         self.grads = Some(GradientsParams::from_grads(
@@ -246,6 +276,7 @@ where
         }
         self.model = model;
         self.pending = None;
+        self.pending_batch = None;
         self.grads = None;
         Ok(())
     }
@@ -291,6 +322,26 @@ where
 /// out of checkpoints. `valid()` synchronizes every running state of the module.
 fn sync_running_statistics<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) {
     let _ = model.valid();
+}
+
+/// Refuses a `dL/dZ` of the wrong shape or with non-finite values.
+fn check_gradient(grad: &Embeddings, rows: usize, dim: usize) -> Result<(), PluginError> {
+    if (grad.rows as usize, grad.dim as usize) != (rows, dim) {
+        return Err(PluginError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "gradient is [{}, {}], the forward output [{rows}, {dim}]",
+                grad.rows, grad.dim
+            ),
+        ));
+    }
+    if grad.values.iter().any(|v| !v.is_finite()) {
+        return Err(PluginError::new(
+            ErrorKind::NonFinite,
+            "gradient dL/dZ holds non-finite values",
+        ));
+    }
+    Ok(())
 }
 
 fn internal(message: String) -> PluginError {

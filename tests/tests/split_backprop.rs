@@ -215,3 +215,35 @@ fn two_instances_of_one_plugin_live_side_by_side() {
         .unwrap();
     assert_eq!(z1, other_seed.embed(&records).unwrap());
 }
+
+#[test]
+fn recomputed_chunks_give_the_gradients_of_the_whole_batch() {
+    let dos = PluginLibrary::load(&built_library("mmhost_dos")).unwrap();
+    let featurizer = dos.featurizer(&config(5)).unwrap();
+    let records: Vec<Record> = real_dos_records(12)
+        .iter()
+        .map(|r| featurizer.featurize(r).unwrap())
+        .collect();
+    let mut whole = dos.encoder(&config(5)).unwrap();
+    let mut chunked = dos
+        .encoder(&format!("{}recompute_chunk = 5\n", config(5)))
+        .unwrap();
+    let z_whole = whole.forward(&records, true).unwrap();
+    let z_chunked = chunked.forward(&records, true).unwrap();
+    assert!(relative_error(&z_chunked.values, &z_whole.values) < 1e-5);
+    // Any fixed dL/dZ: a smooth function of the row and column.
+    let values: Vec<f32> = (0..z_whole.values.len())
+        .map(|i| ((i % 17) as f32 - 8.0) * 0.01)
+        .collect();
+    let grad =
+        mmhost_plugin_api::Embeddings::new(z_whole.rows as usize, z_whole.dim as usize, values);
+    whole.backward(&grad).unwrap();
+    chunked.backward(&grad).unwrap();
+    let (a, b) = (plugin_gradients(&chunked), plugin_gradients(&whole));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.name, y.name);
+        let error = relative_error(&x.values, &y.values);
+        assert!(error < 1e-5, "{}: relative error {error}", x.name);
+    }
+}

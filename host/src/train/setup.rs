@@ -113,17 +113,13 @@ impl Session {
             let config = settings.plugin_config(&configured.config);
             let featurizer = library.featurizer(&config)?;
             let encoder = library.encoder(&config)?;
-            let mut featurizer_table = configured.config.clone();
-            for runtime_key in ["device", "seed", "threads"] {
-                featurizer_table.remove(runtime_key);
-            }
             sources.push(ModalitySource {
                 modality: modality.clone(),
                 featurizer,
                 cache_key: cache_key(
                     &description.name,
                     &description.version,
-                    &toml::to_string(&featurizer_table).unwrap_or_default(),
+                    &featurizer_config(&configured.config),
                 ),
                 available: dataset.ids_with(modality)?.into_iter().collect(),
             });
@@ -166,6 +162,16 @@ impl Session {
             pairs,
         })
     }
+}
+
+/// The part of an encoder's configuration that can change its features, as TOML
+/// (the cache key): everything but the runtime keys.
+pub(crate) fn featurizer_config(config: &toml::Table) -> String {
+    let mut table = config.clone();
+    for runtime_key in ["device", "seed", "threads", "recompute_chunk"] {
+        table.remove(runtime_key);
+    }
+    toml::to_string(&table).unwrap_or_default()
 }
 
 /// The anchor modality when the loss is configured as anchored
