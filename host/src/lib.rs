@@ -4,9 +4,11 @@
 
 pub mod atomic;
 pub mod dataset;
+pub mod embed;
 pub mod featurize;
 pub mod head;
 pub mod import;
+pub mod model;
 pub mod plot;
 pub mod plugins;
 pub mod retrieval;

@@ -89,6 +89,99 @@ pub fn own_target_ranks(query: &[f32], target: &[f32], dim: usize) -> Vec<usize>
     })
 }
 
+/// One hit of a search: target row and cosine similarity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    pub row: usize,
+    pub similarity: f32,
+}
+
+/// Target rows normalized per chunk, so memory beyond the inputs stays
+/// O(`chunk_rows` × dim) however large the collection.
+const DEFAULT_CHUNK_ROWS: usize = 16_384;
+
+/// The `k` most cosine-similar target rows of every query row, best first (ties:
+/// lower row first). Exact: every target is scored, chunk by chunk, keeping a
+/// bounded list per query; queries are spread over all cores. `queries` and
+/// `targets`: `[rows, dim]` row-major.
+pub fn top_k(queries: &[f32], targets: &[f32], dim: usize, k: usize) -> Vec<Vec<Hit>> {
+    top_k_chunked(queries, targets, dim, k, DEFAULT_CHUNK_ROWS)
+}
+
+/// [`top_k`] with an explicit chunk size (tests use small ones).
+pub fn top_k_chunked(
+    queries: &[f32],
+    targets: &[f32],
+    dim: usize,
+    k: usize,
+    chunk_rows: usize,
+) -> Vec<Vec<Hit>> {
+    let q = normalized_rows(queries, dim);
+    let n_queries = q.len() / dim.max(1);
+    let mut best: Vec<Vec<Hit>> = vec![Vec::with_capacity(k + 1); n_queries];
+    if k == 0 || dim == 0 {
+        return best;
+    }
+    let threads = thread::available_parallelism().map_or(1, |n| n.get());
+    let per_thread = n_queries.div_ceil(threads).max(1);
+    for (chunk_index, chunk) in targets.chunks(chunk_rows.max(1) * dim).enumerate() {
+        let t = normalized_rows(chunk, dim);
+        let first_row = chunk_index * chunk_rows.max(1);
+        thread::scope(|scope| {
+            for (part, lists) in best.chunks_mut(per_thread).enumerate() {
+                let (q, t) = (&q, &t);
+                scope.spawn(move || {
+                    for (offset, list) in lists.iter_mut().enumerate() {
+                        let i = part * per_thread + offset;
+                        let qi = &q[i * dim..(i + 1) * dim];
+                        for (j, tj) in t.chunks_exact(dim).enumerate() {
+                            let similarity = dot(qi, tj);
+                            insert_hit(
+                                list,
+                                k,
+                                Hit {
+                                    row: first_row + j,
+                                    similarity,
+                                },
+                            );
+                        }
+                    }
+                });
+            }
+        });
+    }
+    best
+}
+
+/// Dot product with eight independent partial sums, which the compiler keeps in
+/// SIMD registers (a single running sum would serialize every addition).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0.0f32; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for lane in 0..8 {
+            lanes[lane] += x[lane] * y[lane];
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
+}
+
+/// Inserts `hit` into `list` (sorted best first, at most `k` long) if it belongs.
+fn insert_hit(list: &mut Vec<Hit>, k: usize, hit: Hit) {
+    if list.len() == k && list.last().is_some_and(|w| hit.similarity <= w.similarity) {
+        return;
+    }
+    let at = list.partition_point(|h| h.similarity >= hit.similarity);
+    list.insert(at, hit);
+    list.truncate(k);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +200,41 @@ mod tests {
         assert_eq!(scores.top5, 1.0);
         assert!((scores.mean_rank - 5.0 / 3.0).abs() < 1e-12);
         assert_eq!(scores.median_rank, 1.0);
+    }
+
+    #[test]
+    fn chunked_top_k_equals_sorting_the_full_similarity_matrix() {
+        // Deterministic pseudo-random rows, some duplicated to create ties.
+        let mut state = 7u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) as f32 / (1u64 << 31) as f32) - 0.5
+        };
+        let dim = 16;
+        let mut targets: Vec<f32> = (0..500 * dim).map(|_| next()).collect();
+        targets.copy_within(0..dim, 37 * dim);
+        let queries: Vec<f32> = (0..23 * dim).map(|_| next()).collect();
+        let (q, t) = (
+            normalized_rows(&queries, dim),
+            normalized_rows(&targets, dim),
+        );
+        for chunk in [1, 7, 64, 10_000] {
+            let found = top_k_chunked(&queries, &targets, dim, 10, chunk);
+            for (i, hits) in found.iter().enumerate() {
+                let qi = &q[i * dim..(i + 1) * dim];
+                let mut all: Vec<(usize, f32)> = t
+                    .chunks_exact(dim)
+                    .map(|tj| dot(qi, tj))
+                    .enumerate()
+                    .collect();
+                // Best first; ties by lower row.
+                all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                let expected: Vec<usize> = all.iter().take(10).map(|h| h.0).collect();
+                let rows: Vec<usize> = hits.iter().map(|h| h.row).collect();
+                assert_eq!(rows, expected, "query {i}, chunk {chunk}");
+            }
+        }
     }
 }

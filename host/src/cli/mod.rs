@@ -1,6 +1,7 @@
 //! Command-line arguments and the commands they run.
 
 mod data;
+mod downstream;
 mod train;
 
 use std::path::PathBuf;
@@ -63,6 +64,11 @@ pub enum Command {
     /// Contrastive pretraining of two or more modality encoders (AllPairs or
     /// Anchored CLIP), with validation retrieval, checkpoints and --resume.
     Train(train::TrainArgs),
+    /// Embeddings of one modality from a trained run, as `.npy` with the ids beside it.
+    Embed(downstream::EmbedArgs),
+    /// Cross-modal retrieval with a trained run: top-1/5/10/25 and mean/median rank
+    /// of each query's own material among all targets of a split.
+    Retrieve(downstream::RetrieveArgs),
     /// The resolved run configuration.
     Config {
         #[command(subcommand)]
@@ -116,6 +122,8 @@ pub fn run(cli: Cli) -> Result<()> {
         },
         Command::Data { command } => data::run(command),
         Command::Train(args) => train::run(args, settings, search),
+        Command::Embed(args) => downstream::embed(args, search),
+        Command::Retrieve(args) => downstream::retrieve(args, search),
         Command::Describe { file, json } => {
             let structure = mmhost::import::read_structure(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

@@ -227,6 +227,18 @@ impl Dataset {
             .transpose()
     }
 
+    /// Every material id, sorted.
+    pub fn material_ids(&self) -> Result<Vec<String>, DatasetError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(MATERIALS).map_err(storage)?;
+        let mut ids = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (key, _) = entry.map_err(storage)?;
+            ids.push(key.value().to_string());
+        }
+        Ok(ids)
+    }
+
     /// The raw `modality` record of material `id`.
     pub fn record(&self, modality: &str, id: &str) -> Result<Option<Record>, DatasetError> {
         let txn = self.db.begin_read().map_err(storage)?;

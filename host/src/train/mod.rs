@@ -28,8 +28,10 @@ use serde_json::json;
 use thiserror::Error;
 
 pub use checkpoint::{Checkpoint, CheckpointError, HostState, RunDir};
+pub use loader::{load_batch, LoadedBatch, ModalitySource};
 pub use progress::format_duration;
 pub use schedule::CosineSchedule;
+pub(crate) use setup::featurizer_config;
 pub use setup::{read_run, EncoderInfo, RunInfo};
 pub use validation::ValidationReport;
 

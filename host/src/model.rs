@@ -1,0 +1,116 @@
+//! A finished (or checkpointed) `mmhost train` run used as a model: its encoders
+//! with the weights of the latest checkpoint, and their featurizers.
+
+use std::{collections::HashSet, path::Path};
+
+use thiserror::Error;
+
+use crate::{
+    dataset::{Dataset, DatasetError},
+    featurize::cache_key,
+    plugins::{EncoderHandle, LoadError, PluginCallError, PluginSearch},
+    settings::Settings,
+    train::{read_run, CheckpointError, RunDir, RunInfo, TrainError},
+};
+
+pub use crate::train::ModalitySource;
+
+/// A run that could not be used as a model.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Run(#[from] TrainError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Plugin(#[from] PluginCallError),
+    #[error(transparent)]
+    Dataset(#[from] DatasetError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A trained run: its configuration, description and latest checkpoint.
+pub struct TrainedRun {
+    run: RunDir,
+    settings: Settings,
+    info: RunInfo,
+}
+
+impl TrainedRun {
+    /// Opens the run directory written by `mmhost train`.
+    pub fn open(path: &Path) -> Result<Self, ModelError> {
+        let run = RunDir::new(path);
+        let (settings, info) = read_run(&run)?;
+        Ok(Self {
+            run,
+            settings,
+            info,
+        })
+    }
+
+    /// The run's seed: with [`TrainedRun::splits`], which split a material is in.
+    pub fn seed(&self) -> u64 {
+        self.settings.seed
+    }
+
+    /// The run's train / validation / test fractions.
+    pub fn splits(&self) -> [f64; 3] {
+        self.settings.train.splits
+    }
+
+    /// The run's description (`run.json`).
+    pub fn info(&self) -> &RunInfo {
+        &self.info
+    }
+
+    /// The encoder of `modality` with its trained weights, and where its inputs
+    /// come from in `dataset` (featurizer, cache key, materials that have it).
+    pub fn encoder(
+        &self,
+        modality: &str,
+        search: &PluginSearch,
+        dataset: &Dataset,
+    ) -> Result<(EncoderHandle, ModalitySource), ModelError> {
+        if !self.info.modalities.iter().any(|m| m == modality) {
+            return Err(ModelError::Invalid(format!(
+                "{}: the run trained {:?}, not '{modality}'",
+                self.run.root().display(),
+                self.info.modalities
+            )));
+        }
+        let checkpoint = self.run.latest()?.ok_or_else(|| {
+            ModelError::Invalid(format!(
+                "{}: the run has no checkpoint yet",
+                self.run.root().display()
+            ))
+        })?;
+        let configured = self.settings.encoders.get(modality).ok_or_else(|| {
+            ModelError::Invalid(format!(
+                "{}: no encoder for '{modality}'",
+                self.run.root().display()
+            ))
+        })?;
+        let library = search.find(&configured.plugin)?;
+        let config = self.settings.plugin_config(&configured.config);
+        let mut encoder = library.encoder(&config)?;
+        encoder.load_weights(&checkpoint.weights(modality)?)?;
+        let description = library.description();
+        let source = ModalitySource {
+            modality: modality.to_string(),
+            featurizer: library.featurizer(&config)?,
+            cache_key: cache_key(
+                &description.name,
+                &description.version,
+                &crate::train::featurizer_config(&configured.config),
+            ),
+            available: dataset
+                .ids_with(modality)?
+                .into_iter()
+                .collect::<HashSet<_>>(),
+        };
+        Ok((encoder, source))
+    }
+}

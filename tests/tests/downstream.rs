@@ -1,0 +1,139 @@
+//! Using a trained run: `mmhost embed` and `mmhost retrieve` on the bundled demo
+//! dataset (real Materials Project data), after a short pretraining run.
+
+use std::{fs, path::Path, process::Command};
+
+use mmhost_tests::{import_demo, mmhost_binary, repo_root, scratch_dir};
+use serde_json::Value;
+
+fn mmhost(args: &[&str]) -> std::process::Output {
+    let out = Command::new(mmhost_binary()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "mmhost {args:?}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn embed_and_retrieve_use_the_trained_encoders() {
+    let dir = scratch_dir("downstream");
+    let db = import_demo(&dir);
+    let run = dir.join("run");
+    let config = repo_root().join("configs/demo.toml");
+    let out = mmhost(&[
+        "train",
+        "--config",
+        path(&config),
+        "--set",
+        "threads=1",
+        "--db",
+        path(&db),
+        "--plugins",
+        "crystal,dos,charge",
+        "--epochs",
+        "2",
+        "--out",
+        path(&run),
+        "--quiet",
+        "--json",
+    ]);
+    let last: Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap();
+
+    // Retrieval on the validation split reproduces the run's own last validation.
+    let out = mmhost(&[
+        "retrieve",
+        "--model",
+        path(&run),
+        "--query",
+        "dos",
+        "--target",
+        "crystal",
+        "--split",
+        "validation",
+        "--json",
+    ]);
+    let retrieved: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let during_training = &last["validation"]["retrieval"]["dos→crystal"];
+    for key in [
+        "queries",
+        "top1",
+        "top5",
+        "top10",
+        "mean_rank",
+        "median_rank",
+    ] {
+        assert_eq!(retrieved["scores"][key], during_training[key], "{key}");
+    }
+    // The held-out test split is another, disjoint set of materials.
+    let out = mmhost(&[
+        "retrieve",
+        "--model",
+        path(&run),
+        "--query",
+        "charge",
+        "--target",
+        "crystal",
+        "--json",
+    ]);
+    let test: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(test["split"], "test");
+    assert!(test["scores"]["queries"].as_u64().unwrap() >= 5);
+
+    // Embeddings of every material with a DOS, with the ids beside them.
+    let npy = dir.join("dos.npy");
+    mmhost(&[
+        "embed",
+        "--model",
+        path(&run),
+        "--modality",
+        "dos",
+        "--output",
+        path(&npy),
+    ]);
+    let ids: Vec<String> = fs::read_to_string(dir.join("dos_ids.txt"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let demo_ids = fs::read_to_string(repo_root().join("demo/dos_ids.txt")).unwrap();
+    assert_eq!(ids.len(), demo_ids.lines().count());
+    for id in &ids {
+        assert!(demo_ids.lines().any(|l| l.trim() == id), "{id}");
+    }
+    let array = npyz::NpyFile::new(fs::File::open(&npy).unwrap()).unwrap();
+    assert_eq!(array.shape(), &[ids.len() as u64, 128]);
+    let values: Vec<f32> = array.into_vec().unwrap();
+    assert!(values.iter().all(|v| v.is_finite()));
+    assert_ne!(
+        values[..128],
+        values[128..256],
+        "rows differ between materials"
+    );
+
+    // A modality the run did not train is refused with the run's modalities.
+    let out = Command::new(mmhost_binary())
+        .args([
+            "embed",
+            "--model",
+            path(&run),
+            "--modality",
+            "text",
+            "--output",
+        ])
+        .arg(dir.join("text.npy"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not 'text'"), "{stderr}");
+}
