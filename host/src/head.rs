@@ -1,8 +1,11 @@
-//! A linear regression head trained in the host on an encoder's embeddings, by
-//! split back-propagation: it returns `dL/dZ` for the encoder's `backward`.
+//! A linear head trained in the host on an encoder's embeddings, by split
+//! back-propagation: it returns `dL/dZ` for the encoder's `backward`. Regression
+//! with mean squared error, binary classification with logistic (BCE) loss.
+
+use serde::{Deserialize, Serialize};
 
 /// `y = z·w + b`, trained with Adam (β₁ = 0.9, β₂ = 0.999).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct LinearHead {
     weights: Vec<f64>,
     bias: f64,
@@ -39,7 +42,6 @@ impl LinearHead {
     /// the head with Adam at `learning_rate` and returns the loss and `dL/dZ`
     /// (`[rows, dim]`, computed with the weights before the update).
     pub fn mse_step(&mut self, z: &[f32], targets: &[f64], learning_rate: f64) -> (f64, Vec<f32>) {
-        let dim = self.weights.len();
         let rows = targets.len() as f64;
         let errors: Vec<f64> = self
             .predict(z)
@@ -48,10 +50,38 @@ impl LinearHead {
             .map(|(p, t)| p - t)
             .collect();
         let loss = errors.iter().map(|e| e * e).sum::<f64>() / rows;
+        // dL/dŷ = 2(ŷ − y)/n.
+        let slopes: Vec<f64> = errors.iter().map(|e| 2.0 * e / rows).collect();
+        (loss, self.step(z, &slopes, learning_rate))
+    }
+
+    /// One binary cross-entropy step, the output read as a logit, against 0/1
+    /// `targets`; returns the loss and `dL/dZ` like [`LinearHead::mse_step`].
+    pub fn bce_step(&mut self, z: &[f32], targets: &[f64], learning_rate: f64) -> (f64, Vec<f32>) {
+        let rows = targets.len() as f64;
+        let logits = self.predict(z);
+        let loss = logits
+            .iter()
+            .zip(targets)
+            // log(1 + e^x) − t·x, computed stably.
+            .map(|(x, t)| x.max(0.0) + (-x.abs()).exp().ln_1p() - t * x)
+            .sum::<f64>()
+            / rows;
+        // dL/dx = σ(x) − t, over n.
+        let slopes: Vec<f64> = logits
+            .iter()
+            .zip(targets)
+            .map(|(x, t)| (sigmoid(*x) - t) / rows)
+            .collect();
+        (loss, self.step(z, &slopes, learning_rate))
+    }
+
+    /// Adam update from `dL/dŷ` per row (`slopes`); returns `dL/dZ`.
+    fn step(&mut self, z: &[f32], slopes: &[f64], learning_rate: f64) -> Vec<f32> {
+        let dim = self.weights.len();
         let mut grad_z = Vec::with_capacity(z.len());
         let mut grad_w = vec![0.0; dim + 1];
-        for (row, e) in z.chunks_exact(dim).zip(&errors) {
-            let scale = 2.0 * e / rows;
+        for (row, &scale) in z.chunks_exact(dim).zip(slopes) {
             for (k, x) in row.iter().enumerate() {
                 grad_z.push((scale * self.weights[k]) as f32);
                 grad_w[k] += scale * f64::from(*x);
@@ -72,8 +102,13 @@ impl LinearHead {
                 self.bias -= update;
             }
         }
-        (loss, grad_z)
+        grad_z
     }
+}
+
+/// The logistic function.
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
 }
 
 #[cfg(test)]
@@ -95,5 +130,27 @@ mod tests {
             loss = head.mse_step(&z, &y, 0.05).0;
         }
         assert!(loss < 1e-6, "{loss}");
+    }
+
+    #[test]
+    fn separates_two_classes() {
+        let z: Vec<f32> = (0..200)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect(); // [100, 2]
+        let y: Vec<f64> = z
+            .chunks(2)
+            .map(|r| f64::from(u8::from(r[0] + 0.5 * r[1] > 0.1)))
+            .collect();
+        let mut head = LinearHead::new(2, 0.0);
+        for _ in 0..3000 {
+            head.bce_step(&z, &y, 0.05);
+        }
+        let correct = head
+            .predict(&z)
+            .iter()
+            .zip(&y)
+            .filter(|(x, t)| f64::from(u8::from(**x > 0.0)) == **t)
+            .count();
+        assert!(correct >= 98, "{correct}/100");
     }
 }

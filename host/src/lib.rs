@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod dataset;
 pub mod embed;
 pub mod featurize;
+pub mod finetune;
 pub mod head;
 pub mod import;
 pub mod model;

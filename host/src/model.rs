@@ -8,7 +8,7 @@ use thiserror::Error;
 use crate::{
     dataset::{Dataset, DatasetError},
     featurize::cache_key,
-    plugins::{EncoderHandle, LoadError, PluginCallError, PluginSearch},
+    plugins::{EncoderHandle, FeaturizerHandle, LoadError, PluginCallError, PluginSearch},
     settings::Settings,
     train::{read_run, CheckpointError, RunDir, RunInfo, TrainError},
 };
@@ -61,6 +61,11 @@ impl TrainedRun {
         self.settings.train.splits
     }
 
+    /// The run's resolved configuration.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     /// The run's description (`run.json`).
     pub fn info(&self) -> &RunInfo {
         &self.info
@@ -87,30 +92,59 @@ impl TrainedRun {
                 self.run.root().display()
             ))
         })?;
-        let configured = self.settings.encoders.get(modality).ok_or_else(|| {
-            ModelError::Invalid(format!(
-                "{}: no encoder for '{modality}'",
-                self.run.root().display()
-            ))
-        })?;
-        let library = search.find(&configured.plugin)?;
-        let config = self.settings.plugin_config(&configured.config);
-        let mut encoder = library.encoder(&config)?;
+        let (mut encoder, source) =
+            encoder_from_settings(&self.settings, modality, search, dataset)?;
         encoder.load_weights(&checkpoint.weights(modality)?)?;
-        let description = library.description();
-        let source = ModalitySource {
-            modality: modality.to_string(),
-            featurizer: library.featurizer(&config)?,
-            cache_key: cache_key(
-                &description.name,
-                &description.version,
-                &crate::train::featurizer_config(&configured.config),
-            ),
-            available: dataset
-                .ids_with(modality)?
-                .into_iter()
-                .collect::<HashSet<_>>(),
-        };
         Ok((encoder, source))
     }
+}
+
+/// A freshly initialized encoder of `modality` as `settings` configure it, and
+/// where its inputs come from in `dataset`.
+pub fn encoder_from_settings(
+    settings: &Settings,
+    modality: &str,
+    search: &PluginSearch,
+    dataset: &Dataset,
+) -> Result<(EncoderHandle, ModalitySource), ModelError> {
+    let (encoder, featurizer, cache_key) = configured_encoder(settings, modality, search)?;
+    let source = ModalitySource {
+        modality: modality.to_string(),
+        featurizer,
+        cache_key,
+        available: dataset
+            .ids_with(modality)?
+            .into_iter()
+            .collect::<HashSet<_>>(),
+    };
+    Ok((encoder, source))
+}
+
+/// The encoder and featurizer of `modality` as `settings` configure them, and the
+/// featurization cache key.
+pub fn configured_encoder(
+    settings: &Settings,
+    modality: &str,
+    search: &PluginSearch,
+) -> Result<(EncoderHandle, FeaturizerHandle, String), ModelError> {
+    let configured = settings.encoders.get(modality).ok_or_else(|| {
+        ModelError::Invalid(format!("no [encoders.{modality}] in the configuration"))
+    })?;
+    let library = search.find(&configured.plugin)?;
+    let description = library.description();
+    if description.modality != modality {
+        return Err(ModelError::Invalid(format!(
+            "modality '{modality}' is configured with plugin '{}', which encodes '{}'",
+            description.name, description.modality
+        )));
+    }
+    let config = settings.plugin_config(&configured.config);
+    let encoder = library.encoder(&config)?;
+    let featurizer = library.featurizer(&config)?;
+    let key = cache_key(
+        &description.name,
+        &description.version,
+        &crate::train::featurizer_config(&configured.config),
+    );
+    Ok((encoder, featurizer, key))
 }

@@ -107,3 +107,64 @@ fn save_png(path: &Path, rgb: &[u8], width: u32, height: u32) -> io::Result<()> 
         .map_err(io::Error::other)?;
     crate::atomic::write(path, &png)
 }
+
+/// A scatter of `points` with the line y = x, axes spanning both: predictions
+/// against true values.
+pub fn parity_chart(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    points: &[(f64, f64)],
+    color: RGBColor,
+) -> io::Result<()> {
+    register_font();
+    let finite = points
+        .iter()
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (lo, hi) = finite.fold((f64::MAX, f64::MIN), |(lo, hi), &(x, y)| {
+        (lo.min(x).min(y), hi.max(x).max(y))
+    });
+    let (lo, hi) = if lo > hi {
+        (0.0, 1.0)
+    } else {
+        (lo, hi.max(lo + 1e-6))
+    };
+    let pad = (hi - lo) * 0.05;
+    let range = (lo - pad)..(hi + pad);
+    let side = HEIGHT;
+    let mut buffer = vec![0u8; (side * side * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (side, side)).into_drawing_area();
+        root.fill(&WHITE).map_err(io::Error::other)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 20))
+            .margin(16)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(range.clone(), range.clone())
+            .map_err(io::Error::other)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(io::Error::other)?;
+        chart
+            .draw_series(LineSeries::new(
+                [(range.start, range.start), (range.end, range.end)],
+                BLACK.mix(0.5).stroke_width(1),
+            ))
+            .map_err(io::Error::other)?;
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&p| Circle::new(p, 3, color.mix(0.6).filled())),
+            )
+            .map_err(io::Error::other)?;
+        root.present().map_err(io::Error::other)?;
+    }
+    save_png(path, &buffer, side, side)
+}

@@ -2,6 +2,7 @@
 
 mod data;
 mod downstream;
+mod finetune;
 mod train;
 
 use std::path::PathBuf;
@@ -64,6 +65,11 @@ pub enum Command {
     /// Contrastive pretraining of two or more modality encoders (AllPairs or
     /// Anchored CLIP), with validation retrieval, checkpoints and --resume.
     Train(train::TrainArgs),
+    /// Fine-tune the crystal encoder (pretrained or from scratch) with a linear head
+    /// on one property; early stopping on validation, metrics on the test split.
+    Finetune(finetune::FinetuneArgs),
+    /// Predict a fine-tuned property for structure files (CIF, POSCAR, CSV, MP JSON).
+    Predict(finetune::PredictArgs),
     /// Embeddings of one modality from a trained run, as `.npy` with the ids beside it.
     Embed(downstream::EmbedArgs),
     /// Cross-modal retrieval with a trained run: top-1/5/10/25 and mean/median rank
@@ -122,6 +128,8 @@ pub fn run(cli: Cli) -> Result<()> {
         },
         Command::Data { command } => data::run(command),
         Command::Train(args) => train::run(args, settings, search),
+        Command::Finetune(args) => finetune::run_finetune(args, settings, search),
+        Command::Predict(args) => finetune::run_predict(args, search),
         Command::Embed(args) => downstream::embed(args, search),
         Command::Retrieve(args) => downstream::retrieve(args, search),
         Command::Describe { file, json } => {

@@ -13,7 +13,7 @@ use std::{
 
 use serde::Serialize;
 
-use crate::dataset::{Dataset, DatasetError, ImportLog, Rejected};
+use crate::dataset::{Dataset, DatasetError, ImportBatch, ImportLog, Rejected};
 
 pub use formats::read_structure;
 pub use records::{
@@ -65,6 +65,24 @@ pub fn import_sources(
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Reads one file in any supported format (auto-detected) without a dataset: its
+/// materials, records and refused records. `Err` names why the file as a whole
+/// cannot be read.
+pub fn read_file(path: &Path) -> Result<ImportBatch, String> {
+    let format = formats::detect(path).ok_or_else(|| "not a format mmhost reads".to_string())?;
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    formats::read(format, path, &bytes)
+}
+
+/// Files under `sources` (folders recursively, in name order).
+pub fn files_under(sources: &[PathBuf]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for source in sources {
+        collect_files(source, &mut files);
+    }
+    files
 }
 
 fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {

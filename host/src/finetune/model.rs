@@ -1,0 +1,174 @@
+//! The directory of a fine-tuned model, and predicting with it.
+//!
+//! ```text
+//! FT/config.toml               the configuration its crystal encoder was built with
+//! FT/model.json                property, task, label scaling, head, test metrics
+//! FT/crystal.safetensors       encoder weights of the best validation epoch
+//! FT/test_predictions.csv      material_id, true value, prediction on the test split
+//! FT/parity.png                prediction against truth on the test split (regression)
+//! ```
+
+use std::{
+    fmt::Write as _,
+    fs, io,
+    path::{Path, PathBuf},
+};
+
+use plotters::style::RGBColor;
+use serde::{Deserialize, Serialize};
+
+use super::FinetuneOutcome;
+use crate::{
+    atomic,
+    head::{sigmoid, LinearHead},
+    model::{configured_encoder, ModelError},
+    plugins::{EncoderHandle, FeaturizerHandle, PluginSearch},
+    settings::Settings,
+};
+
+/// Regression (MSE, MAE) or binary classification (BCE, accuracy and ROC-AUC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Regression,
+    Classification,
+}
+
+impl Task {
+    /// Classification for `is_…` properties (`is_metal`), regression otherwise.
+    pub fn of(property: &str) -> Self {
+        if property.starts_with("is_") {
+            Task::Classification
+        } else {
+            Task::Regression
+        }
+    }
+}
+
+/// `model.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub property: String,
+    pub task: Task,
+    /// Regression targets were `(y − mean) / std` for the head.
+    pub label_mean: f64,
+    pub label_std: f64,
+    pub head: LinearHead,
+    pub outcome: FinetuneOutcome,
+}
+
+/// Head outputs for embeddings `z` (`[rows, dim]`): label units for regression,
+/// probabilities for classification.
+pub fn outputs(head: &LinearHead, z: &[f32], task: Task, mean: f64, std: f64) -> Vec<f64> {
+    let raw = head.predict(z);
+    match task {
+        Task::Regression => raw.iter().map(|y| y * std + mean).collect(),
+        Task::Classification => raw.into_iter().map(sigmoid).collect(),
+    }
+}
+
+fn paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    (
+        dir.join("config.toml"),
+        dir.join("model.json"),
+        dir.join("crystal.safetensors"),
+    )
+}
+
+/// Writes the model directory atomically, file by file.
+pub fn write(
+    dir: &Path,
+    settings: &Settings,
+    info: &ModelInfo,
+    weights: &[u8],
+    ids: &[String],
+    truth: &[f64],
+    predicted: &[f64],
+) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let (config, model, crystal) = paths(dir);
+    atomic::write(&crystal, weights)?;
+    let toml = toml::to_string(settings).map_err(io::Error::other)?;
+    atomic::write(&config, toml.as_bytes())?;
+    let mut csv = format!("material_id,{0},predicted_{0}\n", info.property);
+    for ((id, t), p) in ids.iter().zip(truth).zip(predicted) {
+        let _ = writeln!(csv, "{id},{t},{p}");
+    }
+    atomic::write(&dir.join("test_predictions.csv"), csv.as_bytes())?;
+    if info.task == Task::Regression {
+        let points: Vec<(f64, f64)> = truth
+            .iter()
+            .copied()
+            .zip(predicted.iter().copied())
+            .collect();
+        let mae = info.outcome.test.mae.unwrap_or(f64::NAN);
+        crate::plot::parity_chart(
+            &dir.join("parity.png"),
+            &format!(
+                "{}: test MAE {mae:.4} ({} materials)",
+                info.property,
+                points.len()
+            ),
+            &format!("true {}", info.property),
+            &format!("predicted {}", info.property),
+            &points,
+            RGBColor(31, 119, 180),
+        )?;
+    }
+    // model.json last: a directory with it is complete.
+    let json = serde_json::to_vec_pretty(info).map_err(io::Error::other)?;
+    atomic::write(&model, &json)
+}
+
+/// A fine-tuned model read back from its directory.
+pub struct FinetunedModel {
+    pub settings: Settings,
+    pub info: ModelInfo,
+    weights: Vec<u8>,
+}
+
+impl FinetunedModel {
+    /// Reads the directory written by `mmhost finetune`.
+    pub fn open(dir: &Path) -> Result<Self, ModelError> {
+        let (config, model, crystal) = paths(dir);
+        let read = |path: &Path| {
+            fs::read(path).map_err(|e| {
+                ModelError::Invalid(format!(
+                    "{}: {e}; is {} a model written by `mmhost finetune`?",
+                    path.display(),
+                    dir.display()
+                ))
+            })
+        };
+        let settings: Settings = toml::from_str(&String::from_utf8_lossy(&read(&config)?))
+            .map_err(|e| ModelError::Invalid(format!("{}: {e}", config.display())))?;
+        let info: ModelInfo = serde_json::from_slice(&read(&model)?)
+            .map_err(|e| ModelError::Invalid(format!("{}: {e}", model.display())))?;
+        Ok(Self {
+            settings,
+            info,
+            weights: read(&crystal)?,
+        })
+    }
+
+    /// The trained crystal encoder and its featurizer.
+    pub fn encoder(
+        &self,
+        search: &PluginSearch,
+    ) -> Result<(EncoderHandle, FeaturizerHandle), ModelError> {
+        let (mut encoder, featurizer, _) = configured_encoder(&self.settings, "crystal", search)?;
+        encoder.load_weights(&self.weights)?;
+        Ok((encoder, featurizer))
+    }
+
+    /// Predictions (label units, or probabilities) for embeddings `z`.
+    pub fn predict(&self, z: &[f32]) -> Vec<f64> {
+        outputs(
+            &self.info.head,
+            z,
+            self.info.task,
+            self.info.label_mean,
+            self.info.label_std,
+        )
+    }
+}

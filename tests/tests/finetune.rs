@@ -1,0 +1,166 @@
+//! `mmhost finetune` and `mmhost predict` on real Materials Project data: the
+//! bundled demo for training, the Materials Project summary documents of
+//! ../shared/data (which carry their own formation energies) for prediction.
+
+use std::{collections::HashMap, fs, path::Path, process::Command};
+
+use mmhost_tests::{data_dir, import_demo, mmhost_binary, repo_root, scratch_dir};
+use serde_json::Value;
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn mmhost(args: &[&str]) -> std::process::Output {
+    let out = Command::new(mmhost_binary()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "mmhost {args:?}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn finetuned_formation_energies_beat_the_mean_and_predict_new_structures() {
+    let dir = scratch_dir("finetune");
+    let db = import_demo(&dir);
+    let model = dir.join("ft");
+    let config = repo_root().join("configs/demo.toml");
+    let out = mmhost(&[
+        "finetune",
+        "--config",
+        path(&config),
+        "--set",
+        "threads=1",
+        "--db",
+        path(&db),
+        "--scratch",
+        "--property",
+        "formation_energy_per_atom",
+        "--epochs",
+        "15",
+        "--out",
+        path(&model),
+        "--json",
+    ]);
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (mae, baseline) = (
+        outcome["test"]["mae"].as_f64().unwrap(),
+        outcome["baseline"]["mae"].as_f64().unwrap(),
+    );
+    assert!(
+        mae < 0.6 * baseline,
+        "test MAE {mae} vs mean predictor {baseline}"
+    );
+    assert_eq!(outcome["materials"]["test"], outcome["test"]["count"]);
+    for file in [
+        "model.json",
+        "crystal.safetensors",
+        "config.toml",
+        "test_predictions.csv",
+        "parity.png",
+    ] {
+        assert!(model.join(file).is_file(), "{file}");
+    }
+
+    // Predict the 200 Materials Project documents; a non-structure file is listed
+    // with its reason and the rest is predicted.
+    let docs = data_dir().join("samples/mp-docs/mp_summary_docs.jsonl.gz");
+    let csv = dir.join("predictions.csv");
+    let out = mmhost(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--input",
+        path(&docs),
+        path(&repo_root().join("demo/README.md")),
+        "--output",
+        path(&csv),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("README.md: not a format mmhost reads"),
+        "{stderr}"
+    );
+    let truth: HashMap<String, f64> = mmhost::import::read_file(&docs)
+        .unwrap()
+        .materials
+        .into_iter()
+        .map(|m| (m.id.clone(), m.labels["formation_energy_per_atom"]))
+        .collect();
+    let rows: Vec<(String, f64)> = fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            (cells[0].to_string(), cells[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(rows.len(), 200);
+    let n = rows.len() as f64;
+    let mean = truth.values().sum::<f64>() / truth.len() as f64;
+    let model_mae = rows
+        .iter()
+        .map(|(id, p)| (p - truth[id]).abs())
+        .sum::<f64>()
+        / n;
+    let mean_mae = rows
+        .iter()
+        .map(|(id, _)| (mean - truth[id]).abs())
+        .sum::<f64>()
+        / n;
+    assert!(
+        model_mae < 0.7 * mean_mae,
+        "MAE on the MP documents {model_mae} vs their own mean {mean_mae}"
+    );
+}
+
+#[test]
+fn metal_classification_reports_accuracy_and_roc_auc() {
+    let dir = scratch_dir("finetune-metal");
+    let db = import_demo(&dir);
+    let config = repo_root().join("configs/demo.toml");
+    let out = mmhost(&[
+        "finetune",
+        "--config",
+        path(&config),
+        "--set",
+        "threads=1",
+        "--db",
+        path(&db),
+        "--scratch",
+        "--property",
+        "is_metal",
+        "--epochs",
+        "5",
+        "--out",
+        path(&dir.join("ft")),
+        "--json",
+    ]);
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["task"], "classification");
+    let auc = outcome["test"]["roc_auc"].as_f64().unwrap();
+    assert!(auc > 0.6, "ROC-AUC {auc}");
+    // An unknown property names the labels there are.
+    let out = Command::new(mmhost_binary())
+        .args([
+            "finetune",
+            "--db",
+            path(&db),
+            "--scratch",
+            "--property",
+            "colour",
+            "--out",
+        ])
+        .arg(dir.join("none"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("band_gap") && stderr.contains("is_metal"),
+        "{stderr}"
+    );
+}
