@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod dataset;
+pub mod discover;
 pub mod embed;
 pub mod featurize;
 pub mod finetune;
@@ -16,3 +17,4 @@ pub mod retrieval;
 pub mod settings;
 pub mod split;
 pub mod train;
+pub mod umap;

@@ -168,3 +168,179 @@ pub fn parity_chart(
     }
     save_png(path, &buffer, side, side)
 }
+
+/// Category colours (matplotlib's tab10).
+const PALETTE: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// The range of `points` with a 5 % margin.
+fn extent(points: &[(f64, f64)]) -> (std::ops::Range<f64>, std::ops::Range<f64>) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points
+        .iter()
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+    {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        return (0.0..1.0, 0.0..1.0);
+    }
+    let (px, py) = (((x1 - x0) * 0.05).max(1e-6), ((y1 - y0) * 0.05).max(1e-6));
+    ((x0 - px)..(x1 + px), (y0 - py)..(y1 + py))
+}
+
+/// A 2D scatter (a map: no axis labels) coloured by category, with a legend;
+/// `labels[i]` is point `i`'s category (empty: unknown, drawn grey).
+pub fn scatter_categories(
+    path: &Path,
+    title: &str,
+    points: &[(f64, f64)],
+    labels: &[String],
+) -> io::Result<()> {
+    register_font();
+    let mut categories: Vec<&String> = labels.iter().filter(|l| !l.is_empty()).collect();
+    categories.sort();
+    categories.dedup();
+    let (xs, ys) = extent(points);
+    let mut buffer = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(io::Error::other)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .build_cartesian_2d(xs, ys)
+            .map_err(io::Error::other)?;
+        let unknown: Vec<(f64, f64)> = points
+            .iter()
+            .zip(labels)
+            .filter(|(_, l)| l.is_empty())
+            .map(|(p, _)| *p)
+            .collect();
+        chart
+            .draw_series(
+                unknown
+                    .iter()
+                    .map(|&p| Circle::new(p, 3, RGBColor(200, 200, 200).filled())),
+            )
+            .map_err(io::Error::other)?;
+        for (c, category) in categories.iter().enumerate() {
+            let color = PALETTE[c % PALETTE.len()];
+            let members: Vec<(f64, f64)> = points
+                .iter()
+                .zip(labels)
+                .filter(|(_, l)| l == category)
+                .map(|(p, _)| *p)
+                .collect();
+            chart
+                .draw_series(
+                    members
+                        .iter()
+                        .map(|&p| Circle::new(p, 3, color.mix(0.8).filled())),
+                )
+                .map_err(io::Error::other)?
+                .label(format!("{category} ({})", members.len()))
+                .legend(move |(x, y)| Circle::new((x + 6, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(io::Error::other)?;
+        root.present().map_err(io::Error::other)?;
+    }
+    save_png(path, &buffer, WIDTH, HEIGHT)
+}
+
+/// A 2D scatter coloured by a continuous value (viridis), with a colour bar;
+/// non-finite values are drawn grey.
+pub fn scatter_values(
+    path: &Path,
+    title: &str,
+    points: &[(f64, f64)],
+    values: &[f64],
+    value_label: &str,
+) -> io::Result<()> {
+    use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
+    register_font();
+    let finite = values.iter().copied().filter(|v| v.is_finite());
+    let (lo, hi) = finite.fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (lo, hi) = if lo > hi {
+        (0.0, 1.0)
+    } else {
+        (lo, hi.max(lo + 1e-12))
+    };
+    let colour = |v: f64| -> RGBColor { ViridisRGB.get_color(((v - lo) / (hi - lo)) as f32) };
+    let (xs, ys) = extent(points);
+    let mut buffer = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE).map_err(io::Error::other)?;
+        let (left, right) = root.split_horizontally(WIDTH - 170);
+        let mut chart = ChartBuilder::on(&left)
+            .caption(title, ("sans-serif", 22))
+            .margin(16)
+            .build_cartesian_2d(xs, ys)
+            .map_err(io::Error::other)?;
+        // Grey (unknown) first, then by value so high values stay visible.
+        let mut order: Vec<usize> = (0..points.len()).collect();
+        order.sort_by(|&i, &j| {
+            let key = |k: usize| {
+                if values[k].is_finite() {
+                    values[k]
+                } else {
+                    f64::MIN
+                }
+            };
+            key(i).total_cmp(&key(j))
+        });
+        chart
+            .draw_series(order.iter().map(|&i| {
+                let c = if values[i].is_finite() {
+                    colour(values[i])
+                } else {
+                    RGBColor(200, 200, 200)
+                };
+                Circle::new(points[i], 3, c.filled())
+            }))
+            .map_err(io::Error::other)?;
+        let mut bar = ChartBuilder::on(&right)
+            .margin_top(60)
+            .margin_bottom(40)
+            .margin_left(10)
+            .margin_right(10)
+            .y_label_area_size(0)
+            .right_y_label_area_size(100)
+            .build_cartesian_2d(0.0..1.0, lo..hi)
+            .map_err(io::Error::other)?;
+        bar.configure_mesh()
+            .disable_x_mesh()
+            .disable_y_mesh()
+            .disable_x_axis()
+            .y_desc(value_label)
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(io::Error::other)?;
+        let steps = 100;
+        bar.draw_series((0..steps).map(|s| {
+            let v0 = lo + (hi - lo) * f64::from(s) / f64::from(steps);
+            let v1 = lo + (hi - lo) * f64::from(s + 1) / f64::from(steps);
+            Rectangle::new([(0.0, v0), (1.0, v1)], colour((v0 + v1) / 2.0).filled())
+        }))
+        .map_err(io::Error::other)?;
+        root.present().map_err(io::Error::other)?;
+    }
+    save_png(path, &buffer, WIDTH, HEIGHT)
+}

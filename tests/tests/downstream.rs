@@ -1,5 +1,5 @@
-//! Using a trained run: `mmhost embed` and `mmhost retrieve` on the bundled demo
-//! dataset (real Materials Project data), after a short pretraining run.
+//! Using a trained run: `mmhost embed`, `retrieve`, `discover` and `map` on the
+//! bundled demo dataset (real Materials Project data), after a short pretraining run.
 
 use std::{fs, path::Path, process::Command};
 
@@ -119,6 +119,69 @@ fn embed_and_retrieve_use_the_trained_encoders() {
         values[128..256],
         "rows differ between materials"
     );
+
+    // Discovery for a real DOS of the dataset: the best normalized MAE among the
+    // N nearest crystals can only improve with N.
+    let target = demo_ids.lines().next().unwrap().trim();
+    let found = dir.join("discovery");
+    mmhost(&[
+        "discover",
+        "--model",
+        path(&run),
+        "--target-dos",
+        target,
+        "--neighbours",
+        "10",
+        "--out",
+        path(&found),
+    ]);
+    let rows: Vec<Vec<String>> = fs::read_to_string(found.join("discovery.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 10);
+    let best: Vec<f64> = rows.iter().map(|r| r[6].parse().unwrap()).collect();
+    assert!(best.windows(2).all(|w| w[1] <= w[0]), "{best:?}");
+    assert!(
+        rows.iter().all(|r| r[1] != target),
+        "the target is not its own candidate"
+    );
+    for png in ["discovery.png", "best_dos.png"] {
+        assert!(
+            fs::read(found.join(png)).unwrap().starts_with(b"\x89PNG"),
+            "{png}"
+        );
+    }
+    // A target from a file: the Fe₂ DOSCAR of ../shared/data.
+    let doscar = mmhost_tests::data_dir().join("samples/dos/Fe2_DOSCAR");
+    mmhost(&[
+        "discover",
+        "--model",
+        path(&run),
+        "--target-dos",
+        path(&doscar),
+        "--out",
+        path(&dir.join("discovery-fe")),
+    ]);
+
+    // UMAP maps of all 407 crystals in the three colourings.
+    for colour in ["crystal-system", "formation-energy", "is-metal"] {
+        let png = dir.join(format!("map-{colour}.png"));
+        mmhost(&[
+            "map",
+            "--model",
+            path(&run),
+            "--color",
+            colour,
+            "--output",
+            path(&png),
+        ]);
+        assert!(fs::read(&png).unwrap().starts_with(b"\x89PNG"), "{colour}");
+        let coordinates = fs::read_to_string(png.with_extension("csv")).unwrap();
+        assert_eq!(coordinates.lines().count(), 408, "{colour}");
+    }
 
     // A modality the run did not train is refused with the run's modalities.
     let out = Command::new(mmhost_binary())

@@ -75,6 +75,12 @@ pub enum Command {
     /// Cross-modal retrieval with a trained run: top-1/5/10/25 and mean/median rank
     /// of each query's own material among all targets of a split.
     Retrieve(downstream::RetrieveArgs),
+    /// Candidate crystals for a target density of states: the nearest crystal
+    /// embeddings to the DOS embedding, scored by their own DOS's normalized MAE.
+    Discover(downstream::DiscoverArgs),
+    /// A UMAP of a run's crystal embeddings coloured by crystal system, formation
+    /// energy or metal/non-metal, as PNG (and CSV coordinates).
+    Map(downstream::MapArgs),
     /// The resolved run configuration.
     Config {
         #[command(subcommand)]
@@ -132,6 +138,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Predict(args) => finetune::run_predict(args, search),
         Command::Embed(args) => downstream::embed(args, search),
         Command::Retrieve(args) => downstream::retrieve(args, search),
+        Command::Discover(args) => downstream::discover(args, search),
+        Command::Map(args) => downstream::map(args, search),
         Command::Describe { file, json } => {
             let structure = mmhost::import::read_structure(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
