@@ -89,6 +89,35 @@ fn embed_and_retrieve_use_the_trained_encoders() {
     assert_eq!(test["split"], "test");
     assert!(test["scores"]["queries"].as_u64().unwrap() >= 5);
 
+    // One query from a file: the Fe₂ vasprun.xml DOS of ../shared/data finds
+    // crystals of the dataset, best first.
+    let vasprun = mmhost_tests::data_dir().join("samples/dos/Fe2_vasprun.xml");
+    let out = mmhost(&[
+        "retrieve",
+        "--model",
+        path(&run),
+        "--query",
+        "dos",
+        "--target",
+        "crystal",
+        "--input",
+        path(&vasprun),
+        "--top",
+        "7",
+        "--json",
+    ]);
+    let single: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let candidates = single["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 7);
+    let similarities: Vec<f64> = candidates
+        .iter()
+        .map(|c| c["similarity"].as_f64().unwrap())
+        .collect();
+    assert!(
+        similarities.windows(2).all(|w| w[1] <= w[0]),
+        "{similarities:?}"
+    );
+
     // Embeddings of every material with a DOS, with the ids beside them.
     let npy = dir.join("dos.npy");
     mmhost(&[

@@ -14,7 +14,7 @@ use mmhost::{
     dataset::{split_of, Dataset, Split},
     discover::{best_of_first, normalized_mae, Spectrum},
     embed::{embed_ids, write_embeddings, Embedded},
-    import::read_file,
+    import::{read_file, text_record},
     model::TrainedRun,
     plot::Series,
     plugins::PluginSearch,
@@ -65,9 +65,20 @@ pub struct RetrieveArgs {
     /// Target modality, e.g. crystal.
     #[arg(long)]
     pub target: String,
-    /// Materials to score (held-out test materials by default).
-    #[arg(long, value_enum, default_value = "test")]
-    pub split: SplitChoice,
+    /// Materials to score (default: the held-out test split; with --input or
+    /// --text, candidates from all materials).
+    #[arg(long, value_enum)]
+    pub split: Option<SplitChoice>,
+    /// One query from a file instead: a DOS (DOSCAR, vasprun.xml, pymatgen JSON), a
+    /// CHGCAR, a structure (CIF, POSCAR, …); prints its top candidates.
+    #[arg(long, conflicts_with = "text")]
+    pub input: Option<PathBuf>,
+    /// One query sentence (with --query text); prints its top candidates.
+    #[arg(long)]
+    pub text: Option<String>,
+    /// Candidates printed for a single query.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -155,7 +166,11 @@ pub fn embed(args: EmbedArgs, search: PluginSearch) -> Result<()> {
 
 /// Runs `mmhost retrieve`.
 pub fn retrieve(args: RetrieveArgs, search: PluginSearch) -> Result<()> {
-    let opened = open(&args.model, args.db.as_deref(), args.split)?;
+    if args.input.is_some() || args.text.is_some() {
+        return retrieve_one(args, search);
+    }
+    let split = args.split.unwrap_or(SplitChoice::Test);
+    let opened = open(&args.model, args.db.as_deref(), split)?;
     let query = embed_modality(&opened, &opened.ids, &search, &args.query)?;
     let target = embed_modality(&opened, &opened.ids, &search, &args.target)?;
     if query.dim != target.dim {
@@ -184,7 +199,7 @@ pub fn retrieve(args: RetrieveArgs, search: PluginSearch) -> Result<()> {
     if q.is_empty() {
         bail!(
             "no material of the {} split has both {} and {}",
-            format!("{:?}", args.split).to_lowercase(),
+            format!("{split:?}").to_lowercase(),
             args.query,
             args.target
         );
@@ -194,7 +209,7 @@ pub fn retrieve(args: RetrieveArgs, search: PluginSearch) -> Result<()> {
         let value = serde_json::json!({
             "query": args.query,
             "target": args.target,
-            "split": format!("{:?}", args.split).to_lowercase(),
+            "split": format!("{split:?}").to_lowercase(),
             "scores": scores,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
@@ -205,7 +220,7 @@ pub fn retrieve(args: RetrieveArgs, search: PluginSearch) -> Result<()> {
         args.query,
         args.target,
         scores.queries,
-        format!("{:?}", args.split).to_lowercase()
+        format!("{split:?}").to_lowercase()
     );
     for (k, value) in [
         (1, scores.top1),
@@ -549,5 +564,82 @@ pub fn map(args: MapArgs, search: PluginSearch) -> Result<()> {
         args.output.display(),
         csv_path.display()
     );
+    Ok(())
+}
+
+/// `mmhost retrieve --input FILE | --text SENTENCE`: the top candidates of one query.
+fn retrieve_one(args: RetrieveArgs, search: PluginSearch) -> Result<()> {
+    let opened = open(
+        &args.model,
+        args.db.as_deref(),
+        args.split.unwrap_or(SplitChoice::All),
+    )?;
+    let (raw, what) = match (&args.input, &args.text) {
+        (_, Some(sentence)) => {
+            if args.query != "text" {
+                bail!("--text needs --query text (got --query {})", args.query);
+            }
+            (text_record(sentence), format!("\"{sentence}\""))
+        }
+        (Some(file), None) => {
+            let batch = read_file(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let record = batch
+                .records
+                .into_iter()
+                .find(|(modality, _, _)| *modality == args.query)
+                .map(|(_, _, raw)| raw)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("{}: holds no {} record", file.display(), args.query)
+                })?;
+            (record, file.display().to_string())
+        }
+        (None, None) => unreachable!("retrieve_one is called with --input or --text"),
+    };
+    let (mut encoder, source) = opened.run.encoder(&args.query, &search, &opened.dataset)?;
+    let featurized = source
+        .featurizer
+        .featurize(&raw)
+        .with_context(|| format!("featurizing {what}"))?;
+    let query = encoder.embed(&[featurized])?;
+    let targets = embed_modality(&opened, &opened.ids, &search, &args.target)?;
+    if targets.dim != query.dim as usize {
+        bail!(
+            "{} embeddings are {}-d, {} embeddings {}-d",
+            args.query,
+            query.dim,
+            args.target,
+            targets.dim
+        );
+    }
+    let hits = &top_k(&query.values, &targets.values, targets.dim, args.top)[0];
+    let mut found = Vec::new();
+    for hit in hits {
+        let id = &targets.ids[hit.row];
+        let formula = opened
+            .dataset
+            .material(id)?
+            .and_then(|m| m.formula)
+            .unwrap_or_default();
+        found.push(serde_json::json!({"id": id, "formula": formula, "similarity": hit.similarity}));
+    }
+    if args.json {
+        let value = serde_json::json!({"query": what, "target": args.target, "candidates": found});
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!(
+        "{} candidates for {what} among {} materials:",
+        args.target,
+        targets.ids.len()
+    );
+    for (rank, f) in found.iter().enumerate() {
+        println!(
+            "{:>3}  {:<14} {:<16} {:.4}",
+            rank + 1,
+            f["id"].as_str().unwrap_or_default(),
+            f["formula"].as_str().unwrap_or_default(),
+            f["similarity"].as_f64().unwrap_or_default()
+        );
+    }
     Ok(())
 }

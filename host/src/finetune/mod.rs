@@ -157,7 +157,7 @@ pub fn finetune(
     let mut epochs_run = 0;
     for epoch in 0..request.epochs {
         epochs_run = epoch + 1;
-        let order = epoch_order(&train_ids, request.split_seed, epoch);
+        let order = epoch_order(&train_ids, settings.seed, epoch);
         let mut loss_sum = 0.0;
         let batches = balanced_batches(&order, request.batch_size);
         for (index, ids) in batches.iter().enumerate() {
