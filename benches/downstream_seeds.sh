@@ -32,7 +32,7 @@ for seed in 1 2 3; do
         for start in scratch pre-dos-charge pre-text; do
             if [ $start = scratch ]; then from=(--scratch); else from=(--from "$work/$start-$seed"); fi
             "$m" finetune --config $config --set seed=$seed --db "$work/db.redb" "${from[@]}" \
-                --property $property --epochs 40 --out "$work/ft-$start-$property-$seed" --json \
+                --property $property --epochs 20 --out "$work/ft-$start-$property-$seed" --json \
                 > "$work/ft-$start-$property-$seed.json" 2> /dev/null
         done
     done

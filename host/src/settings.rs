@@ -90,6 +90,10 @@ impl Default for TrainSettings {
 pub struct PluginDirs {
     #[serde(default)]
     pub dir: Vec<PathBuf>,
+    /// Lock file pinning the plugin libraries (`mmhost plugins lock`); default
+    /// `mmhost.lock` in the working directory when it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<PathBuf>,
 }
 
 /// One modality's encoder: the plugin's name (or a path to its library) and its

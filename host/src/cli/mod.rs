@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use mmhost::{
-    plugins::{PluginDescription, PluginSearch},
+    plugins::{
+        sha256_file, LockedPlugin, PluginDescription, PluginLock, PluginSearch, DEFAULT_LOCK_FILE,
+    },
     settings::{self, Settings},
 };
 
@@ -113,6 +115,17 @@ pub enum PluginsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Pin the plugin libraries in use (the configured encoders and loss, or all
+    /// found with --all) in a lock file with their SHA-256; while it is present,
+    /// other or changed libraries are refused.
+    Lock {
+        /// Lock every plugin on the search path, not only the configured ones.
+        #[arg(long)]
+        all: bool,
+        /// Lock file to write (default: plugins.lock, or mmhost.lock here).
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
     /// One plugin in full, with its configuration keys and defaults.
     Inspect {
         /// Plugin name (or path to its library).
@@ -126,11 +139,14 @@ pub enum PluginsCommand {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     let settings = load_settings(&cli.global)?;
-    let search = plugin_search(&cli.global, &settings);
+    let search = plugin_search(&cli.global, &settings)?;
     match cli.command {
         Command::Plugins { command } => match command {
             PluginsCommand::List { json } => list_plugins(&search, json),
             PluginsCommand::Inspect { name, json } => inspect_plugin(&search, &name, json),
+            PluginsCommand::Lock { all, output } => {
+                lock_plugins(&cli.global, &settings, all, output)
+            }
         },
         Command::Data { command } => data::run(command),
         Command::Train(args) => train::run(args, settings, search),
@@ -183,10 +199,102 @@ fn load_settings(global: &GlobalArgs) -> Result<Settings> {
     Ok(settings::load(global.config.as_deref(), &overrides)?)
 }
 
-fn plugin_search(global: &GlobalArgs, settings: &Settings) -> PluginSearch {
+/// The search path, with the lock file in force when there is one.
+fn plugin_search(global: &GlobalArgs, settings: &Settings) -> Result<PluginSearch> {
+    let lock = match lock_path(settings) {
+        Some(path) if path.is_file() => Some(PluginLock::read(&path)?),
+        Some(path) if settings.plugins.lock.is_some() => {
+            bail!(
+                "plugins.lock names {}, which does not exist",
+                path.display()
+            )
+        }
+        _ => None,
+    };
+    Ok(unlocked_search(global, settings).with_lock(lock))
+}
+
+fn unlocked_search(global: &GlobalArgs, settings: &Settings) -> PluginSearch {
     let mut dirs = global.plugin_dirs.clone();
     dirs.extend(settings.plugins.dir.iter().cloned());
     PluginSearch::new(&dirs)
+}
+
+/// `plugins.lock`, or `mmhost.lock` in the working directory.
+fn lock_path(settings: &Settings) -> Option<PathBuf> {
+    settings
+        .plugins
+        .lock
+        .clone()
+        .or_else(|| Some(PathBuf::from(DEFAULT_LOCK_FILE)))
+}
+
+fn lock_plugins(
+    global: &GlobalArgs,
+    settings: &Settings,
+    all: bool,
+    output: Option<PathBuf>,
+) -> Result<()> {
+    let search = unlocked_search(global, settings);
+    let libraries = if all {
+        let scan = search.scan();
+        for skipped in &scan.skipped {
+            tracing::warn!("not locked: {skipped}");
+        }
+        scan.plugins
+    } else {
+        let mut names: Vec<&str> = settings
+            .encoders
+            .values()
+            .map(|e| e.plugin.as_str())
+            .collect();
+        names.push(&settings.loss.plugin);
+        names.sort_unstable();
+        names.dedup();
+        let mut found = Vec::new();
+        for name in names {
+            match search.find(name) {
+                Ok(library) => found.push(library),
+                Err(e) => tracing::warn!("not locked: {e}"),
+            }
+        }
+        found
+    };
+    let mut lock = PluginLock::default();
+    for library in &libraries {
+        let d = library.description();
+        let path = std::fs::canonicalize(&d.path).unwrap_or_else(|_| d.path.clone());
+        let sha256 = sha256_file(&path).with_context(|| format!("hashing {}", path.display()))?;
+        lock.plugins.push(LockedPlugin {
+            name: d.name.clone(),
+            version: d.version.clone(),
+            path,
+            sha256,
+        });
+    }
+    if lock.plugins.is_empty() {
+        bail!("no plugin library found to lock");
+    }
+    let file = output
+        .or_else(|| lock_path(settings))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK_FILE));
+    lock.write(&file)
+        .with_context(|| format!("writing {}", file.display()))?;
+    for p in &lock.plugins {
+        println!(
+            "{:<16} {:<8} {}  {}",
+            p.name,
+            p.version,
+            &p.sha256[..16],
+            p.path.display()
+        );
+    }
+    println!(
+        "{} libraries pinned in {}",
+        lock.plugins.len(),
+        file.display()
+    );
+    Ok(())
 }
 
 fn list_plugins(search: &PluginSearch, json: bool) -> Result<()> {

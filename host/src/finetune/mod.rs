@@ -53,7 +53,7 @@ pub enum FinetuneError {
     #[error("{0}")]
     Setup(String),
     #[error(transparent)]
-    Model(#[from] ModelError),
+    Model(Box<ModelError>),
     #[error(transparent)]
     Dataset(#[from] DatasetError),
     #[error(transparent)]
@@ -64,6 +64,12 @@ pub enum FinetuneError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<ModelError> for FinetuneError {
+    fn from(error: ModelError) -> Self {
+        Self::Model(Box::new(error))
+    }
 }
 
 /// What a fine-tuning reports.

@@ -5,7 +5,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{LoadError, PluginLibrary};
+use super::{LoadError, PluginLibrary, PluginLock};
 
 /// Environment variable listing plugin directories (separated like `PATH`).
 pub const PLUGIN_PATH_VAR: &str = "MMHOST_PLUGIN_PATH";
@@ -15,6 +15,8 @@ pub const PLUGIN_PATH_VAR: &str = "MMHOST_PLUGIN_PATH";
 #[derive(Clone, Debug)]
 pub struct PluginSearch {
     dirs: Vec<PathBuf>,
+    /// When set, only the pinned libraries load.
+    lock: Option<PluginLock>,
 }
 
 /// Result of scanning the search path: the plugins found and the libraries that
@@ -44,12 +46,55 @@ impl PluginSearch {
                 unique.push(dir);
             }
         }
-        Self { dirs: unique }
+        Self {
+            dirs: unique,
+            lock: None,
+        }
     }
 
     /// Exactly these directories, nothing from the environment.
     pub fn only(dirs: Vec<PathBuf>) -> Self {
-        Self { dirs }
+        Self { dirs, lock: None }
+    }
+
+    /// Enforces `lock`: only libraries it pins, unchanged, load.
+    pub fn with_lock(mut self, lock: Option<PluginLock>) -> Self {
+        self.lock = lock;
+        self
+    }
+
+    /// The lock in force, if any.
+    pub fn lock(&self) -> Option<&PluginLock> {
+        self.lock.as_ref()
+    }
+
+    /// The pinned library of `name`, verified and inside the search directories.
+    fn find_locked(&self, lock: &PluginLock, name: &str) -> Result<PluginLibrary, LoadError> {
+        let as_path = std::fs::canonicalize(name).ok();
+        let entry = match lock
+            .plugins
+            .iter()
+            .find(|p| as_path.as_ref() == Some(&p.path))
+        {
+            Some(by_path) => {
+                lock.check(by_path)?;
+                by_path
+            }
+            None => lock.verified(name)?,
+        };
+        let inside = |dir: &PathBuf| {
+            let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+            entry.path.parent() == Some(dir.as_path())
+        };
+        if !self.dirs.iter().any(inside) && as_path.as_ref() != Some(&entry.path) {
+            return Err(LoadError::Insecure {
+                path: entry.path.clone(),
+                reason: "it is outside the plugin directories (MMHOST_PLUGIN_PATH, \
+                         --plugin-dir, plugins.dir, the executable's directory)"
+                    .into(),
+            });
+        }
+        PluginLibrary::load(&entry.path)
     }
 
     /// The directories searched, in order.
@@ -64,6 +109,24 @@ impl PluginSearch {
             skipped: Vec::new(),
         };
         for path in self.candidates() {
+            if let Some(lock) = &self.lock {
+                let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+                match lock.plugins.iter().find(|p| p.path == canonical) {
+                    Some(entry) => {
+                        if let Err(e) = lock.check(entry) {
+                            scan.skipped.push(e);
+                            continue;
+                        }
+                    }
+                    None => {
+                        scan.skipped.push(LoadError::Lock {
+                            lock: lock.file.clone(),
+                            reason: format!("{} is not pinned; not loaded", path.display()),
+                        });
+                        continue;
+                    }
+                }
+            }
             match PluginLibrary::load(&path) {
                 Ok(plugin) => scan.plugins.push(plugin),
                 Err(e) => scan.skipped.push(e),
@@ -75,6 +138,9 @@ impl PluginSearch {
     /// The plugin called `name` (the first on the search path), or the library at
     /// `name` when it is a path to a file.
     pub fn find(&self, name: &str) -> Result<PluginLibrary, LoadError> {
+        if let Some(lock) = &self.lock {
+            return self.find_locked(lock, name);
+        }
         let as_path = Path::new(name);
         if as_path.is_file() {
             return PluginLibrary::load(as_path);

@@ -31,6 +31,34 @@ pub enum LoadError {
         host_abi: String,
         reason: String,
     },
+    #[error("refusing {path}: {reason}")]
+    Insecure { path: PathBuf, reason: String },
+    #[error("lock file {lock}: {reason}")]
+    Lock { lock: PathBuf, reason: String },
+    #[error(
+        "plugin '{name}' is not in the lock file {lock}; add it with `mmhost plugins lock` \
+         if it is trusted"
+    )]
+    NotLocked { name: String, lock: PathBuf },
+    #[error("plugin '{name}' is pinned by {lock} at {path}, which cannot be read: {reason}")]
+    LockedMissing {
+        name: String,
+        path: PathBuf,
+        lock: PathBuf,
+        reason: String,
+    },
+    #[error(
+        "plugin '{name}' at {path} has changed since it was locked: its SHA-256 is {actual}, \
+         {lock} records {expected}; refusing it (run `mmhost plugins lock` again if the \
+         change is trusted)"
+    )]
+    LockMismatch {
+        name: String,
+        path: PathBuf,
+        lock: PathBuf,
+        expected: String,
+        actual: String,
+    },
     #[error("no plugin named '{name}' in {searched}{broken}")]
     NotFound {
         name: String,
@@ -98,6 +126,7 @@ impl PluginLibrary {
     /// Loads the library at `path`, refusing anything that is not a plugin built
     /// against this host's ABI version with matching type layouts.
     pub fn load(path: &Path) -> Result<Self, LoadError> {
+        super::lock::check_permissions(path)?;
         let header = lib_header_from_path(path).map_err(|e| match e {
             LibraryError::GetSymbolError { .. } => LoadError::NotAPlugin {
                 path: path.to_path_buf(),

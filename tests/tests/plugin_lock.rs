@@ -1,0 +1,116 @@
+//! Plugin pinning and permission checks: `mmhost plugins lock` pins the libraries
+//! in use by SHA-256; a changed or unpinned library is refused, and so is a
+//! world-writable library or directory.
+
+use std::{
+    fs,
+    os::unix::fs::PermissionsExt,
+    path::Path,
+    process::{Command, Output},
+};
+
+use mmhost_tests::{built_library, mmhost_binary, scratch_dir};
+
+fn mmhost(dir: &Path, args: &[&str]) -> Output {
+    Command::new(mmhost_binary())
+        .current_dir(dir)
+        .env_remove("MMHOST_PLUGIN_PATH")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn locked_plugins_load_and_changed_or_unpinned_ones_are_refused() {
+    let dir = scratch_dir("plugin-lock");
+    let plugins = dir.join("plugins");
+    fs::create_dir_all(&plugins).unwrap();
+    for lib in ["mmhost_dos", "mmhost_clip"] {
+        let source = built_library(lib);
+        let copy = plugins.join(source.file_name().unwrap());
+        fs::copy(&source, &copy).unwrap();
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    fs::set_permissions(&plugins, fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.join("run.toml");
+    fs::write(
+        &config,
+        format!(
+            "[plugins]\ndir = [\"{}\"]\n[encoders.dos]\nplugin = \"dos\"\nconfig = {{ preset = \"small\" }}\n",
+            plugins.display()
+        ),
+    )
+    .unwrap();
+    let cfg = config.to_str().unwrap();
+
+    let out = mmhost(&dir, &["plugins", "lock", "--config", cfg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let lock = fs::read_to_string(dir.join("mmhost.lock")).unwrap();
+    assert_eq!(lock.matches("[[plugin]]").count(), 2, "{lock}");
+    assert!(lock.contains("name = \"dos\"") && lock.contains("name = \"clip\""));
+    let ok = mmhost(&dir, &["config", "check", "--config", cfg]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+
+    // A changed library is refused, naming both digests.
+    let dos = plugins.join(built_library("mmhost_dos").file_name().unwrap());
+    let original = fs::read(&dos).unwrap();
+    let mut changed = original.clone();
+    changed.push(0);
+    fs::write(&dos, &changed).unwrap();
+    let out = mmhost(&dir, &["config", "check", "--config", cfg]);
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(
+        message.contains("has changed since it was locked"),
+        "{message}"
+    );
+    assert!(message.contains("mmhost.lock records"), "{message}");
+    fs::write(&dos, &original).unwrap();
+
+    // A plugin the lock does not pin is refused before it is opened.
+    let out = mmhost(
+        &dir,
+        &[
+            "config",
+            "check",
+            "--config",
+            cfg,
+            "--set",
+            "encoders.crystal.plugin=crystal-cgcnn",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("'crystal-cgcnn' is not in the lock file"),
+        "{}",
+        stderr(&out)
+    );
+    // `plugins list` shows the pinned libraries only.
+    let out = mmhost(&dir, &["plugins", "list", "--json", "--config", cfg]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+
+    // Without a lock: a world-writable directory or library is refused (named by
+    // path here, so that the copy beside the executable does not stand in).
+    fs::remove_file(dir.join("mmhost.lock")).unwrap();
+    let by_path = format!("encoders.dos.plugin=\"{}\"", dos.display());
+    let check = ["config", "check", "--config", cfg, "--set", &by_path];
+    assert!(mmhost(&dir, &check).status.success());
+    fs::set_permissions(&plugins, fs::Permissions::from_mode(0o777)).unwrap();
+    let out = mmhost(&dir, &check);
+    fs::set_permissions(&plugins, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("world-writable"), "{}", stderr(&out));
+    fs::set_permissions(&dos, fs::Permissions::from_mode(0o757)).unwrap();
+    let out = mmhost(&dir, &check);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is world-writable"),
+        "{}",
+        stderr(&out)
+    );
+}
