@@ -9,8 +9,11 @@ use crate::{ErrorKind, PluginError};
 #[repr(u8)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
+    /// 32-bit float.
     F32,
+    /// 64-bit signed integer.
     I64,
+    /// Byte (also UTF-8 text).
     U8,
 }
 
@@ -29,8 +32,11 @@ impl DType {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct Array {
+    /// Element type.
     pub dtype: DType,
+    /// Dimensions, outermost first.
     pub shape: RVec<u64>,
+    /// Elements, row-major, little-endian.
     pub bytes: RVec<u8>,
 }
 
@@ -124,7 +130,9 @@ impl Array {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct Field {
+    /// Field name, unique within its record.
     pub name: RString,
+    /// The data.
     pub array: Array,
 }
 
@@ -133,6 +141,7 @@ pub struct Field {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, Default, PartialEq)]
 pub struct Record {
+    /// The named arrays, in insertion order.
     pub fields: RVec<Field>,
 }
 
@@ -176,8 +185,11 @@ impl Record {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct Embeddings {
+    /// Number of rows (materials).
     pub rows: u64,
+    /// Row width (embedding dimension).
     pub dim: u64,
+    /// `rows × dim` values, row-major.
     pub values: RVec<f32>,
 }
 

@@ -24,7 +24,9 @@ pub enum ErrorKind {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct PluginError {
+    /// What went wrong, for programs.
     pub kind: ErrorKind,
+    /// What went wrong, for people: names the field, value or file concerned.
     pub message: RString,
 }
 

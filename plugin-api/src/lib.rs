@@ -12,6 +12,8 @@
 //!
 //! The interface grows only by appending fields and methods.
 
+#![warn(missing_docs)]
+
 mod array;
 mod error;
 mod module;

@@ -29,6 +29,7 @@ pub struct PluginInfo {
     pub name: RString,
     /// The plugin's own version.
     pub version: RString,
+    /// Encoder or loss.
     pub kind: PluginKind,
     /// Modality it encodes (`dos`, `crystal`, …); empty for losses.
     pub modality: RString,
@@ -51,9 +52,13 @@ pub struct PluginInfo {
 #[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
 #[sabi(missing_field(panic))]
 pub struct PluginModule {
+    /// Name, version, kind, modality and defaults of the plugin.
     pub info: extern "C" fn() -> PluginInfo,
+    /// A featurizer configured by the TOML `config` (encoders only).
     pub new_featurizer: extern "C" fn(config: RStr<'_>) -> RResult<FeaturizerBox, PluginError>,
+    /// A new encoder instance configured by the TOML `config` (encoders only).
     pub new_encoder: extern "C" fn(config: RStr<'_>) -> RResult<EncoderBox, PluginError>,
+    /// A new loss instance configured by the TOML `config` (losses only).
     #[sabi(last_prefix_field)]
     pub new_loss: extern "C" fn(config: RStr<'_>) -> RResult<LossBox, PluginError>,
 }

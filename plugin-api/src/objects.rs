@@ -15,10 +15,15 @@ use crate::{Embeddings, PluginError, Record};
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
 pub struct StepSettings {
+    /// Learning rate of this step (the host's schedule sets it every step).
     pub learning_rate: f64,
+    /// Decoupled (AdamW) weight decay.
     pub weight_decay: f64,
+    /// First-moment decay β₁.
     pub beta1: f64,
+    /// Second-moment decay β₂.
     pub beta2: f64,
+    /// Denominator guard ε.
     pub epsilon: f64,
     /// Gradient-norm clipping threshold; `0` disables clipping.
     pub grad_clip_norm: f64,
@@ -28,7 +33,9 @@ pub struct StepSettings {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct Metric {
+    /// Name, e.g. `crystal-dos/top1`.
     pub name: RString,
+    /// Value.
     pub value: f64,
 }
 
@@ -49,8 +56,11 @@ pub struct ModalityEmbeddings {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct LossOutput {
+    /// The scalar loss.
     pub loss: f64,
+    /// `dL/dZ` per input modality, `[batch, dim]` each.
     pub gradients: RVec<Embeddings>,
+    /// Named scalars to log.
     pub metrics: RVec<Metric>,
 }
 

@@ -31,7 +31,9 @@ pub struct RuntimeSettings {
 /// A resolved configuration: runtime settings and the model configuration.
 #[derive(Clone, Debug)]
 pub struct Resolved<C> {
+    /// Device, seed, threads and recomputation.
     pub runtime: RuntimeSettings,
+    /// The model's own configuration (defaults < preset < given keys).
     pub model: C,
 }
 

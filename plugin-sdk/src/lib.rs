@@ -10,6 +10,8 @@
 //! The plugin crate must be a `cdylib` and depend on `abi_stable` directly (the
 //! export macro expands to `abi_stable`'s root-module export).
 
+#![warn(missing_docs)]
+
 mod config;
 mod device;
 mod encoder;

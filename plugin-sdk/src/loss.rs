@@ -23,7 +23,9 @@ pub struct ModalityBatch<B: Backend> {
 
 /// What a [`LossFunction`] returns: the scalar loss (shape `[1]`) and named metrics.
 pub struct LossTerms<B: Backend> {
+    /// The loss, `[1]`, with its graph to the inputs.
     pub loss: Tensor<B, 1>,
+    /// Named scalars to log.
     pub metrics: Vec<(String, f64)>,
 }
 

@@ -12,8 +12,11 @@ use burn::{
 /// A named f32 tensor copied out of burn: module path, shape and row-major values.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NamedTensor {
+    /// Module path, e.g. `blocks.0.attention.qkv.weight`.
     pub name: String,
+    /// Dimensions.
     pub shape: Vec<usize>,
+    /// Values, row-major.
     pub values: Vec<f32>,
 }
 
