@@ -108,14 +108,16 @@ pub fn encoder_from_settings(
     dataset: &Dataset,
 ) -> Result<(EncoderHandle, ModalitySource), ModelError> {
     let (encoder, featurizer, cache_key) = configured_encoder(settings, modality, search)?;
+    let input = settings
+        .encoders
+        .get(modality)
+        .map_or(modality, |e| e.input_modality(modality));
     let source = ModalitySource {
         modality: modality.to_string(),
+        input: input.to_string(),
         featurizer,
         cache_key,
-        available: dataset
-            .ids_with(modality)?
-            .into_iter()
-            .collect::<HashSet<_>>(),
+        available: dataset.ids_with(input)?.into_iter().collect::<HashSet<_>>(),
     };
     Ok((encoder, source))
 }

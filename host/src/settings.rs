@@ -103,6 +103,18 @@ pub struct EncoderSettings {
     pub plugin: String,
     #[serde(default)]
     pub config: Table,
+    /// The modality whose raw records the encoder reads, when not its own: an
+    /// encoder of a derived modality (e.g. a diffraction pattern computed from the
+    /// `crystal` structure in its featurizer) reads `input = "crystal"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<String>,
+}
+
+impl EncoderSettings {
+    /// The modality of the raw records this encoder reads for `modality`.
+    pub fn input_modality<'a>(&'a self, modality: &'a str) -> &'a str {
+        self.input.as_deref().unwrap_or(modality)
+    }
 }
 
 /// The loss plugin and its configuration.
@@ -144,6 +156,7 @@ fn default_encoders() -> BTreeMap<String, EncoderSettings> {
         let settings = EncoderSettings {
             plugin: plugin.to_string(),
             config: Table::new(),
+            input: None,
         };
         (modality.to_string(), settings)
     })

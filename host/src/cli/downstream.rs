@@ -574,6 +574,7 @@ fn retrieve_one(args: RetrieveArgs, search: PluginSearch) -> Result<()> {
         args.db.as_deref(),
         args.split.unwrap_or(SplitChoice::All),
     )?;
+    let (mut encoder, source) = opened.run.encoder(&args.query, &search, &opened.dataset)?;
     let (raw, what) = match (&args.input, &args.text) {
         (_, Some(sentence)) => {
             if args.query != "text" {
@@ -586,16 +587,15 @@ fn retrieve_one(args: RetrieveArgs, search: PluginSearch) -> Result<()> {
             let record = batch
                 .records
                 .into_iter()
-                .find(|(modality, _, _)| *modality == args.query)
+                .find(|(modality, _, _)| *modality == source.input)
                 .map(|(_, _, raw)| raw)
                 .ok_or_else(|| {
-                    anyhow::anyhow!("{}: holds no {} record", file.display(), args.query)
+                    anyhow::anyhow!("{}: holds no {} record", file.display(), source.input)
                 })?;
             (record, file.display().to_string())
         }
         (None, None) => unreachable!("retrieve_one is called with --input or --text"),
     };
-    let (mut encoder, source) = opened.run.encoder(&args.query, &search, &opened.dataset)?;
     let featurized = source
         .featurizer
         .featurize(&raw)

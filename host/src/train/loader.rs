@@ -17,6 +17,8 @@ use crate::{
 /// Where one modality's inputs come from.
 pub struct ModalitySource {
     pub modality: String,
+    /// The modality of the raw records it reads (usually the same).
+    pub input: String,
     pub featurizer: FeaturizerHandle,
     /// Featurization cache key (plugin, version, configuration).
     pub cache_key: String,
@@ -64,7 +66,7 @@ pub fn load_batch(
             dataset,
             &source.featurizer,
             &source.cache_key,
-            &source.modality,
+            &source.input,
             &wanted,
             threads,
         )?;

@@ -113,15 +113,17 @@ impl Session {
             let config = settings.plugin_config(&configured.config);
             let featurizer = library.featurizer(&config)?;
             let encoder = library.encoder(&config)?;
+            let input = configured.input_modality(modality);
             sources.push(ModalitySource {
                 modality: modality.clone(),
+                input: input.to_string(),
                 featurizer,
                 cache_key: cache_key(
                     &description.name,
                     &description.version,
                     &featurizer_config(&configured.config),
                 ),
-                available: dataset.ids_with(modality)?.into_iter().collect(),
+                available: dataset.ids_with(input)?.into_iter().collect(),
             });
             infos.push(EncoderInfo {
                 modality: modality.clone(),
