@@ -51,9 +51,9 @@ impl TrainedRun {
         })
     }
 
-    /// The run's seed: with [`TrainedRun::splits`], which split a material is in.
-    pub fn seed(&self) -> u64 {
-        self.settings.seed
+    /// The run's split seed: with [`TrainedRun::splits`], which split a material is in.
+    pub fn split_seed(&self) -> u64 {
+        self.settings.train.split_seed
     }
 
     /// The run's train / validation / test fractions.

@@ -56,8 +56,13 @@ pub struct TrainSettings {
     pub warmup_fraction: f64,
     /// Gradient-norm clipping per encoder; 0 disables it.
     pub grad_clip_norm: f64,
-    /// Train / validation / test fractions of the materials (by id hash and seed).
+    /// Train / validation / test fractions of the materials (by id hash and
+    /// `split_seed`).
     pub splits: [f64; 3],
+    /// Seed of the split, kept apart from the model seed so that runs with other
+    /// seeds hold out the same materials (and `mmhost finetune`'s default, 42,
+    /// holds out the same test materials as pretraining).
+    pub split_seed: u64,
     /// Also checkpoint every this many steps within an epoch (0: only at epoch ends).
     pub checkpoint_every: usize,
     /// Batches featurized ahead of the encoders.
@@ -78,6 +83,7 @@ impl Default for TrainSettings {
             warmup_fraction: 0.1,
             grad_clip_norm: 1.0,
             splits: [0.7, 0.2, 0.1],
+            split_seed: 42,
             checkpoint_every: 0,
             prefetch: 4,
             loader_threads: 0,

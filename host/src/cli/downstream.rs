@@ -97,7 +97,7 @@ fn open(model: &Path, db: Option<&Path>, split: SplitChoice) -> Result<Opened> {
         bail!("{}: no such dataset", db.display());
     }
     let dataset = Dataset::open(&db)?;
-    let (seed, fractions) = (run.seed(), run.splits());
+    let (seed, fractions) = (run.split_seed(), run.splits());
     let wanted = match split {
         SplitChoice::Train => Some(Split::Train),
         SplitChoice::Validation => Some(Split::Validation),

@@ -180,7 +180,7 @@ pub fn train(
     let ids = setup::trainable_ids(&sources, anchor);
     let split = |want| -> Vec<String> {
         ids.iter()
-            .filter(|id| split_of(id, settings.seed, t.splits) == want)
+            .filter(|id| split_of(id, t.split_seed, t.splits) == want)
             .cloned()
             .collect()
     };
