@@ -20,16 +20,21 @@ if [ ! -f "$work/db.redb" ]; then
     "$m" data describe --db "$work/db.redb"
 fi
 for seed in 1 2 3; do
-    "$m" train --config $config --set seed=$seed --db "$work/db.redb" --plugins crystal,dos,charge \
-        --out "$work/pre-dos-charge-$seed" --overwrite --quiet --json > "$work/pre-dos-charge-$seed.json"
-    "$m" train --config $config --set seed=$seed --db "$work/db.redb" --plugins crystal,text \
-        --out "$work/pre-text-$seed" --overwrite --quiet --json > "$work/pre-text-$seed.json"
-    for query in dos charge; do
-        "$m" retrieve --model "$work/pre-dos-charge-$seed" --query $query --target crystal --json \
-            > "$work/retrieve-$query-$seed.json"
-    done
+    # Resumable: pretraining whose retrieval results are there is not run again.
+    if [ ! -s "$work/retrieve-charge-$seed.json" ]; then
+        "$m" train --config $config --set seed=$seed --db "$work/db.redb" --plugins crystal,dos,charge \
+            --out "$work/pre-dos-charge-$seed" --overwrite --quiet --json > "$work/pre-dos-charge-$seed.json"
+        "$m" train --config $config --set seed=$seed --db "$work/db.redb" --plugins crystal,text \
+            --out "$work/pre-text-$seed" --overwrite --quiet --json > "$work/pre-text-$seed.json"
+        for query in dos charge; do
+            "$m" retrieve --model "$work/pre-dos-charge-$seed" --query $query --target crystal --json \
+                > "$work/retrieve-$query-$seed.json"
+        done
+    fi
     for property in formation_energy_per_atom band_gap; do
         for start in scratch pre-dos-charge pre-text; do
+            # Resumable: a fine-tuning whose result is there is not run again.
+            if [ -s "$work/ft-$start-$property-$seed.json" ]; then continue; fi
             if [ $start = scratch ]; then from=(--scratch); else from=(--from "$work/$start-$seed"); fi
             "$m" finetune --config $config --set seed=$seed --db "$work/db.redb" "${from[@]}" \
                 --property $property --epochs 20 --out "$work/ft-$start-$property-$seed" --json \
