@@ -8,7 +8,10 @@ use thiserror::Error;
 use crate::{
     dataset::{Dataset, DatasetError},
     featurize::cache_key,
-    plugins::{EncoderHandle, FeaturizerHandle, LoadError, PluginCallError, PluginSearch},
+    plugins::{
+        EncoderHandle, FeaturizerHandle, LoadError, PluginCallError, PluginDescription,
+        PluginSearch,
+    },
     settings::Settings,
     train::{read_run, CheckpointError, RunDir, RunInfo, TrainError},
 };
@@ -93,21 +96,23 @@ impl TrainedRun {
             ))
         })?;
         let (mut encoder, source) =
-            encoder_from_settings(&self.settings, modality, search, dataset)?;
+            encoder_from_settings(&self.settings, modality, search, dataset)
+                .map(|(encoder, source, _)| (encoder, source))?;
         encoder.load_weights(&checkpoint.weights(modality)?)?;
         Ok((encoder, source))
     }
 }
 
-/// A freshly initialized encoder of `modality` as `settings` configure it, and
-/// where its inputs come from in `dataset`.
+/// A freshly initialized encoder of `modality` as `settings` configure it, where
+/// its inputs come from in `dataset`, and the plugin that made it.
 pub fn encoder_from_settings(
     settings: &Settings,
     modality: &str,
     search: &PluginSearch,
     dataset: &Dataset,
-) -> Result<(EncoderHandle, ModalitySource), ModelError> {
-    let (encoder, featurizer, cache_key) = configured_encoder(settings, modality, search)?;
+) -> Result<(EncoderHandle, ModalitySource, PluginDescription), ModelError> {
+    let (encoder, featurizer, cache_key, description) =
+        configured_encoder(settings, modality, search)?;
     let input = settings
         .encoders
         .get(modality)
@@ -119,21 +124,26 @@ pub fn encoder_from_settings(
         cache_key,
         available: dataset.ids_with(input)?.into_iter().collect::<HashSet<_>>(),
     };
-    Ok((encoder, source))
+    Ok((encoder, source, description))
 }
 
-/// The encoder and featurizer of `modality` as `settings` configure them, and the
-/// featurization cache key.
+/// The encoder and featurizer of `modality` as `settings` configure them, the
+/// featurization cache key, and the plugin's description.
 pub fn configured_encoder(
     settings: &Settings,
     modality: &str,
     search: &PluginSearch,
-) -> Result<(EncoderHandle, FeaturizerHandle, String), ModelError> {
+) -> Result<(EncoderHandle, FeaturizerHandle, String, PluginDescription), ModelError> {
     let configured = settings.encoders.get(modality).ok_or_else(|| {
-        ModelError::Invalid(format!("no [encoders.{modality}] in the configuration"))
+        let known: Vec<&str> = settings.encoders.keys().map(String::as_str).collect();
+        ModelError::Invalid(format!(
+            "modality '{modality}' has no [encoders.{modality}] table in the configuration \
+             (configured: {})",
+            known.join(", ")
+        ))
     })?;
     let library = search.find(&configured.plugin)?;
-    let description = library.description();
+    let description = library.description().clone();
     if description.modality != modality {
         return Err(ModelError::Invalid(format!(
             "modality '{modality}' is configured with plugin '{}', which encodes '{}'",
@@ -148,5 +158,5 @@ pub fn configured_encoder(
         &description.version,
         &crate::train::featurizer_config(&configured.config),
     );
-    Ok((encoder, featurizer, key))
+    Ok((encoder, featurizer, key, description))
 }

@@ -111,7 +111,8 @@ pub fn finetune(
     };
     let (mut encoder, source) = match &request.from {
         Some(run) => TrainedRun::open(run)?.encoder("crystal", &request.search, &dataset)?,
-        None => encoder_from_settings(&settings, "crystal", &request.search, &dataset)?,
+        None => encoder_from_settings(&settings, "crystal", &request.search, &dataset)
+            .map(|(encoder, source, _)| (encoder, source))?,
     };
     let task = Task::of(&request.property);
     let labelled = labelled_materials(&dataset, &source, &request.property)?;

@@ -156,7 +156,7 @@ impl FinetunedModel {
         &self,
         search: &PluginSearch,
     ) -> Result<(EncoderHandle, FeaturizerHandle), ModelError> {
-        let (mut encoder, featurizer, _) = configured_encoder(&self.settings, "crystal", search)?;
+        let (mut encoder, featurizer, ..) = configured_encoder(&self.settings, "crystal", search)?;
         encoder.load_weights(&self.weights)?;
         Ok((encoder, featurizer))
     }

@@ -14,7 +14,7 @@ use super::{
 use crate::{
     atomic,
     dataset::Dataset,
-    featurize::cache_key,
+    model::encoder_from_settings,
     plugins::{EncoderHandle, LossHandle, PluginSearch},
     settings::Settings,
 };
@@ -90,41 +90,10 @@ impl Session {
         let mut sources = Vec::new();
         let mut infos = Vec::new();
         for modality in modalities {
-            let configured = settings.encoders.get(modality).ok_or_else(|| {
-                TrainError::Setup(format!(
-                    "modality '{modality}' has no [encoders.{modality}] table in the \
-                     configuration (configured: {})",
-                    settings
-                        .encoders
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
-            let library = search.find(&configured.plugin)?;
-            let description = library.description();
-            if description.modality != *modality {
-                return Err(TrainError::Setup(format!(
-                    "modality '{modality}' is configured with plugin '{}', which encodes '{}'",
-                    description.name, description.modality
-                )));
-            }
-            let config = settings.plugin_config(&configured.config);
-            let featurizer = library.featurizer(&config)?;
-            let encoder = library.encoder(&config)?;
-            let input = configured.input_modality(modality);
-            sources.push(ModalitySource {
-                modality: modality.clone(),
-                input: input.to_string(),
-                featurizer,
-                cache_key: cache_key(
-                    &description.name,
-                    &description.version,
-                    &featurizer_config(&configured.config),
-                ),
-                available: dataset.ids_with(input)?.into_iter().collect(),
-            });
+            let (encoder, source, description) =
+                encoder_from_settings(settings, modality, search, dataset)
+                    .map_err(|e| TrainError::Setup(e.to_string()))?;
+            sources.push(source);
             infos.push(EncoderInfo {
                 modality: modality.clone(),
                 plugin: description.name.clone(),
