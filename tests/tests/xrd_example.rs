@@ -93,40 +93,15 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
     );
 
     let db = import_demo(&dir);
-    let config = dir.join("xrd.toml");
-    fs::write(
-        &config,
-        r#"
-device = "cpu"
-seed = 7
-threads = 1
-
-[encoders.crystal]
-plugin = "crystal-potnet"
-config = { preset = "small" }
-
-# The new modality: computed from each material's crystal structure.
-[encoders.xrd]
-plugin = "xrd"
-input = "crystal"
-config = { preset = "small" }
-
-[loss]
-plugin = "clip"
-config = { kind = "anchored", anchor = "crystal", temperature = 0.2 }
-
-[train]
-batch_size = 32
-lr = 1e-3
-"#,
-    )
-    .expect("config");
+    let config = repo_root().join("examples/xrd-plugin/demo.toml");
     let run = dir.join("run");
     let plugin_dir = ["--plugin-dir", path(&plugins)];
     let train = [
         "train",
         "--config",
         path(&config),
+        "--set",
+        "threads=1",
         "--db",
         path(&db),
         "--plugins",
