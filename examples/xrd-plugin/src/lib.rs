@@ -146,10 +146,10 @@ fn check_settings(config: &XrdEncoderConfig) -> Result<(), String> {
     }
     if !(0.0 <= config.two_theta_min
         && config.two_theta_min < config.two_theta_max
-        && config.two_theta_max <= 180.0)
+        && config.two_theta_max < 180.0)
     {
         return Err(format!(
-            "2θ range must lie within 0–180° with min < max, got {}–{}°",
+            "2θ range must lie within [0°, 180°) with min < max, got {}–{}°",
             config.two_theta_min, config.two_theta_max
         ));
     }

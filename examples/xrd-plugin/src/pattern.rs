@@ -37,8 +37,9 @@ struct Reflection {
 }
 
 /// The peaks of `crystal` for radiation of `wavelength` (Å) with 2θ in
-/// `two_theta_range` (degrees, within 0–180), by increasing 2θ, scaled so that the
-/// strongest is 100. Empty when no reflection falls in the range.
+/// `two_theta_range` (degrees, within [0, 180): the Lorentz factor diverges at
+/// 180°), by increasing 2θ, scaled so that the strongest is 100. Empty when no
+/// reflection falls in the range.
 pub fn diffraction_peaks(
     crystal: &Crystal,
     wavelength: f64,
