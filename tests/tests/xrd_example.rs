@@ -2,7 +2,8 @@
 //! depends only on the plugin SDK: its own tests pass (patterns against pymatgen's
 //! XRDCalculator), and built on its own, its library loads into the
 //! unchanged host from a plugin directory, trains with the built-in crystal
-//! encoder on the demo data, and serves XRD → crystal retrieval.
+//! encoder on the demo data, serves XRD → crystal retrieval, and is pinned by
+//! `mmhost plugins lock` like any other plugin.
 
 use std::{
     fs,
@@ -150,4 +151,33 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
     assert!((0.0..=1.0).contains(&top1) && top1 <= top10, "{retrieved}");
     let median = scores["median_rank"].as_f64().expect("median rank");
     assert!(median >= 1.0 && median <= queries as f64, "{retrieved}");
+
+    // Pinned like the built-in plugins: once locked, a changed XRD library is refused.
+    let in_dir = |args: &[&str]| {
+        Command::new(mmhost_binary())
+            .current_dir(&dir)
+            .env_remove("MMHOST_PLUGIN_PATH")
+            .args(plugin_dir)
+            .args(args)
+            .output()
+            .expect("run mmhost")
+    };
+    let locked = in_dir(&["plugins", "lock", "--config", path(&config)]);
+    assert!(
+        locked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&locked.stderr)
+    );
+    let lock = fs::read_to_string(dir.join("mmhost.lock")).expect("mmhost.lock");
+    assert!(lock.contains("name = \"xrd\""), "{lock}");
+    let mut changed = fs::read(&library).expect("library");
+    changed.push(0);
+    fs::write(&library, changed).expect("change the library");
+    let refused = in_dir(&retrieve);
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "a changed library was loaded");
+    assert!(
+        message.contains("xrd") && message.contains("has changed since it was locked"),
+        "{message}"
+    );
 }
