@@ -7,11 +7,13 @@
 
 use std::{
     fs,
-    path::{Path, PathBuf},
-    process::Command,
+    path::Path,
+    process::{Command, Output},
 };
 
-use mmhost_tests::{artifact_dir, import_demo, mmhost_binary, repo_root, scratch_dir};
+use mmhost_tests::{
+    artifact_dir, built_library, import_demo, mmhost_binary, repo_root, scratch_dir,
+};
 use serde_json::Value;
 
 /// Runs `cargo <command> --manifest-path examples/xrd-plugin/Cargo.toml` with the
@@ -45,21 +47,19 @@ fn cargo_on_example(command: &str, extra: &[&str]) {
     );
 }
 
-/// The example's built plugin library.
-fn built_example() -> PathBuf {
-    artifact_dir().join(format!(
-        "{}mmhost_xrd.{}",
-        std::env::consts::DLL_PREFIX,
-        std::env::consts::DLL_EXTENSION
-    ))
+/// `mmhost ARGS` run in `dir`, with no plugin directories from the environment.
+fn mmhost_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(mmhost_binary())
+        .current_dir(dir)
+        .env_remove("MMHOST_PLUGIN_PATH")
+        .args(args)
+        .output()
+        .expect("run mmhost")
 }
 
-fn mmhost(args: &[&str]) -> std::process::Output {
-    let out = Command::new(mmhost_binary())
-        .args(args)
-        .env_remove("MMHOST_PLUGIN_PATH")
-        .output()
-        .expect("run mmhost");
+/// [`mmhost_in`], which must succeed.
+fn mmhost_ok(dir: &Path, args: &[&str]) -> Output {
+    let out = mmhost_in(dir, args);
     assert!(
         out.status.success(),
         "mmhost {args:?}:\n{}",
@@ -78,7 +78,7 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
     // Its own tests: patterns against pymatgen, training in process, bad input.
     cargo_on_example("test", &[]);
     cargo_on_example("build", &["--lib"]);
-    let built = built_example();
+    let built = built_library("mmhost_xrd");
     // Installed like a third party's plugin: its own directory, not beside mmhost.
     let plugins = dir.join("plugins");
     fs::create_dir_all(&plugins).expect("plugin dir");
@@ -86,7 +86,11 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
     fs::copy(&built, &library).expect("copy the library");
     fs::remove_file(&built).expect("keep the executable's directory as the workspace built it");
 
-    let inspected = mmhost(&["--plugin-dir", path(&plugins), "plugins", "inspect", "xrd"]);
+    let plugin_dir = ["--plugin-dir", path(&plugins)];
+    let inspected = mmhost_ok(
+        &dir,
+        &[&plugin_dir[..], &["plugins", "inspect", "xrd"]].concat(),
+    );
     let inspected = String::from_utf8_lossy(&inspected.stdout);
     assert!(
         inspected.contains("modality") && inspected.contains("xrd"),
@@ -96,7 +100,6 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
     let db = import_demo(&dir);
     let config = repo_root().join("examples/xrd-plugin/demo.toml");
     let run = dir.join("run");
-    let plugin_dir = ["--plugin-dir", path(&plugins)];
     let train = [
         "train",
         "--config",
@@ -114,7 +117,7 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
         "--quiet",
         "--json",
     ];
-    let out = mmhost(&[&plugin_dir[..], &train[..]].concat());
+    let out = mmhost_ok(&dir, &[&plugin_dir[..], &train[..]].concat());
     let last: Value = String::from_utf8_lossy(&out.stdout)
         .lines()
         .last()
@@ -141,7 +144,7 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
         "test",
         "--json",
     ];
-    let out = mmhost(&[&plugin_dir[..], &retrieve[..]].concat());
+    let out = mmhost_ok(&dir, &[&plugin_dir[..], &retrieve[..]].concat());
     let retrieved: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let scores = &retrieved["scores"];
     let queries = scores["queries"].as_u64().expect("queries");
@@ -153,27 +156,20 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
     assert!(median >= 1.0 && median <= queries as f64, "{retrieved}");
 
     // Pinned like the built-in plugins: once locked, a changed XRD library is refused.
-    let in_dir = |args: &[&str]| {
-        Command::new(mmhost_binary())
-            .current_dir(&dir)
-            .env_remove("MMHOST_PLUGIN_PATH")
-            .args(plugin_dir)
-            .args(args)
-            .output()
-            .expect("run mmhost")
-    };
-    let locked = in_dir(&["plugins", "lock", "--config", path(&config)]);
-    assert!(
-        locked.status.success(),
-        "{}",
-        String::from_utf8_lossy(&locked.stderr)
+    mmhost_ok(
+        &dir,
+        &[
+            &plugin_dir[..],
+            &["plugins", "lock", "--config", path(&config)],
+        ]
+        .concat(),
     );
     let lock = fs::read_to_string(dir.join("mmhost.lock")).expect("mmhost.lock");
     assert!(lock.contains("name = \"xrd\""), "{lock}");
     let mut changed = fs::read(&library).expect("library");
     changed.push(0);
     fs::write(&library, changed).expect("change the library");
-    let refused = in_dir(&retrieve);
+    let refused = mmhost_in(&dir, &[&plugin_dir[..], &retrieve[..]].concat());
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "a changed library was loaded");
     assert!(

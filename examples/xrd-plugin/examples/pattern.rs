@@ -12,7 +12,7 @@
 
 use std::{fmt::Write as _, fs, path::PathBuf, process::ExitCode};
 
-use mmhost_xrd::{Crystal, Grid, XrdEncoderConfig, XrdPlugin};
+use mmhost_xrd::{Crystal, XrdEncoderConfig, XrdPlugin};
 
 fn main() -> ExitCode {
     let mut inputs = Vec::new();
@@ -34,11 +34,7 @@ fn main() -> ExitCode {
         return fail(&format!("{}: {e}", out.display()));
     }
     let config = XrdEncoderConfig::new();
-    let grid = Grid {
-        start: config.two_theta_min,
-        end: config.two_theta_max,
-        points: config.points,
-    };
+    let grid = config.grid();
     let mut failed = false;
     for input in &inputs {
         let crystal = match fs::read(input)

@@ -51,12 +51,7 @@ impl XrdPlugin {
             config.wavelength,
             (config.two_theta_min, config.two_theta_max),
         );
-        let grid = Grid {
-            start: config.two_theta_min,
-            end: config.two_theta_max,
-            points: config.points,
-        };
-        let pattern = broaden(&peaks, &grid, config.fwhm);
+        let pattern = broaden(&peaks, &config.grid(), config.fwhm);
         (peaks, pattern)
     }
 }

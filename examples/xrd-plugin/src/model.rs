@@ -12,6 +12,8 @@ use burn::{
     prelude::*,
 };
 
+use crate::broaden::Grid;
+
 /// Pattern and model settings; defaults are the reference sizes.
 #[derive(Config, Debug)]
 pub struct XrdEncoderConfig {
@@ -45,6 +47,18 @@ pub struct XrdEncoderConfig {
     /// Output embedding width (the shared latent space).
     #[config(default = 128)]
     pub embed_dim: usize,
+}
+
+impl XrdEncoderConfig {
+    /// The 2θ grid the pattern is sampled on: `points` from `two_theta_min` to
+    /// `two_theta_max`.
+    pub fn grid(&self) -> Grid {
+        Grid {
+            start: self.two_theta_min,
+            end: self.two_theta_max,
+            points: self.points,
+        }
+    }
 }
 
 /// One stage: Conv1d (stride 2) → GroupNorm → GELU.

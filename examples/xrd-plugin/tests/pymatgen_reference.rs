@@ -2,7 +2,7 @@
 //! Project structures (`tests/fixtures/xrd_reference.json`, made by
 //! `tests/fixtures/make_xrd_reference.py`).
 
-use mmhost_xrd::{diffraction_peaks, Crystal, Grid, Peak, XrdEncoderConfig, XrdPlugin};
+use mmhost_xrd::{diffraction_peaks, Crystal, Peak, XrdEncoderConfig, XrdPlugin};
 use serde_json::Value;
 
 /// Peaks this close in 2θ (degrees) are compared as one: pymatgen bins reflections
@@ -135,11 +135,7 @@ fn peaks_match_pymatgen() {
 #[test]
 fn broadened_pattern_peaks_where_pymatgen_does() {
     let config = XrdEncoderConfig::new();
-    let grid = Grid {
-        start: 5.0,
-        end: 90.0,
-        points: config.points,
-    };
+    let grid = config.grid();
     let mut checked = 0;
     for reference in references() {
         let crystal = Crystal::from_pymatgen_json(&reference.structure).expect("structure");
