@@ -37,7 +37,7 @@ for seed in 1 2 3; do
             if [ -s "$work/ft-$start-$property-$seed.json" ]; then continue; fi
             if [ $start = scratch ]; then from=(--scratch); else from=(--from "$work/$start-$seed"); fi
             "$m" finetune --config $config --set seed=$seed --db "$work/db.redb" "${from[@]}" \
-                --property $property --epochs 20 --out "$work/ft-$start-$property-$seed" --json \
+                --property $property --epochs 20 --out "$work/ft-$start-$property-$seed" --overwrite --json \
                 > "$work/ft-$start-$property-$seed.json" 2> /dev/null
         done
     done

@@ -1,11 +1,16 @@
 //! Exact top-k retrieval over a large collection: 1,000,000 synthetic 128-d target
 //! embeddings (`MMHOST_BENCH_TARGETS`), 1,000 queries (`MMHOST_BENCH_QUERIES`),
 //! k = 10, chunked over targets, queries on all cores. Reports queries/s and the
-//! memory beyond the inputs. Run through `benches/retrieval.sh`.
+//! memory beyond the inputs, then runs `benches/torch/retrieval.py` (normalization,
+//! chunked matrix product and `torch.topk`) on the same embeddings with the same
+//! thread count, and prints both with the ratio. Run through `benches/retrieval.sh`.
 
 use std::time::Instant;
 
 use mmhost::retrieval::top_k;
+use mmhost_bench_support::{
+    exchange_dir, peak_memory_mb, report, reset_peak_memory, run_torch, threads, write_npy, Timing,
+};
 
 const DIM: usize = 128;
 const K: usize = 10;
@@ -41,6 +46,7 @@ fn main() {
         .map(|(v, noise)| v + 0.3 * noise)
         .collect();
     let rss_before = rss_gb();
+    reset_peak_memory();
     let started = Instant::now();
     let hits = top_k(&query_values, &target_values, DIM, K);
     let seconds = started.elapsed().as_secs_f64();
@@ -54,8 +60,26 @@ fn main() {
         queries as f64 / seconds,
         (queries * targets) as f64 / seconds / 1e9,
         rss_before,
-        peak_rss_gb()
+        peak_memory_mb() / 1024.0
     );
+    let mmhost = Timing {
+        seconds,
+        peak_mb: peak_memory_mb(),
+    };
+    let dir = exchange_dir("retrieval");
+    write_npy(
+        &dir.join("targets.npy"),
+        &[targets as u64, DIM as u64],
+        &target_values,
+    );
+    write_npy(
+        &dir.join("queries.npy"),
+        &[queries as u64, DIM as u64],
+        &query_values,
+    );
+    let torch = run_torch("retrieval.py", &dir, &["--k", &K.to_string()]);
+    println!("{queries} queries, {} threads:", threads());
+    report("run", queries, "queries", mmhost, torch);
 }
 
 fn status_gb(field: &str) -> f64 {
@@ -71,8 +95,4 @@ fn status_gb(field: &str) -> f64 {
 
 fn rss_gb() -> f64 {
     status_gb("VmRSS:")
-}
-
-fn peak_rss_gb() -> f64 {
-    status_gb("VmHWM:")
 }

@@ -86,3 +86,36 @@ pub fn featurize_cached(
     };
     Ok((records, report))
 }
+
+/// Records featurized per pass of [`fill_cache`] (and per progress report).
+const FILL_CHUNK: usize = 256;
+
+/// Featurizes every one of `ids` not yet in the cache under `key` (in chunks of
+/// [`FILL_CHUNK`] records on `threads` threads) so that later passes read the cache;
+/// `progress` sees `(done, computed so far)` after each chunk. Returns what was
+/// cached, computed and refused.
+pub fn fill_cache(
+    dataset: &Dataset,
+    featurizer: &FeaturizerHandle,
+    key: &str,
+    modality: &str,
+    ids: &[String],
+    threads: usize,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<FeaturizeReport, DatasetError> {
+    let mut total = FeaturizeReport {
+        cached: 0,
+        computed: 0,
+        failed: Vec::new(),
+    };
+    let mut done = 0;
+    for part in ids.chunks(FILL_CHUNK) {
+        let (_, report) = featurize_cached(dataset, featurizer, key, modality, part, threads)?;
+        total.cached += report.cached;
+        total.computed += report.computed;
+        total.failed.extend(report.failed);
+        done += part.len();
+        progress(done, total.computed);
+    }
+    Ok(total)
+}

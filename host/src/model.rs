@@ -82,6 +82,16 @@ impl TrainedRun {
         search: &PluginSearch,
         dataset: &Dataset,
     ) -> Result<(EncoderHandle, ModalitySource), ModelError> {
+        let weights = self.weights(modality)?;
+        let (mut encoder, source) =
+            encoder_from_settings(&self.settings, modality, search, dataset)
+                .map(|(encoder, source, _)| (encoder, source))?;
+        encoder.load_weights(&weights)?;
+        Ok((encoder, source))
+    }
+
+    /// The safetensors bytes of `modality`'s encoder in the latest checkpoint.
+    pub fn weights(&self, modality: &str) -> Result<Vec<u8>, ModelError> {
         if !self.info.modalities.iter().any(|m| m == modality) {
             return Err(ModelError::Invalid(format!(
                 "{}: the run trained {:?}, not '{modality}'",
@@ -95,11 +105,7 @@ impl TrainedRun {
                 self.run.root().display()
             ))
         })?;
-        let (mut encoder, source) =
-            encoder_from_settings(&self.settings, modality, search, dataset)
-                .map(|(encoder, source, _)| (encoder, source))?;
-        encoder.load_weights(&checkpoint.weights(modality)?)?;
-        Ok((encoder, source))
+        Ok(checkpoint.weights(modality)?)
     }
 }
 

@@ -32,6 +32,14 @@ fn register_font() {
     });
 }
 
+/// One chart of a figure: a title, axis labels and its lines.
+pub struct Panel<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    pub series: &'a [Series<'a>],
+}
+
 /// A line chart of `series` with a legend, saved as PNG at `path`.
 pub fn line_chart(
     path: &Path,
@@ -40,8 +48,41 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series<'_>],
 ) -> io::Result<()> {
+    line_charts(
+        path,
+        &[Panel {
+            title,
+            x_label,
+            y_label,
+            series,
+        }],
+    )
+}
+
+/// Line charts stacked top to bottom in one PNG at `path`, each with its own axes
+/// and legend (e.g. a loss and a validation error over the same steps).
+pub fn line_charts(path: &Path, panels: &[Panel<'_>]) -> io::Result<()> {
     register_font();
-    let points = series.iter().flat_map(|s| s.points.iter());
+    let height = HEIGHT * panels.len().max(1) as u32;
+    let mut buffer = vec![0u8; (WIDTH * height * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, height)).into_drawing_area();
+        root.fill(&WHITE).map_err(io::Error::other)?;
+        let areas = root.split_evenly((panels.len().max(1), 1));
+        for (panel, area) in panels.iter().zip(&areas) {
+            draw_panel(area, panel)?;
+        }
+        root.present().map_err(io::Error::other)?;
+    }
+    save_png(path, &buffer, WIDTH, height)
+}
+
+/// Draws one line chart into `area`.
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    panel: &Panel<'_>,
+) -> io::Result<()> {
+    let points = panel.series.iter().flat_map(|s| s.points.iter());
     let (mut x_min, mut x_max, mut y_min, mut y_max) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for &(x, y) in points.filter(|(x, y)| x.is_finite() && y.is_finite()) {
         x_min = x_min.min(x);
@@ -53,50 +94,44 @@ pub fn line_chart(
         (x_min, x_max, y_min, y_max) = (0.0, 1.0, 0.0, 1.0);
     }
     let pad = ((y_max - y_min) * 0.05).max(1e-6);
-    let mut buffer = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buffer, (WIDTH, HEIGHT)).into_drawing_area();
-        root.fill(&WHITE).map_err(io::Error::other)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 24))
-            .margin(16)
-            .x_label_area_size(48)
-            .y_label_area_size(72)
-            .build_cartesian_2d(x_min..x_max.max(x_min + 1.0), (y_min - pad)..(y_max + pad))
-            .map_err(io::Error::other)?;
+    let mut chart = ChartBuilder::on(area)
+        .caption(panel.title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(48)
+        .y_label_area_size(72)
+        .build_cartesian_2d(x_min..x_max.max(x_min + 1.0), (y_min - pad)..(y_max + pad))
+        .map_err(io::Error::other)?;
+    chart
+        .configure_mesh()
+        .x_desc(panel.x_label)
+        .y_desc(panel.y_label)
+        .label_style(("sans-serif", 15))
+        .draw()
+        .map_err(io::Error::other)?;
+    for s in panel.series {
+        let color = s.color;
         chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style(("sans-serif", 15))
-            .draw()
-            .map_err(io::Error::other)?;
-        for s in series {
-            let color = s.color;
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))
+            .map_err(io::Error::other)?
+            .label(s.name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        if s.markers {
             chart
-                .draw_series(LineSeries::new(
-                    s.points.iter().copied(),
-                    color.stroke_width(2),
-                ))
-                .map_err(io::Error::other)?
-                .label(s.name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
-            if s.markers {
-                chart
-                    .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
-                    .map_err(io::Error::other)?;
-            }
+                .draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))
+                .map_err(io::Error::other)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()
-            .map_err(io::Error::other)?;
-        root.present().map_err(io::Error::other)?;
     }
-    save_png(path, &buffer, WIDTH, HEIGHT)
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(io::Error::other)?;
+    Ok(())
 }
 
 /// Encodes an RGB buffer as PNG and writes it atomically.

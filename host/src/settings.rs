@@ -63,6 +63,11 @@ pub struct TrainSettings {
     /// seeds hold out the same materials (and `mmhost finetune`'s default, 42,
     /// holds out the same test materials as pretraining).
     pub split_seed: u64,
+    /// Pretrain on every material (as the MultiMat reference does); the splits
+    /// then serve only evaluation: validation retrieval is measured on materials
+    /// the encoders trained on, and the test split is held out from fine-tuning
+    /// only.
+    pub all_materials: bool,
     /// Also checkpoint every this many steps within an epoch (0: only at epoch ends).
     pub checkpoint_every: usize,
     /// Batches featurized ahead of the encoders.
@@ -84,6 +89,7 @@ impl Default for TrainSettings {
             grad_clip_norm: 1.0,
             splits: [0.7, 0.2, 0.1],
             split_seed: 42,
+            all_materials: false,
             checkpoint_every: 0,
             prefetch: 4,
             loader_threads: 0,

@@ -5,38 +5,55 @@ use std::{fmt::Write as _, path::PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use mmhost::{
-    finetune::{finetune, FinetuneRequest, FinetunedModel, Task, TestMetrics},
+    finetune::{
+        finetune, EpochLine, FinetuneRequest, FinetuneSpec, FinetuneStart, FinetunedModel,
+        LrSchedule, Task, TestMetrics,
+    },
     import::{files_under, read_file},
     plugins::PluginSearch,
     settings::Settings,
+    train::format_duration,
 };
 use mmhost_plugin_api::Record;
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
     /// Dataset with structures and the property as a label.
-    #[arg(long)]
-    pub db: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    pub db: Option<PathBuf>,
     /// Start from the crystal encoder of this pretraining run.
-    #[arg(long, conflicts_with = "scratch", required_unless_present = "scratch")]
+    #[arg(long, conflicts_with = "scratch")]
     pub from: Option<PathBuf>,
     /// Start from a freshly initialized crystal encoder (the configuration's).
     #[arg(long)]
     pub scratch: bool,
     /// Property to predict: a label of the dataset (formation_energy_per_atom,
     /// band_gap, energy_above_hull, bulk_modulus_gpa, …) or is_metal.
-    #[arg(long)]
-    pub property: String,
+    #[arg(long, required_unless_present = "resume")]
+    pub property: Option<String>,
     /// Output model directory.
     #[arg(long)]
     pub out: PathBuf,
+    /// Continue the fine-tuning in --out from its latest checkpoint, with its own
+    /// recipe and configuration.
+    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property"])]
+    pub resume: bool,
+    /// Replace a fine-tuning already in --out.
+    #[arg(long)]
+    pub overwrite: bool,
     #[arg(long, default_value_t = 50)]
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
-    /// Learning rate of the encoder (AdamW) and of the head (Adam).
-    #[arg(long, default_value_t = 1e-3)]
+    /// Peak learning rate of the encoder (AdamW) and of the head (Adam).
+    #[arg(long, default_value_t = DEFAULT_LR)]
     pub lr: f64,
+    /// Learning-rate schedule: linear warm-up then cosine decay, or constant.
+    #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]
+    pub schedule: LrSchedule,
+    /// Fraction of the planned steps spent warming up (cosine schedule).
+    #[arg(long, default_value_t = 0.05)]
+    pub warmup: f64,
     /// Stop after this many epochs without a better validation score.
     #[arg(long, default_value_t = 10)]
     pub patience: usize,
@@ -48,32 +65,54 @@ pub struct FinetuneArgs {
     pub json: bool,
 }
 
+/// The default peak learning rate (chosen by the ablation in the README).
+const DEFAULT_LR: f64 = 1e-3;
+
 /// Runs `mmhost finetune`.
 pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch) -> Result<()> {
     let json = args.json;
-    let request = FinetuneRequest {
-        db: args.db,
-        from: args.from,
-        settings,
-        search,
-        property: args.property.clone(),
-        out: args.out.clone(),
-        epochs: args.epochs,
-        batch_size: args.batch_size,
-        lr: args.lr,
-        patience: args.patience,
-        split_seed: args.split_seed,
-        splits: [0.7, 0.2, 0.1],
-    };
-    let task = Task::of(&args.property);
-    let mut report = |epoch: usize, loss: f64, score: f64| {
-        let name = match task {
-            Task::Regression => "val MAE",
-            Task::Classification => "val BCE",
+    let start = if args.resume {
+        FinetuneStart::Resume
+    } else {
+        let (Some(db), Some(property)) = (args.db.clone(), args.property.clone()) else {
+            bail!("a new fine-tuning needs --db and --property");
         };
+        if args.from.is_none() && !args.scratch {
+            bail!("say where the crystal encoder starts: --from RUN or --scratch");
+        }
+        FinetuneStart::New {
+            spec: FinetuneSpec {
+                db,
+                from: args.from.clone(),
+                property,
+                epochs: args.epochs,
+                batch_size: args.batch_size,
+                lr: args.lr,
+                schedule: args.schedule,
+                warmup_fraction: args.warmup,
+                patience: args.patience,
+                split_seed: args.split_seed,
+                splits: [0.7, 0.2, 0.1],
+            },
+            settings: Box::new(settings),
+        }
+    };
+    let request = FinetuneRequest {
+        start,
+        search,
+        out: args.out.clone(),
+        overwrite: args.overwrite,
+        progress: true,
+    };
+    let mut report = |line: &EpochLine| {
         eprintln!(
-            "epoch {epoch}/{}  train loss {loss:.4}  {name} {score:.4}",
-            args.epochs
+            "epoch {}  train loss {:.4}  validation {:.4} (best: epoch {})  {:.1} materials/s  {}",
+            line.epoch,
+            line.train_loss,
+            line.validation,
+            line.best_epoch,
+            line.materials_per_s,
+            format_duration(line.seconds)
         );
     };
     let outcome = finetune(request, &mut report)?;
@@ -97,7 +136,8 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
         describe(&outcome.baseline)
     );
     println!(
-        "model in {}/: model.json, crystal.safetensors, config.toml, test_predictions.csv{}",
+        "model in {}/: model.json, crystal.safetensors, config.toml, test_predictions.csv{}, \
+         metrics.jsonl, loss.png",
         args.out.display(),
         if outcome.task == Task::Regression {
             ", parity.png"

@@ -69,6 +69,33 @@ pub struct HostState {
     pub encoders: Vec<SavedEncoder>,
 }
 
+impl HostState {
+    /// The state before the first step of a run of `steps_per_epoch` steps an epoch.
+    pub fn new(steps_per_epoch: usize, encoders: Vec<SavedEncoder>) -> Self {
+        Self {
+            global_step: 0,
+            epoch: 0,
+            next_batch: 0,
+            steps_per_epoch,
+            metrics_bytes: 0,
+            epoch_loss_sum: 0.0,
+            epoch_steps: 0,
+            epoch_materials: 0,
+            elapsed_s: 0.0,
+            encoders,
+        }
+    }
+
+    /// Moves to the start of the next epoch, clearing the epoch's running sums.
+    pub fn end_epoch(&mut self) {
+        self.epoch += 1;
+        self.next_batch = 0;
+        self.epoch_loss_sum = 0.0;
+        self.epoch_steps = 0;
+        self.epoch_materials = 0;
+    }
+}
+
 /// One encoder in a checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SavedEncoder {
@@ -102,6 +129,12 @@ impl Checkpoint {
     /// The saved optimizer state of `modality`.
     pub fn optimizer(&self, modality: &str) -> Result<Vec<u8>, CheckpointError> {
         let path = self.dir.join(format!("{modality}.optimizer"));
+        fs::read(&path).map_err(io_error(&path))
+    }
+
+    /// A file the caller saved beside the encoders (see [`RunDir::save`]).
+    pub fn file(&self, name: &str) -> Result<Vec<u8>, CheckpointError> {
+        let path = self.dir.join(name);
         fs::read(&path).map_err(io_error(&path))
     }
 }
@@ -149,11 +182,7 @@ impl RunDir {
                 _ => {}
             }
         }
-        let checkpoints = self.checkpoints_dir();
-        match fs::remove_dir_all(&checkpoints) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&checkpoints)(e)),
-            _ => Ok(()),
-        }
+        self.remove_checkpoints()
     }
 
     pub fn root(&self) -> &Path {
@@ -174,6 +203,15 @@ impl RunDir {
 
     pub fn plot_path(&self) -> PathBuf {
         self.root.join("loss.png")
+    }
+
+    /// Removes every checkpoint (a finished fine-tuning keeps only its model files).
+    pub fn remove_checkpoints(&self) -> Result<(), CheckpointError> {
+        let checkpoints = self.checkpoints_dir();
+        match fs::remove_dir_all(&checkpoints) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&checkpoints)(e)),
+            _ => Ok(()),
+        }
     }
 
     fn checkpoints_dir(&self) -> PathBuf {
@@ -202,12 +240,14 @@ impl RunDir {
         Ok(Some(Checkpoint { dir, state }))
     }
 
-    /// Writes a checkpoint of `state` and `encoders` and makes it the latest;
-    /// older checkpoints beyond the previous one are removed.
+    /// Writes a checkpoint of `state`, `encoders` and the caller's own `files`
+    /// (`(name, bytes)`, e.g. a fine-tuning head) and makes it the latest; older
+    /// checkpoints beyond the previous one are removed.
     pub fn save(
         &self,
         state: &HostState,
         encoders: &[EncoderState],
+        files: &[(&str, &[u8])],
     ) -> Result<PathBuf, CheckpointError> {
         let checkpoints = self.checkpoints_dir();
         let name = format!("step-{:08}", state.global_step);
@@ -222,6 +262,10 @@ impl RunDir {
             atomic::write_synced(&weights, &encoder.weights).map_err(io_error(&weights))?;
             let optimizer = temporary.join(format!("{}.optimizer", encoder.modality));
             atomic::write_synced(&optimizer, &encoder.optimizer).map_err(io_error(&optimizer))?;
+        }
+        for (name, bytes) in files {
+            let path = temporary.join(name);
+            atomic::write_synced(&path, bytes).map_err(io_error(&path))?;
         }
         let host = temporary.join("host.json");
         let json = serde_json::to_vec_pretty(state).map_err(|e| CheckpointError::Invalid {

@@ -7,10 +7,10 @@
 //! epoch ends with validation (loss, cross-modal retrieval) and a checkpoint.
 
 mod checkpoint;
-mod curves;
-mod loader;
-mod metrics;
-mod progress;
+pub(crate) mod curves;
+pub(crate) mod loader;
+pub(crate) mod metrics;
+pub(crate) mod progress;
 mod schedule;
 mod setup;
 mod validation;
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use thiserror::Error;
 
-pub use checkpoint::{Checkpoint, CheckpointError, HostState, RunDir};
+pub use checkpoint::{Checkpoint, CheckpointError, EncoderState, HostState, RunDir, SavedEncoder};
 pub use loader::{load_batch, LoadedBatch, ModalitySource};
 pub use progress::format_duration;
 pub use schedule::CosineSchedule;
@@ -184,7 +184,12 @@ pub fn train(
             .cloned()
             .collect()
     };
-    let (train_ids, validation_ids) = (split(Split::Train), split(Split::Validation));
+    let train_ids = if t.all_materials {
+        ids.clone()
+    } else {
+        split(Split::Train)
+    };
+    let validation_ids = split(Split::Validation);
     if train_ids.is_empty() {
         return Err(TrainError::Setup(format!(
             "{}: no training material has two of the modalities {modalities:?}",
@@ -226,18 +231,10 @@ pub fn train(
             setup::write_run(&run, &settings, &info)?;
             let log = metrics::MetricsLog::create(&run.metrics_path())
                 .map_err(io_at(&run.metrics_path()))?;
-            let state = HostState {
-                global_step: 0,
-                epoch: 0,
-                next_batch: 0,
+            let state = HostState::new(
                 steps_per_epoch,
-                metrics_bytes: 0,
-                epoch_loss_sum: 0.0,
-                epoch_steps: 0,
-                epoch_materials: 0,
-                elapsed_s: 0.0,
-                encoders: session.infos.iter().map(EncoderInfo::saved).collect(),
-            };
+                session.infos.iter().map(EncoderInfo::saved).collect(),
+            );
             (state, log)
         }
     };
@@ -372,11 +369,7 @@ pub fn train(
             validation: serde_json::to_value(&report).unwrap_or_default(),
             materials_per_s: epoch_materials as f64 / train_seconds.max(1e-9),
         };
-        state.epoch += 1;
-        state.next_batch = 0;
-        state.epoch_loss_sum = 0.0;
-        state.epoch_steps = 0;
-        state.epoch_materials = 0;
+        state.end_epoch();
         state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
         log.append(&json!({
             "kind": "epoch",
@@ -426,7 +419,7 @@ fn save(
             optimizer: encoder.save_optimizer()?,
         });
     }
-    let dir = run.save(state, &parts)?;
+    let dir = run.save(state, &parts, &[])?;
     tracing::info!(checkpoint = %dir.display(), step = state.global_step, "checkpoint");
     Ok(dir)
 }

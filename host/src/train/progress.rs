@@ -6,6 +6,57 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Seconds between lines when stderr is not a terminal.
+const PLAIN_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A progress line on stderr: rewritten in place on a terminal, printed every
+/// [`PLAIN_INTERVAL`] otherwise.
+struct StatusLine {
+    terminal: bool,
+    last_line: Option<Instant>,
+    enabled: bool,
+}
+
+impl StatusLine {
+    fn new(enabled: bool) -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            last_line: None,
+            enabled,
+        }
+    }
+
+    /// Shows `line`; `last` forces it out even between plain-output intervals.
+    fn show(&mut self, line: &str, last: bool) {
+        if !self.enabled {
+            return;
+        }
+        let now = Instant::now();
+        if !self.terminal
+            && !last
+            && self
+                .last_line
+                .is_some_and(|t| now.duration_since(t) < PLAIN_INTERVAL)
+        {
+            return;
+        }
+        self.last_line = Some(now);
+        let mut err = std::io::stderr().lock();
+        if self.terminal {
+            let _ = write!(err, "\r\x1b[2K{line}");
+        } else {
+            let _ = writeln!(err, "{line}");
+        }
+        let _ = err.flush();
+    }
+
+    fn break_line(&self) {
+        if self.enabled && self.terminal {
+            eprint!("\r\x1b[2K");
+        }
+    }
+}
+
 /// Progress of a run of `total_steps` optimizer steps.
 pub struct Progress {
     total_steps: usize,
@@ -13,13 +64,8 @@ pub struct Progress {
     started: Instant,
     /// Steps done when this process started (a resumed run starts above 0).
     first_step: usize,
-    terminal: bool,
-    last_line: Option<Instant>,
-    enabled: bool,
+    line: StatusLine,
 }
-
-/// Seconds between lines when stderr is not a terminal.
-const PLAIN_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Progress {
     pub fn new(total_steps: usize, epochs: usize, first_step: usize, enabled: bool) -> Self {
@@ -28,27 +74,12 @@ impl Progress {
             epochs,
             started: Instant::now(),
             first_step,
-            terminal: std::io::stderr().is_terminal(),
-            last_line: None,
-            enabled,
+            line: StatusLine::new(enabled),
         }
     }
 
     /// Reports step `done` (1-based over the run) of `epoch` (0-based).
     pub fn step(&mut self, epoch: usize, done: usize, loss: f64, materials_per_s: f64) {
-        if !self.enabled {
-            return;
-        }
-        let now = Instant::now();
-        if !self.terminal
-            && self
-                .last_line
-                .is_some_and(|t| now.duration_since(t) < PLAIN_INTERVAL)
-            && done < self.total_steps
-        {
-            return;
-        }
-        self.last_line = Some(now);
         let this_process = done.saturating_sub(self.first_step).max(1);
         let per_step = self.started.elapsed().as_secs_f64() / this_process as f64;
         let eta = per_step * self.total_steps.saturating_sub(done) as f64;
@@ -59,20 +90,51 @@ impl Progress {
             self.total_steps,
             format_duration(eta)
         );
-        let mut err = std::io::stderr().lock();
-        if self.terminal {
-            let _ = write!(err, "\r\x1b[2K{line}");
-        } else {
-            let _ = writeln!(err, "{line}");
-        }
-        let _ = err.flush();
+        self.line.show(&line, done >= self.total_steps);
     }
 
     /// Ends the self-updating line before other output.
     pub fn break_line(&self) {
-        if self.enabled && self.terminal {
-            eprint!("\r\x1b[2K");
+        self.line.break_line();
+    }
+}
+
+/// Progress of a pass over `total` items (featurizing a dataset): count, rate and ETA.
+pub struct CountProgress {
+    what: String,
+    total: usize,
+    started: Instant,
+    line: StatusLine,
+}
+
+impl CountProgress {
+    /// `what` names the pass, e.g. `featurizing crystal`.
+    pub fn new(what: &str, total: usize, enabled: bool) -> Self {
+        Self {
+            what: what.to_string(),
+            total,
+            started: Instant::now(),
+            line: StatusLine::new(enabled),
         }
+    }
+
+    /// Reports `done` of the total, `computed` of them computed now (not cached).
+    pub fn update(&mut self, done: usize, computed: usize) {
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+        let rate = done as f64 / seconds;
+        let eta = self.total.saturating_sub(done) as f64 / rate.max(1e-9);
+        let line = format!(
+            "{}: {done}/{} ({computed} computed, the rest cached)  {rate:.1}/s  ETA {}",
+            self.what,
+            self.total,
+            format_duration(eta)
+        );
+        self.line.show(&line, done >= self.total);
+    }
+
+    /// Ends the self-updating line before other output.
+    pub fn finish(&self) {
+        self.line.break_line();
     }
 }
 

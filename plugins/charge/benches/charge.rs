@@ -1,10 +1,17 @@
 //! A charge-encoder training step (forward, back-propagation of a fixed dL/dZ,
-//! AdamW) at batch 32 on real 32³ grids (`multimat/charge_density.npy`), with peak
-//! resident memory. `MMHOST_BENCH_PRESET` = `reference` (ResNeXt-50 sizes, default)
-//! or `small`. Run through `benches/charge.sh`.
+//! AdamW) at batch 32 on real 32³ grids drawn at random (seeded) from
+//! `multimat/charge_density.npy`, by mmhost and by `benches/torch/charge.py` (the
+//! same 3D ResNeXt in PyTorch) on the same featurized batch, in one invocation:
+//! s/step, materials/s, peak resident memory over the timed steps, and the ratio.
+//! `MMHOST_BENCH_PRESET` = `reference` (ResNeXt-50 sizes, default) or `small`;
+//! `MMHOST_BENCH_SEED`, `MMHOST_BENCH_THREADS`, `MMHOST_DATA`. Run through
+//! `benches/charge.sh`.
 
-use std::{fs::File, io::BufReader, path::PathBuf, time::Instant};
+use std::{fs::File, io::BufReader};
 
+use mmhost_bench_support::{
+    data_dir, draw, exchange_dir, report, run_torch, threads, time_steps, write_npy,
+};
 use mmhost_charge::ChargePlugin;
 use mmhost_plugin_sdk::{
     api::{Array, Embeddings, Record, StepSettings},
@@ -16,28 +23,30 @@ const STEPS: usize = 3;
 
 fn main() {
     let preset = std::env::var("MMHOST_BENCH_PRESET").unwrap_or_else(|_| "reference".into());
-    let data = std::env::var_os("MMHOST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let file = File::open(data.join("multimat/charge_density.npy")).expect("charge_density.npy");
+    let threads = threads();
+    let file =
+        File::open(data_dir().join("multimat/charge_density.npy")).expect("charge_density.npy");
     let values: Vec<f32> = npyz::NpyFile::new(BufReader::new(file))
-        .unwrap()
+        .expect("npy header")
         .into_vec()
-        .unwrap();
-    let config = format!("preset = \"{preset}\"\nthreads = 2\nseed = 1");
+        .expect("f32 data");
+    let config = format!("preset = \"{preset}\"\nthreads = {threads}\nseed = 1");
     let resolved = resolve_config(
         &config,
         ChargePlugin::default_config(),
         &ChargePlugin::presets(),
     )
-    .unwrap();
-    let batch: Vec<Record> = values
+    .expect("config");
+    // Real grids only: the importer refuses all-zero ones.
+    let grids: Vec<&[f32]> = values
         .chunks_exact(32 * 32 * 32)
         .filter(|grid| grid.iter().any(|&v| v > 0.0))
-        .take(BATCH)
-        .map(|grid| {
-            let raw = Record::single("charge", Array::from_f32(&[32, 32, 32], grid));
-            ChargePlugin::featurize(&resolved.model, &raw).unwrap()
+        .collect();
+    let batch: Vec<Record> = draw(grids.len(), BATCH, None)
+        .into_iter()
+        .map(|i| {
+            let raw = Record::single("charge", Array::from_f32(&[32, 32, 32], grids[i]));
+            ChargePlugin::featurize(&resolved.model, &raw).expect("real grids featurize")
         })
         .collect();
     let mut trainer = Trainer::<Cpu, ChargePlugin>::new(
@@ -45,13 +54,10 @@ fn main() {
         &resolved.runtime,
         Default::default(),
     );
-    let grad = Embeddings::new(
-        BATCH,
-        128,
-        (0..BATCH * 128)
-            .map(|k| ((k % 13) as f32 - 6.0) * 1e-4)
-            .collect(),
-    );
+    let grad: Vec<f32> = (0..BATCH * 128)
+        .map(|k| ((k % 13) as f32 - 6.0) * 1e-4)
+        .collect();
+    let gradient = Embeddings::new(BATCH, 128, grad.clone());
     let settings = StepSettings {
         learning_rate: 1e-4,
         weight_decay: 0.05,
@@ -60,24 +66,41 @@ fn main() {
         epsilon: 1e-8,
         grad_clip_norm: 0.0,
     };
-    let mut step = || {
+    let mmhost = time_steps(STEPS, || {
         trainer.forward(&batch, true).expect("forward");
-        trainer.backward(&grad).expect("backward");
+        trainer.backward(&gradient).expect("backward");
         trainer.step(&settings).expect("step");
-    };
-    step(); // warm-up
-    let started = Instant::now();
-    for _ in 0..STEPS {
-        step();
-    }
-    let per_step = started.elapsed().as_secs_f64() / STEPS as f64;
+    });
     println!(
-        "charge train step ({preset}, batch {BATCH}, {} parameters): {per_step:.2} s/step = {:.1} materials/s",
+        "charge training step ({preset}, {} parameters), batch {BATCH} of the {} real grids \
+         drawn at random, 32³ = 32,768 grid points each, {threads} threads:",
         trainer.parameter_count(),
-        BATCH as f64 / per_step
+        grids.len()
     );
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM")) {
-        println!("peak memory: {}", line.trim_start_matches("VmHWM:").trim());
+    let dir = exchange_dir("charge");
+    let mut densities = Vec::with_capacity(BATCH * 32 * 32 * 32);
+    for record in &batch {
+        densities.extend(
+            record
+                .require("density")
+                .expect("density")
+                .to_f32()
+                .expect("f32"),
+        );
     }
+    write_npy(
+        &dir.join("density.npy"),
+        &[BATCH as u64, 1, 32, 32, 32],
+        &densities,
+    );
+    write_npy(&dir.join("grad.npy"), &[BATCH as u64, 128], &grad);
+    let model = &resolved.model;
+    let sizes = serde_json::json!({
+        "stem_channels": model.stem_channels, "stem_kernel": model.stem_kernel,
+        "layers": model.layers, "planes": model.planes, "cardinality": model.cardinality,
+        "expansion": model.expansion, "embed_dim": model.embed_dim,
+    });
+    std::fs::write(dir.join("config.json"), sizes.to_string()).expect("config.json");
+    let torch = run_torch("charge.py", &dir, &["--steps", &STEPS.to_string()]);
+    report("step", BATCH, "materials", mmhost, torch);
 }

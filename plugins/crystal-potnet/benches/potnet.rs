@@ -1,19 +1,26 @@
-//! PotNet throughput on real structures (first rows of `mp/structures.csv.gz`), one
-//! process on this machine:
+//! PotNet throughput on structures drawn at random (seeded) from the whole of
+//! `mp/structures.csv.gz`, against a PyTorch counterpart on the same inputs, in one
+//! invocation:
 //! * featurization (CGCNN features, 16-NN local graph, the three lattice sums of
 //!   every atom pair), structures/s on one thread;
 //! * a training step — forward, back-propagation of a fixed dL/dZ, AdamW — at
-//!   batch 128 with the reference sizes (3 × 256), materials/s;
-//! * peak resident memory of the process (VmHWM).
+//!   batch 128 with the reference sizes (3 × 256), s/step, materials/s and peak
+//!   resident memory of the step (VmHWM after resetting it), for mmhost and for
+//!   `benches/torch/potnet.py` run on the same batch (written as `.npy`) with the
+//!   same thread count, and the ratio.
 //!
-//! `MMHOST_BENCH_PRESET` = `reference` (default) or `small`. Run through
-//! `benches/potnet.sh`.
+//! Environment: `MMHOST_BENCH_PRESET` = `reference` (default) or `small`,
+//! `MMHOST_BENCH_SEED` (default 7), `MMHOST_BENCH_THREADS` (default 2),
+//! `MMHOST_DATA`. Run through `benches/potnet.sh`.
 
-use std::{fs::File, path::PathBuf, time::Instant};
+use std::{fs::File, path::Path, time::Instant};
 
 use flate2::read::GzDecoder;
 use mmhost::import::crystal_record;
-use mmhost_crystal_potnet::PotNetPlugin;
+use mmhost_bench_support::{
+    data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_steps, write_npy,
+};
+use mmhost_crystal_potnet::{PotNetConfig, PotNetPlugin};
 use mmhost_materials::cif::read_cif;
 use mmhost_plugin_sdk::{
     api::{Embeddings, Record, StepSettings},
@@ -26,55 +33,50 @@ const STEPS: usize = 3;
 
 fn main() {
     let preset = std::env::var("MMHOST_BENCH_PRESET").unwrap_or_else(|_| "reference".into());
-    let data = std::env::var_os("MMHOST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
-    let file = File::open(data.join("mp/structures.csv.gz")).expect("structures.csv.gz");
-    let mut reader = csv::Reader::from_reader(GzDecoder::new(file));
-    let cif = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .position(|h| h == "cif")
-        .unwrap();
-    let raw: Vec<Record> = reader
-        .records()
-        .take(FEATURIZE)
-        .map(|r| crystal_record(&read_cif(&r.unwrap()[cif]).unwrap()[0]))
+    let seed: u64 = env_or("MMHOST_BENCH_SEED", 7);
+    let threads = threads();
+    let cifs = all_cifs(&data_dir().join("mp/structures.csv.gz"));
+    let raw: Vec<Record> = draw(cifs.len(), FEATURIZE, Some(seed))
+        .into_iter()
+        .map(|i| crystal_record(&read_cif(&cifs[i]).expect("CIF")[0]))
         .collect();
-    let atoms: usize = raw.len();
+    println!(
+        "{FEATURIZE} structures drawn at random (seed {seed}) from the {} of mp/structures.csv.gz",
+        cifs.len()
+    );
 
-    let config = format!("preset = \"{preset}\"\nthreads = 2\nseed = 1");
+    let config = format!("preset = \"{preset}\"\nthreads = {threads}\nseed = 1");
     let resolved = resolve_config(
         &config,
         PotNetPlugin::default_config(),
         &PotNetPlugin::presets(),
     )
-    .unwrap();
+    .expect("config");
     let started = Instant::now();
     let records: Vec<Record> = raw
         .iter()
         .map(|r| PotNetPlugin::featurize(&resolved.model, r).expect("featurize"))
         .collect();
     let seconds = started.elapsed().as_secs_f64();
+    let all = Workload::of(&records);
     println!(
-        "featurization: {atoms} structures in {seconds:.2} s = {:.1} structures/s (one thread)",
-        atoms as f64 / seconds
+        "featurization: {FEATURIZE} structures ({}) in {seconds:.2} s = {:.1} structures/s \
+         (one thread)",
+        all.describe(),
+        FEATURIZE as f64 / seconds
     );
 
+    let batch = &records[..BATCH];
+    let workload = Workload::of(batch);
+    let grad: Vec<f32> = (0..BATCH * 128)
+        .map(|k| ((k % 17) as f32 - 8.0) * 1e-4)
+        .collect();
     let mut trainer = Trainer::<Cpu, PotNetPlugin>::new(
         resolved.model.clone(),
         &resolved.runtime,
         Default::default(),
     );
-    let batch = &records[..BATCH];
-    let grad = Embeddings::new(
-        BATCH,
-        128,
-        (0..BATCH * 128)
-            .map(|k| ((k % 17) as f32 - 8.0) * 1e-4)
-            .collect(),
-    );
+    let gradient = Embeddings::new(BATCH, 128, grad.clone());
     let settings = StepSettings {
         learning_rate: 1e-3,
         weight_decay: 0.0,
@@ -83,23 +85,123 @@ fn main() {
         epsilon: 1e-8,
         grad_clip_norm: 0.0,
     };
-    let mut step = || {
+    let mmhost = time_steps(STEPS, || {
         trainer.forward(batch, true).expect("forward");
-        trainer.backward(&grad).expect("backward");
+        trainer.backward(&gradient).expect("backward");
         trainer.step(&settings).expect("step");
-    };
-    step(); // warm-up
-    let started = Instant::now();
-    for _ in 0..STEPS {
-        step();
-    }
-    let per_step = started.elapsed().as_secs_f64() / STEPS as f64;
+    });
     println!(
-        "train step ({preset}, batch {BATCH}): {per_step:.2} s/step = {:.1} materials/s",
-        BATCH as f64 / per_step
+        "training step ({preset}, batch {BATCH}: {}), {threads} threads:",
+        workload.describe()
     );
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    if let Some(line) = status.lines().find(|l| l.starts_with("VmHWM")) {
-        println!("peak memory: {}", line.trim_start_matches("VmHWM:").trim());
+    let dir = exchange_dir("potnet");
+    write_batch(&dir, batch, &grad, &resolved.model);
+    let torch = run_torch("potnet.py", &dir, &["--steps", &STEPS.to_string()]);
+    report("step", BATCH, "materials", mmhost, torch);
+}
+
+/// The `cif` column of every row.
+fn all_cifs(path: &Path) -> Vec<String> {
+    let file = File::open(path).expect("structures.csv.gz");
+    let mut reader = csv::Reader::from_reader(GzDecoder::new(file));
+    let cif = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .position(|h| h == "cif")
+        .expect("cif column");
+    reader
+        .records()
+        .map(|r| r.expect("CSV row")[cif].to_string())
+        .collect()
+}
+
+/// Atoms and edges of featurized records.
+struct Workload {
+    structures: usize,
+    atoms: usize,
+    local_edges: usize,
+    infinite_edges: usize,
+}
+
+impl Workload {
+    fn of(records: &[Record]) -> Self {
+        let mut w = Workload {
+            structures: records.len(),
+            atoms: 0,
+            local_edges: 0,
+            infinite_edges: 0,
+        };
+        for r in records {
+            let n = r.require("atom_features").expect("features").dims()[0];
+            w.atoms += n;
+            w.infinite_edges += n * n;
+            w.local_edges += r.require("local_edges").expect("edges").dims()[0];
+        }
+        w
     }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} atoms, {:.1} per structure, {} local + {} infinite edges",
+            self.atoms,
+            self.atoms as f64 / self.structures as f64,
+            self.local_edges,
+            self.infinite_edges
+        )
+    }
+}
+
+/// Writes the batch as the PyTorch counterpart reads it: concatenated atom
+/// features, local edges (offset per crystal), distances, lattice sums, crystal
+/// sizes, the fixed dL/dZ, and the model sizes.
+fn write_batch(dir: &Path, batch: &[Record], grad: &[f32], config: &PotNetConfig) {
+    std::fs::create_dir_all(dir).expect("bench directory");
+    let (mut features, mut edges, mut distance, mut sums, mut sizes) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let mut offset = 0i64;
+    for r in batch {
+        let n = r.require("atom_features").expect("features").dims()[0];
+        features.extend(r.require("atom_features").unwrap().to_f32().unwrap());
+        edges.extend(
+            r.require("local_edges")
+                .unwrap()
+                .to_i64()
+                .unwrap()
+                .iter()
+                .map(|k| k + offset),
+        );
+        distance.extend(r.require("local_distance").unwrap().to_f32().unwrap());
+        sums.extend(r.require("infinite_sums").unwrap().to_f32().unwrap());
+        sizes.push(n as i64);
+        offset += n as i64;
+    }
+    let atoms = offset as u64;
+    write_npy(&dir.join("features.npy"), &[atoms, 92], &features);
+    write_npy(
+        &dir.join("local_edges.npy"),
+        &[edges.len() as u64 / 2, 2],
+        &edges,
+    );
+    write_npy(
+        &dir.join("local_distance.npy"),
+        &[distance.len() as u64],
+        &distance,
+    );
+    write_npy(
+        &dir.join("infinite_sums.npy"),
+        &[sums.len() as u64 / 3, 3],
+        &sums,
+    );
+    write_npy(&dir.join("sizes.npy"), &[sizes.len() as u64], &sizes);
+    write_npy(&dir.join("grad.npy"), &[batch.len() as u64, 128], grad);
+    let sizes = serde_json::json!({
+        "hidden_dim": config.hidden_dim,
+        "conv_layers": config.conv_layers,
+        "local_rbf": config.local_rbf,
+        "infinite_rbf": config.infinite_rbf,
+        "weights": [config.coulomb_weight, config.london_weight, config.pauli_weight],
+        "embed_dim": config.embed_dim,
+    });
+    std::fs::write(dir.join("config.json"), sizes.to_string()).expect("config.json");
 }

@@ -1,0 +1,85 @@
+//! Scoring the encoder and head on a split: predictions in label units (or
+//! probabilities), validation MAE or BCE.
+
+use std::collections::HashMap;
+
+use super::{
+    metrics::{bce, regression_metrics},
+    model::outputs,
+    FinetuneError, Task,
+};
+use crate::{
+    dataset::Dataset, embed::embed_ids, head::LinearHead, model::ModalitySource,
+    plugins::EncoderHandle,
+};
+
+/// How head outputs map to labels: the task and the standardization of
+/// regression targets (`(y − mean) / std`).
+#[derive(Clone, Copy, Debug)]
+pub struct Scaling {
+    pub task: Task,
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// Ids, true labels and predictions of one split, row by row.
+pub struct Predictions {
+    pub ids: Vec<String>,
+    pub truth: Vec<f64>,
+    pub predicted: Vec<f64>,
+}
+
+/// Where the split's inputs come from and how to run them.
+pub struct Evaluator<'a> {
+    pub dataset: &'a Dataset,
+    pub source: &'a ModalitySource,
+    pub scaling: Scaling,
+    pub batch_size: usize,
+    pub threads: usize,
+}
+
+impl Evaluator<'_> {
+    /// Predictions for `items` (`(id, label)`), featurized through the cache.
+    pub fn predict(
+        &self,
+        encoder: &mut EncoderHandle,
+        head: &LinearHead,
+        items: &[(String, f64)],
+    ) -> Result<Predictions, FinetuneError> {
+        let ids: Vec<String> = items.iter().map(|(id, _)| id.clone()).collect();
+        let embedded = embed_ids(
+            self.dataset,
+            encoder,
+            self.source,
+            &ids,
+            self.batch_size,
+            self.threads,
+            &mut |_, _| {},
+        )?;
+        let labels: HashMap<&str, f64> = items.iter().map(|(id, y)| (id.as_str(), *y)).collect();
+        let truth: Vec<f64> = embedded.ids.iter().map(|id| labels[id.as_str()]).collect();
+        let Scaling { task, mean, std } = self.scaling;
+        let predicted = outputs(head, &embedded.values, task, mean, std);
+        Ok(Predictions {
+            ids: embedded.ids,
+            truth,
+            predicted,
+        })
+    }
+
+    /// Validation MAE (regression, label units) or mean BCE (classification).
+    pub fn score(
+        &self,
+        encoder: &mut EncoderHandle,
+        head: &LinearHead,
+        items: &[(String, f64)],
+    ) -> Result<f64, FinetuneError> {
+        let p = self.predict(encoder, head, items)?;
+        Ok(match self.scaling.task {
+            Task::Regression => regression_metrics(&p.truth, &p.predicted)
+                .mae
+                .unwrap_or(f64::MAX),
+            Task::Classification => bce(&p.truth, &p.predicted),
+        })
+    }
+}

@@ -1,0 +1,107 @@
+//! DOS-transformer training step at batch 128 on real spectra drawn at random
+//! (seeded) from `multimat/dos.npy`, against a PyTorch counterpart on the same
+//! featurized batch, in one invocation: forward, back-propagation of a fixed dL/dZ,
+//! AdamW; s/step, materials/s and peak resident memory over the timed steps.
+//!
+//! mmhost runs as `configs/default.toml` configures it (reference sizes,
+//! `recompute_chunk = 32` unless `MMHOST_BENCH_RECOMPUTE` says otherwise);
+//! `benches/torch/dos.py` computes attention as the reference does (scores,
+//! softmax, product). Environment: `MMHOST_BENCH_PRESET`, `MMHOST_BENCH_SEED`,
+//! `MMHOST_BENCH_THREADS`, `MMHOST_DATA`. Run through `benches/dos.sh`.
+
+use std::{fs::File, io::BufReader};
+
+use mmhost_bench_support::{
+    data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_steps, write_npy,
+};
+use mmhost_dos::{featurize_dos, DosPlugin};
+use mmhost_plugin_sdk::{
+    api::{Array, Embeddings, Record, StepSettings},
+    resolve_config, Cpu, EncoderModel, Trainer, TrainerOps,
+};
+
+const BATCH: usize = 128;
+const STEPS: usize = 2;
+
+fn main() {
+    let preset = std::env::var("MMHOST_BENCH_PRESET").unwrap_or_else(|_| "reference".into());
+    let recompute: usize = env_or("MMHOST_BENCH_RECOMPUTE", 32);
+    let threads = threads();
+    let path = data_dir().join("multimat/dos.npy");
+    let file = File::open(&path).expect("dos.npy");
+    let values: Vec<f32> = npyz::NpyFile::new(BufReader::new(file))
+        .expect("npy header")
+        .into_vec()
+        .expect("f32 data");
+    // The spectra the featurizer accepts (as the importer and training would).
+    let featurized: Vec<Record> = values
+        .chunks_exact(2 * 601)
+        .filter_map(|row| {
+            featurize_dos(&Record::single("dos", Array::from_f32(&[2, 601], row)), 601).ok()
+        })
+        .collect();
+    let rows = values.len() / (2 * 601);
+    let batch: Vec<Record> = draw(featurized.len(), BATCH, None)
+        .into_iter()
+        .map(|i| featurized[i].clone())
+        .collect();
+    let config = format!(
+        "preset = \"{preset}\"\nthreads = {threads}\nseed = 1\nrecompute_chunk = {recompute}"
+    );
+    let resolved = resolve_config(&config, DosPlugin::default_config(), &DosPlugin::presets())
+        .expect("config");
+    let model = &resolved.model;
+    let tokens = model.points;
+    println!(
+        "DOS training step ({preset}: {} blocks, {} heads × {}), batch {BATCH} spectra drawn at \
+         random from the {} of the {rows} in multimat/dos.npy that featurize, {tokens} tokens \
+         each ({} attention scores per block), recompute_chunk {recompute}, {threads} threads:",
+        model.depth,
+        model.heads,
+        model.head_dim,
+        featurized.len(),
+        BATCH * model.heads * tokens * tokens
+    );
+    let grad: Vec<f32> = (0..BATCH * model.embed_dim)
+        .map(|k| ((k % 17) as f32 - 8.0) * 1e-4)
+        .collect();
+    let mut trainer =
+        Trainer::<Cpu, DosPlugin>::new(model.clone(), &resolved.runtime, Default::default());
+    let gradient = Embeddings::new(BATCH, model.embed_dim, grad.clone());
+    let settings = StepSettings {
+        learning_rate: 1e-4,
+        weight_decay: 0.05,
+        beta1: 0.9,
+        beta2: 0.95,
+        epsilon: 1e-8,
+        grad_clip_norm: 0.0,
+    };
+    let mmhost = time_steps(STEPS, || {
+        trainer.forward(&batch, true).expect("forward");
+        trainer.backward(&gradient).expect("backward");
+        trainer.step(&settings).expect("step");
+    });
+
+    let dir = exchange_dir("dos");
+    let mut spectra = Vec::with_capacity(BATCH * 2 * tokens);
+    for record in &batch {
+        spectra.extend(record.require("dos").expect("dos").to_f32().expect("f32"));
+    }
+    write_npy(
+        &dir.join("dos.npy"),
+        &[BATCH as u64, 2, tokens as u64],
+        &spectra,
+    );
+    write_npy(
+        &dir.join("grad.npy"),
+        &[BATCH as u64, model.embed_dim as u64],
+        &grad,
+    );
+    let sizes = serde_json::json!({
+        "dim": model.dim, "depth": model.depth, "heads": model.heads,
+        "head_dim": model.head_dim, "mlp_dim": model.mlp_dim, "embed_dim": model.embed_dim,
+    });
+    std::fs::write(dir.join("config.json"), sizes.to_string()).expect("config.json");
+    let torch = run_torch("dos.py", &dir, &["--steps", &STEPS.to_string()]);
+    report("step", BATCH, "materials", mmhost, torch);
+}
