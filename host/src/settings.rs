@@ -4,6 +4,7 @@
 use std::{collections::BTreeMap, path::Path, path::PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
+use mmhost_plugin_api::StepSettings;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use toml::{Table, Value};
@@ -93,6 +94,28 @@ impl Default for TrainSettings {
             checkpoint_every: 0,
             prefetch: 4,
             loader_threads: 0,
+        }
+    }
+}
+
+impl TrainSettings {
+    /// The optimizer settings of a step at `learning_rate`.
+    pub fn step_settings(&self, learning_rate: f64) -> StepSettings {
+        StepSettings {
+            learning_rate,
+            weight_decay: self.weight_decay,
+            beta1: self.betas[0],
+            beta2: self.betas[1],
+            epsilon: self.epsilon,
+            grad_clip_norm: self.grad_clip_norm,
+        }
+    }
+
+    /// Featurization worker threads: `loader_threads`, or one per core when 0.
+    pub fn worker_threads(&self) -> usize {
+        match self.loader_threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         }
     }
 }

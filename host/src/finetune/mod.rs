@@ -34,7 +34,7 @@ use std::{
     time::Instant,
 };
 
-use mmhost_plugin_api::{Embeddings, StepSettings};
+use mmhost_plugin_api::Embeddings;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -184,10 +184,7 @@ pub fn finetune(
         (None, Some(from)) => encoder.load_weights(&TrainedRun::open(from)?.weights("crystal")?)?,
         (None, None) => {}
     }
-    let threads = match settings.train.loader_threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = settings.train.worker_threads();
 
     // Every labelled structure is featurized into the cache before training.
     let mut labelled = labelled_materials(&dataset, &source, &spec.property)?;
@@ -243,16 +240,16 @@ pub fn finetune(
         )));
     }
     let scaling = standardization(task, &train);
+    let batch_size = spec.batch_size.max(1);
     let sources = Arc::new(vec![source]);
     let evaluator = Evaluator {
         dataset: &dataset,
         source: &sources[0],
         scaling,
-        batch_size: spec.batch_size.max(1),
+        batch_size,
         threads,
     };
 
-    let batch_size = spec.batch_size.max(1);
     let steps_per_epoch = train.len().div_ceil(batch_size);
     let total_steps = steps_per_epoch * spec.epochs;
     let warmup = match spec.schedule {
@@ -365,14 +362,7 @@ pub fn finetune(
                 return Err(stopped(&run, &state, format!("the loss is {loss}")));
             }
             encoder.backward(&Embeddings::new(z.rows as usize, z.dim as usize, grad))?;
-            let grad_norm = encoder.step(&StepSettings {
-                learning_rate: lr,
-                weight_decay: settings.train.weight_decay,
-                beta1: settings.train.betas[0],
-                beta2: settings.train.betas[1],
-                epsilon: settings.train.epsilon,
-                grad_clip_norm: settings.train.grad_clip_norm,
-            })?;
+            let grad_norm = encoder.step(&settings.train.step_settings(lr))?;
             let rows = targets.len();
             state.global_step += 1;
             state.epoch_loss_sum += loss;

@@ -22,7 +22,6 @@ use std::{
     time::Instant,
 };
 
-use mmhost_plugin_api::StepSettings;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use thiserror::Error;
@@ -200,10 +199,7 @@ pub fn train(
     let steps_per_epoch = train_ids.len().div_ceil(batch_size);
     let total_steps = steps_per_epoch * t.epochs;
     let schedule = CosineSchedule::new(t.lr, t.warmup_fraction, total_steps);
-    let threads = match t.loader_threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let threads = t.worker_threads();
 
     run.create()?;
     let (mut state, mut log) = match resumed {
@@ -292,16 +288,13 @@ pub fn train(
                 continue;
             }
             let lr = schedule.learning_rate(state.global_step);
-            let step_settings = StepSettings {
-                learning_rate: lr,
-                weight_decay: t.weight_decay,
-                beta1: t.betas[0],
-                beta2: t.betas[1],
-                epsilon: t.epsilon,
-                grad_clip_norm: t.grad_clip_norm,
-            };
-            let report = train_step(&mut encoders, &batch.modalities, &mut loss, &step_settings)
-                .map_err(|e| stopped(&run, &state, e.to_string()))?;
+            let report = train_step(
+                &mut encoders,
+                &batch.modalities,
+                &mut loss,
+                &t.step_settings(lr),
+            )
+            .map_err(|e| stopped(&run, &state, e.to_string()))?;
             state.global_step += 1;
             state.epoch_loss_sum += report.loss;
             state.epoch_steps += 1;
