@@ -99,7 +99,7 @@ def main():
     args, d = step_arguments(__doc__, steps=3)
     graph, grad, config = load(d)
     model = PotNet(config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
     time_training_steps(model, optimizer, graph, grad, args.steps)
 
 

@@ -98,6 +98,31 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for GradientCollector<'_> {
     }
 }
 
+/// Stores every gradient in `grads` in row-major order. Some of burn's backward
+/// passes return strided views (a convolution's weight gradient is a transposed
+/// one); each of the norm's and the optimizer's element-wise operations would
+/// otherwise walk those strides again. One copy here, none for gradients that
+/// are already contiguous.
+pub(crate) fn contiguous_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &mut GradientsParams,
+) {
+    struct Contiguous<'a> {
+        grads: &'a mut GradientsParams,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Contiguous<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(grad) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                let dims = grad.dims();
+                let flat = grad.reshape([dims.iter().product::<usize>()]);
+                self.grads
+                    .register::<B::InnerBackend, D>(param.id, flat.reshape(dims));
+            }
+        }
+    }
+    module.visit(&mut Contiguous { grads });
+}
+
 /// Scales every gradient in `grads` by `factor` (global-norm clipping).
 pub(crate) fn scale_gradients<B: AutodiffBackend, M: AutodiffModule<B>>(
     module: &M,

@@ -225,6 +225,7 @@ where
         let mut grads = self.grads.take().ok_or_else(|| {
             PluginError::new(ErrorKind::Unsupported, "step called without gradients")
         })?;
+        params::contiguous_gradients(&self.model, &mut grads);
         let norm = params::gradient_norm(&self.model, &grads);
         if !norm.is_finite() {
             return Err(PluginError::new(

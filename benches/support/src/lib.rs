@@ -9,6 +9,12 @@ use std::{
     fs::File,
     path::{Path, PathBuf},
     process::Command,
+    time::Instant,
+};
+
+use mmhost_plugin_sdk::{
+    api::{Embeddings, Record, StepSettings},
+    TrainerOps,
 };
 
 use npyz::WriterBuilder;
@@ -144,17 +150,54 @@ pub fn report(unit: &str, items: usize, what: &str, mmhost: Timing, torch: Resul
     }
 }
 
-/// Runs `step` once to warm up, then `steps` times timed: seconds per step and
-/// the peak resident memory over the timed steps.
-pub fn time_steps(steps: usize, mut step: impl FnMut()) -> Timing {
-    step();
+/// The AdamW settings of every timed training step (the PyTorch counterparts use
+/// the same).
+pub const STEP_SETTINGS: StepSettings = StepSettings {
+    learning_rate: 1e-4,
+    weight_decay: 0.05,
+    beta1: 0.9,
+    beta2: 0.95,
+    epsilon: 1e-8,
+    grad_clip_norm: 0.0,
+};
+
+/// Times `steps` training steps of `trainer` on `batch` (after one untimed
+/// warm-up step): forward, back-propagation of the fixed `gradient` (dL/dZ,
+/// `[batch, embed_dim]`) and AdamW. Prints the mean seconds of each phase and
+/// returns the whole step's mean and the peak resident memory over the timed steps.
+pub fn time_training_steps(
+    steps: usize,
+    trainer: &mut dyn TrainerOps,
+    batch: &[Record],
+    gradient: &Embeddings,
+) -> Timing {
+    let mut phases = [0.0f64; 3];
+    let mut step = |phases: &mut [f64; 3]| {
+        let started = Instant::now();
+        trainer.forward(batch, true).expect("forward");
+        let forward = started.elapsed().as_secs_f64();
+        trainer.backward(gradient).expect("backward");
+        let backward = started.elapsed().as_secs_f64();
+        trainer.step(&STEP_SETTINGS).expect("optimizer step");
+        let whole = started.elapsed().as_secs_f64();
+        phases[0] += forward;
+        phases[1] += backward - forward;
+        phases[2] += whole - backward;
+    };
+    step(&mut [0.0; 3]);
     reset_peak_memory();
-    let started = std::time::Instant::now();
     for _ in 0..steps {
-        step();
+        step(&mut phases);
     }
+    let per_step = |s: f64| s / steps.max(1) as f64;
+    println!(
+        "  mmhost phases: forward {:.3} s, backward {:.3} s, optimizer {:.3} s",
+        per_step(phases[0]),
+        per_step(phases[1]),
+        per_step(phases[2])
+    );
     Timing {
-        seconds: started.elapsed().as_secs_f64() / steps.max(1) as f64,
+        seconds: per_step(phases.iter().sum()),
         peak_mb: peak_memory_mb(),
     }
 }

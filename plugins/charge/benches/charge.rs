@@ -10,11 +10,11 @@
 use std::{fs::File, io::BufReader};
 
 use mmhost_bench_support::{
-    data_dir, draw, exchange_dir, report, run_torch, threads, time_steps, write_npy,
+    data_dir, draw, exchange_dir, report, run_torch, threads, time_training_steps, write_npy,
 };
 use mmhost_charge::ChargePlugin;
 use mmhost_plugin_sdk::{
-    api::{Array, Embeddings, Record, StepSettings},
+    api::{Array, Embeddings, Record},
     resolve_config, Cpu, EncoderModel, Trainer, TrainerOps,
 };
 
@@ -58,19 +58,7 @@ fn main() {
         .map(|k| ((k % 13) as f32 - 6.0) * 1e-4)
         .collect();
     let gradient = Embeddings::new(BATCH, 128, grad.clone());
-    let settings = StepSettings {
-        learning_rate: 1e-4,
-        weight_decay: 0.05,
-        beta1: 0.9,
-        beta2: 0.95,
-        epsilon: 1e-8,
-        grad_clip_norm: 0.0,
-    };
-    let mmhost = time_steps(STEPS, || {
-        trainer.forward(&batch, true).expect("forward");
-        trainer.backward(&gradient).expect("backward");
-        trainer.step(&settings).expect("step");
-    });
+    let mmhost = time_training_steps(STEPS, &mut trainer, &batch, &gradient);
     println!(
         "charge training step ({preset}, {} parameters), batch {BATCH} of the {} real grids \
          drawn at random, 32³ = 32,768 grid points each, {threads} threads:",

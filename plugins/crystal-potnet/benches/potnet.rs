@@ -18,13 +18,14 @@ use std::{fs::File, path::Path, time::Instant};
 use flate2::read::GzDecoder;
 use mmhost::import::crystal_record;
 use mmhost_bench_support::{
-    data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_steps, write_npy,
+    data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_training_steps,
+    write_npy,
 };
 use mmhost_crystal_potnet::{PotNetConfig, PotNetPlugin};
 use mmhost_materials::cif::read_cif;
 use mmhost_plugin_sdk::{
-    api::{Embeddings, Record, StepSettings},
-    resolve_config, Cpu, EncoderModel, Trainer, TrainerOps,
+    api::{Embeddings, Record},
+    resolve_config, Cpu, EncoderModel, Trainer,
 };
 
 const FEATURIZE: usize = 512;
@@ -77,19 +78,7 @@ fn main() {
         Default::default(),
     );
     let gradient = Embeddings::new(BATCH, 128, grad.clone());
-    let settings = StepSettings {
-        learning_rate: 1e-3,
-        weight_decay: 0.0,
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-        grad_clip_norm: 0.0,
-    };
-    let mmhost = time_steps(STEPS, || {
-        trainer.forward(batch, true).expect("forward");
-        trainer.backward(&gradient).expect("backward");
-        trainer.step(&settings).expect("step");
-    });
+    let mmhost = time_training_steps(STEPS, &mut trainer, batch, &gradient);
     println!(
         "training step ({preset}, batch {BATCH}: {}), {threads} threads:",
         workload.describe()

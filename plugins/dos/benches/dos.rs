@@ -12,12 +12,13 @@
 use std::{fs::File, io::BufReader};
 
 use mmhost_bench_support::{
-    data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_steps, write_npy,
+    data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_training_steps,
+    write_npy,
 };
 use mmhost_dos::{featurize_dos, DosPlugin};
 use mmhost_plugin_sdk::{
-    api::{Array, Embeddings, Record, StepSettings},
-    resolve_config, Cpu, EncoderModel, Trainer, TrainerOps,
+    api::{Array, Embeddings, Record},
+    resolve_config, Cpu, EncoderModel, Trainer,
 };
 
 const BATCH: usize = 128;
@@ -68,19 +69,7 @@ fn main() {
     let mut trainer =
         Trainer::<Cpu, DosPlugin>::new(model.clone(), &resolved.runtime, Default::default());
     let gradient = Embeddings::new(BATCH, model.embed_dim, grad.clone());
-    let settings = StepSettings {
-        learning_rate: 1e-4,
-        weight_decay: 0.05,
-        beta1: 0.9,
-        beta2: 0.95,
-        epsilon: 1e-8,
-        grad_clip_norm: 0.0,
-    };
-    let mmhost = time_steps(STEPS, || {
-        trainer.forward(&batch, true).expect("forward");
-        trainer.backward(&gradient).expect("backward");
-        trainer.step(&settings).expect("step");
-    });
+    let mmhost = time_training_steps(STEPS, &mut trainer, &batch, &gradient);
 
     let dir = exchange_dir("dos");
     let mut spectra = Vec::with_capacity(BATCH * 2 * tokens);
