@@ -12,7 +12,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mmhost::dataset::{Dataset, ImportBatch, ImportLog};
+use mmhost::{
+    dataset::{Dataset, ImportBatch, ImportLog},
+    train::{EncoderState, RunDir},
+};
 use mmhost_plugin_api::{Array, Record};
 use mmhost_tests::{import_demo, mmhost_binary, repo_root, scratch_dir};
 use serde_json::Value;
@@ -106,6 +109,11 @@ fn a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one() {
         .unwrap()
         .starts_with(b"\x89PNG"));
     let last = &reference_epochs[2];
+    // Learning: the training loss falls. Measured (seed 42): 3.125 → 2.531 over the
+    // 3 epochs; with train.lr = 0, 3.147 → 3.137.
+    let loss = |e: &Value| e["train_loss"].as_f64().unwrap();
+    let (first, third) = (loss(&reference_epochs[0]), loss(last));
+    assert!(third < 0.9 * first, "training loss {first} → {third}");
     for pair in ["dos→crystal", "charge→crystal"] {
         let scores = &last["validation"]["retrieval"][pair];
         assert!(
@@ -141,6 +149,24 @@ fn a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one() {
     let (name, host) = latest_checkpoint(&killed);
     assert_eq!(name, "step-00000004");
     assert_eq!(host["global_step"], 4);
+    // A kill between a checkpoint's write and its rename: step 5 staged, never
+    // committed, its weights cut short as an interrupted write leaves them. The
+    // previous checkpoint stays the latest, and the resumed run must not read it.
+    let run_dir = RunDir::new(&killed);
+    let previous = run_dir.latest().unwrap().expect("a checkpoint");
+    let mut state = previous.state.clone();
+    state.global_step = 5;
+    let encoders: Vec<EncoderState> = ["crystal", "dos", "charge"]
+        .into_iter()
+        .map(|modality| EncoderState {
+            modality: modality.to_string(),
+            weights: previous.weights(modality).unwrap()[..64].to_vec(),
+            optimizer: Vec::new(),
+        })
+        .collect();
+    drop(run_dir.stage(&state, &encoders, &[]).unwrap());
+    assert!(killed.join("checkpoints/.tmp-step-00000005").is_dir());
+    assert_eq!(latest_checkpoint(&killed).0, "step-00000004");
 
     let resumed = succeeded(
         mmhost(&[
@@ -157,6 +183,12 @@ fn a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one() {
         .unwrap(),
     );
     let resumed_epochs = epochs(&resumed);
+    let leftovers: Vec<String> = fs::read_dir(killed.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(
         reproducible(resumed_epochs.last().unwrap()),
         reproducible(last),
@@ -195,12 +227,19 @@ fn all_pairs_trains_any_subset_and_scores_every_pair() {
             "--loss",
             "all-pairs",
             "--epochs",
-            "1",
+            "4",
         ]
         .map(String::from),
     );
     let out = succeeded(mmhost(&[]).args(&args).output().unwrap());
-    let epoch = &epochs(&out)[0];
+    let all = epochs(&out);
+    // Learning, with materials missing a DOS or a charge density in every batch.
+    // Measured (seed 42): 3.097 → 2.386 over 4 epochs; with train.lr = 0, 3.115
+    // → 3.099.
+    let loss = |e: &Value| e["train_loss"].as_f64().unwrap();
+    let (first, fourth) = (loss(&all[0]), loss(&all[3]));
+    assert!(fourth < 0.85 * first, "training loss {first} → {fourth}");
+    let epoch = &all[0];
     let pairs: Vec<&String> = epoch["validation"]["retrieval"]
         .as_object()
         .unwrap()

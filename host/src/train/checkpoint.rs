@@ -45,6 +45,9 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
 /// Checkpoints kept besides the newest one.
 const KEEP_PREVIOUS: usize = 1;
 
+/// Name prefix of a checkpoint being written (`.tmp-step-00000042`).
+const TEMPORARY_PREFIX: &str = ".tmp-";
+
 /// Where the training loop stands, saved with every checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HostState {
@@ -137,6 +140,14 @@ impl Checkpoint {
         let path = self.dir.join(name);
         fs::read(&path).map_err(io_error(&path))
     }
+}
+
+/// A checkpoint written by [`RunDir::stage`] and not yet committed.
+#[derive(Debug)]
+#[must_use = "a staged checkpoint is invisible until committed"]
+pub struct StagedCheckpoint {
+    temporary: PathBuf,
+    name: String,
 }
 
 /// A run's output directory.
@@ -249,10 +260,24 @@ impl RunDir {
         encoders: &[EncoderState],
         files: &[(&str, &[u8])],
     ) -> Result<PathBuf, CheckpointError> {
-        let checkpoints = self.checkpoints_dir();
+        let staged = self.stage(state, encoders, files)?;
+        self.commit(staged)
+    }
+
+    /// The first half of [`RunDir::save`]: every file of the checkpoint written and
+    /// synced in a temporary directory beside the checkpoints, nothing of it visible
+    /// yet. A process killed before [`RunDir::commit`] leaves the previous latest
+    /// checkpoint in force; the temporary directory is removed by the next save.
+    pub fn stage(
+        &self,
+        state: &HostState,
+        encoders: &[EncoderState],
+        files: &[(&str, &[u8])],
+    ) -> Result<StagedCheckpoint, CheckpointError> {
         let name = format!("step-{:08}", state.global_step);
-        let temporary = checkpoints.join(format!(".tmp-{name}"));
-        let dir = checkpoints.join(&name);
+        let temporary = self
+            .checkpoints_dir()
+            .join(format!("{TEMPORARY_PREFIX}{name}"));
         if temporary.exists() {
             fs::remove_dir_all(&temporary).map_err(io_error(&temporary))?;
         }
@@ -274,6 +299,16 @@ impl RunDir {
         })?;
         atomic::write_synced(&host, &json).map_err(io_error(&host))?;
         atomic::sync_dir(&temporary).map_err(io_error(&temporary))?;
+        Ok(StagedCheckpoint { temporary, name })
+    }
+
+    /// The second half of [`RunDir::save`]: renames a staged checkpoint into place,
+    /// points `latest` at it and prunes older checkpoints and leftover temporary
+    /// directories.
+    pub fn commit(&self, staged: StagedCheckpoint) -> Result<PathBuf, CheckpointError> {
+        let checkpoints = self.checkpoints_dir();
+        let StagedCheckpoint { temporary, name } = staged;
+        let dir = checkpoints.join(&name);
         if dir.exists() {
             // A checkpoint of this very step from a run that was later killed.
             fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
@@ -286,18 +321,24 @@ impl RunDir {
         Ok(dir)
     }
 
-    /// Removes all complete checkpoints but `latest` and the `KEEP_PREVIOUS` before it.
+    /// Removes all complete checkpoints but `latest` and the `KEEP_PREVIOUS` before
+    /// it, and the temporary directories of saves that never committed.
     fn prune(&self, latest: &str) -> Result<(), CheckpointError> {
         let checkpoints = self.checkpoints_dir();
-        let mut names: Vec<String> = fs::read_dir(&checkpoints)
+        let entries: Vec<String> = fs::read_dir(&checkpoints)
             .map_err(io_error(&checkpoints))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        let mut names: Vec<&String> = entries
+            .iter()
             .filter(|n| n.starts_with("step-") && n.as_str() <= latest)
             .collect();
         names.sort();
         let keep = KEEP_PREVIOUS + 1;
-        for old in names.iter().take(names.len().saturating_sub(keep)) {
+        let stale = names.len().saturating_sub(keep);
+        let abandoned = entries.iter().filter(|n| n.starts_with(TEMPORARY_PREFIX));
+        for old in names.into_iter().take(stale).chain(abandoned) {
             let path = checkpoints.join(old);
             fs::remove_dir_all(&path).map_err(io_error(&path))?;
         }

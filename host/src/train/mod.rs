@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use thiserror::Error;
 
-pub use checkpoint::{Checkpoint, CheckpointError, EncoderState, HostState, RunDir, SavedEncoder};
+pub use checkpoint::{
+    Checkpoint, CheckpointError, EncoderState, HostState, RunDir, SavedEncoder, StagedCheckpoint,
+};
 pub use loader::{load_batch, LoadedBatch, ModalitySource};
 pub use progress::format_duration;
 pub use schedule::CosineSchedule;
