@@ -111,20 +111,31 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
         "--plugins",
         "crystal,xrd",
         "--epochs",
-        "2",
+        "6",
         "--out",
         path(&run),
         "--quiet",
         "--json",
     ];
     let out = mmhost_ok(&dir, &[&plugin_dir[..], &train[..]].concat());
-    let last: Value = String::from_utf8_lossy(&out.stdout)
+    let epochs: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .expect("a JSON summary line");
+        .map(|l| serde_json::from_str(l).expect("JSON epoch line"))
+        .collect();
+    assert_eq!(epochs.len(), 6);
+    let last = &epochs[5];
+    // Learning, with margins from measured runs (seed 42, one thread; in brackets
+    // the same run with train.lr = 0): training loss 3.383 → 2.542 (3.503 →
+    // 3.511); validation XRD→crystal top-10 among 80 materials 0.525 (0.113,
+    // chance 0.125); test top-10 among 43 0.70 (0.26, chance 0.23), median rank 6
+    // (20, chance 22).
+    let loss = |e: &Value| e["train_loss"].as_f64().unwrap();
+    let (first, sixth) = (loss(&epochs[0]), loss(last));
+    assert!(sixth < 0.85 * first, "training loss {first} → {sixth}");
     let validation = &last["validation"]["retrieval"]["xrd→crystal"];
-    assert!(validation["queries"].as_u64().unwrap_or(0) > 0, "{last}");
+    assert!(validation["queries"].as_u64().unwrap_or(0) >= 50, "{last}");
+    let top10 = validation["top10"].as_f64().unwrap();
+    assert!(top10 > 0.35, "validation XRD→crystal top-10 {top10}");
     assert!(
         last["validation"]["loss"]
             .as_f64()
@@ -149,11 +160,13 @@ fn xrd_plugin_built_outside_the_workspace_trains_and_retrieves() {
     let scores = &retrieved["scores"];
     let queries = scores["queries"].as_u64().expect("queries");
     assert!(queries > 0, "{retrieved}");
-    let top1 = scores["top1"].as_f64().expect("top1");
     let top10 = scores["top10"].as_f64().expect("top10");
-    assert!((0.0..=1.0).contains(&top1) && top1 <= top10, "{retrieved}");
+    assert!(top10 > 0.45, "test XRD→crystal top-10 {top10}");
     let median = scores["median_rank"].as_f64().expect("median rank");
-    assert!(median >= 1.0 && median <= queries as f64, "{retrieved}");
+    assert!(
+        median <= 12.0,
+        "test XRD→crystal median rank {median} of {queries}"
+    );
 
     // Pinned like the built-in plugins: once locked, a changed XRD library is refused.
     mmhost_ok(
