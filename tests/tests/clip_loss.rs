@@ -64,8 +64,10 @@ fn clip_losses_match_the_python_reference() {
             "{kind}: {} vs {want}",
             out.loss
         );
+        assert_eq!(out.gradients.len(), modalities.len(), "{kind}");
         for (m, grad) in modalities.iter().zip(out.gradients.iter()) {
             let want = matrix(&expected["gradients"][m]);
+            assert_eq!(grad.values.len(), want.len(), "{kind} d/d{m}: length");
             for (i, (g, w)) in grad.values.iter().zip(&want).enumerate() {
                 assert!((g - w).abs() < 1e-4, "{kind} d/d{m}[{i}]: {g} vs {w}");
             }

@@ -74,10 +74,22 @@ fn bad_input_and_misuse_are_errors_not_crashes() {
     let err = dos.encoder("dept = 3").err().unwrap();
     assert_eq!(err.source.kind, ErrorKind::InvalidConfig);
     assert!(err.to_string().contains("unknown key 'dept'"), "{err}");
+    for known in ["depth", "heads", "preset", "threads"] {
+        assert!(err.to_string().contains(&format!("\"{known}\"")), "{err}");
+    }
     let err = dos.encoder("preset = \"huge\"").err().unwrap();
     assert!(err.to_string().contains("unknown preset 'huge'"), "{err}");
     let err = dos.encoder("device = \"tpu\"").err().unwrap();
     assert!(err.to_string().contains("device 'tpu'"), "{err}");
+    // The workspace builds the plugins for the CPU: CUDA is refused, saying why.
+    let err = dos.encoder("device = \"cuda:0\"").err().unwrap();
+    assert_eq!(err.source.kind, ErrorKind::Unsupported);
+    assert!(
+        err.to_string().contains(
+            "device 'cuda:0' asked for, but plugin 'dos' was built without the `cuda` feature"
+        ),
+        "{err}"
+    );
 
     // Corrupt weights are refused and the model is unchanged.
     let featurizer = dos.featurizer("preset = \"small\"").unwrap();

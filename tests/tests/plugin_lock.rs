@@ -69,6 +69,17 @@ fn locked_plugins_load_and_changed_or_unpinned_ones_are_refused() {
         "{message}"
     );
     assert!(message.contains("mmhost.lock records"), "{message}");
+    let digest = |bytes: &[u8]| {
+        use sha2::Digest;
+        sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    assert!(message.contains("plugin 'dos'"), "{message}");
+    assert!(message.contains(&dos.display().to_string()), "{message}");
+    assert!(message.contains(&digest(&changed)), "{message}");
+    assert!(message.contains(&digest(&original)), "{message}");
     fs::write(&dos, &original).unwrap();
 
     // A plugin the lock does not pin is refused before it is opened.
@@ -86,6 +97,30 @@ fn locked_plugins_load_and_changed_or_unpinned_ones_are_refused() {
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("'crystal-cgcnn' is not in the lock file"),
+        "{}",
+        stderr(&out)
+    );
+    // A pinned library found by name outside the configured plugin directories is
+    // refused: here the configuration now searches another (empty) directory.
+    let elsewhere = dir.join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    fs::set_permissions(&elsewhere, fs::Permissions::from_mode(0o755)).unwrap();
+    let moved = dir.join("moved.toml");
+    fs::write(
+        &moved,
+        fs::read_to_string(&config).unwrap().replace(
+            &plugins.display().to_string(),
+            &elsewhere.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let out = mmhost(
+        &dir,
+        &["config", "check", "--config", moved.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("outside the plugin directories"),
         "{}",
         stderr(&out)
     );

@@ -145,3 +145,38 @@ fn merge(mut reflections: Vec<Reflection>) -> Vec<Peak> {
     peaks.retain(|p| p.intensity > MIN_INTENSITY);
     peaks
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reflection(two_theta: f64, intensity: f64, h: i32) -> Reflection {
+        Reflection {
+            two_theta,
+            intensity,
+            g: 1.0,
+            hkl: [h, 0, 0],
+        }
+    }
+
+    #[test]
+    fn reflections_within_the_tolerance_of_a_peaks_first_one_merge() {
+        let t = 30.0;
+        let peaks = merge(vec![
+            reflection(t + 0.6 * MERGE_TOLERANCE, 1.0, 2),
+            reflection(t, 1.0, 1),
+            // 0.6 from the second, 1.2 from the first: a new peak, not a chain.
+            reflection(t + 1.2 * MERGE_TOLERANCE, 1.0, 3),
+            reflection(t + 1.0, 4.0, 4),
+            reflection(t + 2.0, 1e-6, 5),
+        ]);
+        assert_eq!(peaks.len(), 3, "{peaks:?}");
+        assert_eq!(peaks[0].two_theta, t);
+        assert_eq!(peaks[0].reflections, [[1, 0, 0], [2, 0, 0]]);
+        assert_eq!(peaks[1].reflections, [[3, 0, 0]]);
+        // Scaled to 100 at the strongest; the weakest (< 1e-3 of 100) dropped.
+        assert_eq!(peaks[2].intensity, 100.0);
+        assert_eq!(peaks[0].intensity, 50.0);
+        assert_eq!(peaks[1].intensity, 25.0);
+    }
+}

@@ -5,9 +5,13 @@
 use mmhost_xrd::{diffraction_peaks, Crystal, Peak, XrdEncoderConfig, XrdPlugin};
 use serde_json::Value;
 
-/// Peaks this close in 2θ (degrees) are compared as one: pymatgen bins reflections
-/// on a 1e-5° grid, this crate chains them, so symmetry-equivalent reflections
-/// that differ by float rounding may fall either side of a bin edge.
+/// Peaks this close in 2θ (degrees) are compared as one group. Symmetry-equivalent
+/// reflections that a CIF's rounded coordinates (0.333333 for 1/3) spread over up
+/// to 3e-5° are split differently by pymatgen (which merges into the first peak it
+/// met within 1e-5°, in its own order, and leaves some 1.5e-6° apart) and by this
+/// crate (within `MERGE_TOLERANCE` of the first in 2θ order): GaTe (mp-10009) has
+/// 102 pymatgen peaks and 77 here, 72 once pymatgen's are merged by this crate's
+/// rule. `pattern.rs` tests the crate's own merging.
 const CLUSTER: f64 = 1e-4;
 
 /// One reference material.

@@ -68,8 +68,9 @@ fn cgcnn_graphs_and_atom_features_match_the_reference_construction() {
     let reference = reference.as_object().unwrap();
     assert_eq!(reference.len(), 24);
     let (radius, neighbors) = (8.0, 12);
-    let mut padded_atoms = 0;
+    let mut padded_structures = 0;
     for (id, want) in reference {
+        let mut padded = false;
         let structure = read_cif(&cifs[id])
             .unwrap_or_else(|e| panic!("{id}: {e}"))
             .remove(0);
@@ -95,6 +96,7 @@ fn cgcnn_graphs_and_atom_features_match_the_reference_construction() {
                 .collect();
             assert_eq!(&features[i * 92..(i + 1) * 92], &row[..], "{id} atom {i}");
             let slots = i * neighbors..(i + 1) * neighbors;
+            assert_eq!(atom["distances"].as_array().unwrap().len(), neighbors);
             for (k, (ours, theirs)) in distance[slots.clone()]
                 .iter()
                 .zip(atom["distances"].as_array().unwrap())
@@ -108,9 +110,7 @@ fn cgcnn_graphs_and_atom_features_match_the_reference_construction() {
             }
             let (sure, tied) = (indices(&atom["sure"]), indices(&atom["tied"]));
             let ours = &index[slots.clone()];
-            if distance[slots.end - 1] == (radius + 1.0) as f32 {
-                padded_atoms += 1;
-            }
+            padded |= distance[slots.end - 1] == (radius + 1.0) as f32;
             // The neighbours below the 12th distance, as a multiset; the rest among
             // the reference's tied ones (or the padding index).
             let mut ours_sure = ours[..sure.len()].to_vec();
@@ -120,6 +120,11 @@ fn cgcnn_graphs_and_atom_features_match_the_reference_construction() {
                 assert!(tied.contains(j), "{id} atom {i}: {j} not in {tied:?}");
             }
         }
+        assert_eq!(padded, want["group"] == "padded", "{id}: padding");
+        padded_structures += usize::from(padded);
     }
-    assert!(padded_atoms > 0, "no padded neighbour lists checked");
+    assert_eq!(
+        padded_structures, 4,
+        "structures with padded neighbour lists"
+    );
 }
