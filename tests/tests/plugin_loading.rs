@@ -116,11 +116,22 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// Builds `tests/fixtures/foreign-abi-plugin` against a copy of plugin-api whose
-/// version is `abi`, returning the library's path.
-fn build_plugin_against_abi(abi: &str) -> std::path::PathBuf {
-    let scratch = artifact_dir().join(format!("abi-{abi}-fixture"));
+/// version is `abi` and whose `src/module.rs` has each `(from, to)` of `edits`
+/// applied, in a scratch directory named by `tag`; returns the library's path.
+fn build_plugin_against_abi(tag: &str, abi: &str, edits: &[(&str, &str)]) -> std::path::PathBuf {
+    let scratch = artifact_dir().join(format!("abi-{tag}-fixture"));
     let api = scratch.join("plugin-api");
     copy_tree(&repo_root().join("plugin-api/src"), &api.join("src"));
+    let module = api.join("src/module.rs");
+    let mut source = fs::read_to_string(&module).unwrap();
+    for (from, to) in edits {
+        assert!(
+            source.contains(from),
+            "plugin-api/src/module.rs has no `{from}`"
+        );
+        source = source.replace(from, to);
+    }
+    fs::write(&module, source).unwrap();
     let manifest = format!(
         "[package]\nname = \"mmhost-plugin-api\"\nversion = \"{abi}\"\nedition = \"2021\"\n\n\
          [dependencies]\nabi_stable = {{ version = \"0.11.3\", default-features = false }}\n"
@@ -150,7 +161,7 @@ fn build_plugin_against_abi(abi: &str) -> std::path::PathBuf {
 
 #[test]
 fn a_plugin_built_against_another_abi_version_is_refused_naming_both() {
-    let path = build_plugin_against_abi("0.2.0");
+    let path = build_plugin_against_abi("version", "0.2.0", &[]);
     let err = PluginLibrary::load(&path).err().expect("refused");
     let message = err.to_string();
     assert!(matches!(err, LoadError::AbiMismatch { .. }), "{message}");
@@ -161,4 +172,23 @@ fn a_plugin_built_against_another_abi_version_is_refused_naming_both() {
     // The host keeps working: the real plugins still load after the refusal.
     let dos = PluginLibrary::load(&built_library("mmhost_dos")).expect("dos loads");
     assert_eq!(dos.description().name, "dos");
+}
+
+#[test]
+fn a_plugin_whose_types_differ_under_the_same_abi_version_is_refused_by_the_layout_check() {
+    // The same ABI version, but `PluginInfo::embed_dim` narrowed from u64 to u32:
+    // only abi_stable's type-layout check can tell.
+    let path = build_plugin_against_abi(
+        "layout",
+        ABI_VERSION,
+        &[("pub embed_dim: u64,", "pub embed_dim: u32,")],
+    );
+    let err = PluginLibrary::load(&path).err().expect("refused");
+    let message = err.to_string();
+    assert!(matches!(err, LoadError::Incompatible { .. }), "{message}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains("type layouts differ at info.__returns.embed_dim: mismatched type Expected: u64 Found: u32"),
+        "{message}"
+    );
 }

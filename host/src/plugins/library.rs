@@ -154,11 +154,14 @@ impl PluginLibrary {
                         host_abi: ABI_VERSION.to_string(),
                     }
                 }
-                other => LoadError::Incompatible {
-                    path: path.to_path_buf(),
-                    host_abi: ABI_VERSION.to_string(),
-                    reason: one_line(&other.to_string()),
-                },
+                other => {
+                    let text = other.to_string();
+                    LoadError::Incompatible {
+                        path: path.to_path_buf(),
+                        host_abi: ABI_VERSION.to_string(),
+                        reason: layout_mismatches(&text).unwrap_or_else(|| one_line(&text)),
+                    }
+                }
             })?;
         let info = (module.info())();
         tracing::debug!(path = %path.display(), name = %info.name, "loaded plugin");
@@ -226,6 +229,33 @@ fn abi_compatible(plugin: &str, host: &str) -> bool {
 
 /// abi_stable's messages span many lines (a layout diff can run to kilobytes): keep
 /// the start, on one line.
+/// abi_stable's type-layout error (pages of layout dumps) as the field path and
+/// error of each mismatch: `info.__returns.embed_dim: mismatched type Expected: u64
+/// Found: u32`. `None` when the text has no mismatch in that form.
+fn layout_mismatches(text: &str) -> Option<String> {
+    const ERROR_LIMIT: usize = 160;
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut mismatches: Vec<String> = Vec::new();
+    for chunk in flat.split("error(s)inside:").skip(1) {
+        let Some((context, error)) = chunk.split_once("Error:") else {
+            continue;
+        };
+        let context = context.split("Layout of expected type:").next()?;
+        let fields: Vec<&str> = context
+            .split("field_name:")
+            .skip(1)
+            .filter_map(|field| field.split_whitespace().next())
+            .filter(|name| *name != "0")
+            .collect();
+        let error: String = error.chars().take(ERROR_LIMIT).collect();
+        let mismatch = format!("{}: {}", fields.join("."), error.trim());
+        if !mismatches.contains(&mismatch) {
+            mismatches.push(mismatch);
+        }
+    }
+    (!mismatches.is_empty()).then(|| format!("type layouts differ at {}", mismatches.join("; ")))
+}
+
 fn one_line(text: &str) -> String {
     const LIMIT: usize = 400;
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
