@@ -50,7 +50,13 @@ fn nan_embeddings_are_reported_with_the_row() {
     let mut encoder = faulty.encoder("threads = 1").unwrap();
     let err = encoder.embed(&batch(Some(b'n'))).unwrap_err();
     assert_eq!(err.source.kind, ErrorKind::NonFinite);
-    assert!(err.to_string().contains("row 0"), "{err}");
+    let name = faulty.description().name.clone();
+    let message = err.to_string();
+    assert!(message.contains("row 0"), "{message}");
+    assert!(
+        message.contains(&format!("plugin '{name}' failed in embed")),
+        "{message}"
+    );
 }
 
 #[test]
@@ -97,6 +103,24 @@ fn bad_input_and_misuse_are_errors_not_crashes() {
     let before = encoder.embed(&records).unwrap();
     let err = encoder.load_weights(b"not safetensors").unwrap_err();
     assert_eq!(err.source.kind, ErrorKind::InvalidInput, "{err}");
+    assert!(
+        encoder.embed(&records).unwrap() == before,
+        "weights changed"
+    );
+    // Weights of a deeper model do not fit: the keys it lacks are named.
+    let deeper = dos
+        .encoder("preset = \"small\"\nthreads = 1\ndepth = 2")
+        .unwrap();
+    let err = encoder
+        .load_weights(&deeper.save_weights().unwrap())
+        .unwrap_err();
+    assert_eq!(err.source.kind, ErrorKind::InvalidInput, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("weights do not fit this model"),
+        "{message}"
+    );
+    assert!(message.contains("blocks.1"), "{message}");
     assert!(
         encoder.embed(&records).unwrap() == before,
         "weights changed"
