@@ -14,7 +14,7 @@ use crate::{
 
 /// The cache key of a featurizer: plugin name, version and configuration.
 pub fn cache_key(plugin: &str, version: &str, config: &str) -> String {
-    let hash = crate::import::fnv1a(config.as_bytes());
+    let hash = crate::hash::fnv1a(config.as_bytes());
     format!("{plugin}@{version}:{hash:016x}")
 }
 

@@ -8,6 +8,7 @@ pub mod discover;
 pub mod embed;
 pub mod featurize;
 pub mod finetune;
+pub mod hash;
 pub mod head;
 pub mod import;
 pub mod model;

@@ -48,10 +48,12 @@ impl<B: Backend> ModuleMapper<B> for PathIds {
     }
 }
 
+/// FNV-1a (64-bit, the `fnv` crate) of `text`: stable across processes and builds,
+/// unlike std's hasher.
 fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    let mut hasher = fnv::FnvHasher::default();
+    std::hash::Hasher::write(&mut hasher, text.as_bytes());
+    std::hash::Hasher::finish(&hasher)
 }
 
 /// The gradients in `grads` of every float parameter of `module`, by module path,

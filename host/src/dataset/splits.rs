@@ -55,7 +55,7 @@ pub fn split_of(id: &str, seed: u64, fractions: [f64; 3]) -> Split {
 /// A uniform number in [0, 1) from `id` and `seed`: FNV-1a over both, then the
 /// splitmix64 finalizer (FNV alone mixes short, similar ids poorly).
 fn unit_hash(id: &str, seed: u64) -> f64 {
-    let mut hash = crate::import::fnv1a(&seed.to_le_bytes());
+    let mut hash = crate::hash::fnv1a(&seed.to_le_bytes());
     for &byte in id.as_bytes() {
         hash = (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
     }

@@ -340,7 +340,7 @@ impl Builder {
                 let id = id.unwrap_or_else(|| {
                     format!(
                         "mpdoc-{:012x}",
-                        super::fnv1a(structure.to_string().as_bytes()) >> 16
+                        crate::hash::fnv1a(structure.to_string().as_bytes()) >> 16
                     )
                 });
                 structure_from_pymatgen(structure)

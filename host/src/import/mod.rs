@@ -133,7 +133,7 @@ fn import_file(dataset: &Dataset, path: &Path) -> Result<FileReport, DatasetErro
             ))
         }
     };
-    let hash = format!("{:016x}", fnv1a(&bytes));
+    let hash = format!("{:016x}", crate::hash::fnv1a(&bytes));
     if dataset
         .import_log(&key)?
         .is_some_and(|log| log.hash == hash)
@@ -202,11 +202,4 @@ pub fn describe_missing(dataset: &Dataset) -> Result<(usize, Vec<Rejected>), Dat
     };
     dataset.apply("generated:describe", &batch, &log)?;
     Ok((written, batch.rejected))
-}
-
-/// FNV-1a, 64-bit: detects changed files (not a security hash).
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }

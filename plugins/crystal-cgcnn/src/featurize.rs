@@ -1,6 +1,8 @@
 //! Structure → CGCNN graph: atom feature vectors and the nearest neighbours.
 
-use mmhost_materials::{all_neighbors, cgcnn_feature_matrix, structure_from_pymatgen};
+use mmhost_materials::{
+    all_neighbors, cgcnn_feature_matrix, structure_from_pymatgen, CGCNN_FEATURES,
+};
 use mmhost_plugin_sdk::api::{Array, ErrorKind, PluginError, Record};
 
 /// Raw `structure` record → `atom_features` `(N, 92)`, `neighbor_index` `(N, M)`,
@@ -35,7 +37,10 @@ pub fn featurize_structure(
             }
         }
     }
-    let mut record = Record::single("atom_features", Array::from_f32(&[n, 92], &features));
+    let mut record = Record::single(
+        "atom_features",
+        Array::from_f32(&[n, CGCNN_FEATURES], &features),
+    );
     record.push(
         "neighbor_index",
         Array::from_i64(&[n, max_neighbors], &index),

@@ -13,6 +13,7 @@ pub use featurize::featurize_structure;
 pub use model::{Cgcnn, CgcnnConfig, ConvLayer, ConvLayerConfig};
 
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use mmhost_materials::CGCNN_FEATURES;
 use mmhost_plugin_sdk::{
     api::{ErrorKind, PluginError, Record},
     mean_pool_weights, EncoderModel,
@@ -68,8 +69,10 @@ impl EncoderModel for CgcnnPlugin {
         let graph = GraphBatch::collate(batch, model.max_neighbors())?;
         let atoms = graph.atoms;
         let m = graph.neighbors_per_atom;
-        let features =
-            Tensor::<B, 2>::from_data(TensorData::new(graph.features, [atoms, 92]), device);
+        let features = Tensor::<B, 2>::from_data(
+            TensorData::new(graph.features, [atoms, CGCNN_FEATURES]),
+            device,
+        );
         let index =
             Tensor::<B, 1, Int>::from_data(TensorData::new(graph.index, [atoms * m]), device);
         let distance =
@@ -113,7 +116,7 @@ impl GraphBatch {
             let index = record.require("neighbor_index")?;
             let distance = record.require("neighbor_distance")?;
             let n = features.dims().first().copied().unwrap_or(0);
-            if features.dims() != [n, 92]
+            if features.dims() != [n, CGCNN_FEATURES]
                 || index.dims() != [n, m]
                 || distance.dims() != [n, m]
                 || n == 0

@@ -6,6 +6,7 @@ use burn::{
     prelude::*,
     tensor::activation::{sigmoid, softplus},
 };
+use mmhost_materials::CGCNN_FEATURES;
 
 /// Sizes of the CGCNN encoder; defaults follow the reference code.
 #[derive(Config, Debug)]
@@ -42,7 +43,7 @@ impl CgcnnConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Cgcnn<B> {
         let edge_dim = self.centers();
         Cgcnn {
-            embedding: LinearConfig::new(92, self.atom_dim).init(device),
+            embedding: LinearConfig::new(CGCNN_FEATURES, self.atom_dim).init(device),
             convs: (0..self.conv_layers)
                 .map(|_| ConvLayerConfig::new(self.atom_dim, edge_dim).init(device))
                 .collect(),

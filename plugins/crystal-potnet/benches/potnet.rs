@@ -22,7 +22,7 @@ use mmhost_bench_support::{
     write_npy,
 };
 use mmhost_crystal_potnet::{PotNetConfig, PotNetPlugin};
-use mmhost_materials::cif::read_cif;
+use mmhost_materials::{cif::read_cif, CGCNN_FEATURES};
 use mmhost_plugin_sdk::{
     api::{Embeddings, Record},
     resolve_config, Cpu, EncoderModel, Trainer,
@@ -166,7 +166,11 @@ fn write_batch(dir: &Path, batch: &[Record], grad: &[f32], config: &PotNetConfig
         offset += n as i64;
     }
     let atoms = offset as u64;
-    write_npy(&dir.join("features.npy"), &[atoms, 92], &features);
+    write_npy(
+        &dir.join("features.npy"),
+        &[atoms, CGCNN_FEATURES as u64],
+        &features,
+    );
     write_npy(
         &dir.join("local_edges.npy"),
         &[edges.len() as u64 / 2, 2],

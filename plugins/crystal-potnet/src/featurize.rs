@@ -1,7 +1,9 @@
 //! Structure → PotNet graph: atom features, local edges, and the three lattice sums
 //! of every ordered pair of atoms.
 
-use mmhost_materials::{cgcnn_feature_matrix, potnet_infinite_sums, structure_from_pymatgen};
+use mmhost_materials::{
+    cgcnn_feature_matrix, potnet_infinite_sums, structure_from_pymatgen, CGCNN_FEATURES,
+};
 use mmhost_plugin_sdk::api::{Array, ErrorKind, PluginError, Record};
 
 use crate::graph::local_edges;
@@ -33,7 +35,10 @@ pub fn featurize_structure(
         .iter()
         .flat_map(|s| [s.coulomb as f32, s.london as f32, s.pauli as f32])
         .collect();
-    let mut record = Record::single("atom_features", Array::from_f32(&[n, 92], &features));
+    let mut record = Record::single(
+        "atom_features",
+        Array::from_f32(&[n, CGCNN_FEATURES], &features),
+    );
     record.push("local_edges", Array::from_i64(&[edges.len(), 2], &pairs));
     record.push("local_distance", Array::from_f32(&[edges.len()], &distance));
     record.push("infinite_sums", Array::from_f32(&[n * n, 3], &sums));

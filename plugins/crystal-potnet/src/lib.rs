@@ -13,6 +13,7 @@ pub use graph::local_edges;
 pub use model::{GraphTensors, PotNet, PotNetConfig, PotNetConv, PotNetConvConfig};
 
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use mmhost_materials::CGCNN_FEATURES;
 use mmhost_plugin_sdk::{
     api::{ErrorKind, PluginError, Record},
     mean_pool_weights, EncoderModel,
@@ -94,7 +95,7 @@ fn collate<B: Backend>(
         let n = atom_features.dims().first().copied().unwrap_or(0);
         let e = edges.dims().first().copied().unwrap_or(0);
         if n == 0
-            || atom_features.dims() != [n, 92]
+            || atom_features.dims() != [n, CGCNN_FEATURES]
             || edges.dims() != [e, 2]
             || local_distance.dims() != [e]
             || infinite.dims() != [n * n, 3]
@@ -128,7 +129,7 @@ fn collate<B: Backend>(
     local_source.extend(pair_source);
     local_target.extend(pair_target);
     Ok(GraphTensors {
-        features: Tensor::from_data(TensorData::new(features, [atoms, 92]), device),
+        features: Tensor::from_data(TensorData::new(features, [atoms, CGCNN_FEATURES]), device),
         source: Tensor::<B, 1, Int>::from_data(TensorData::new(local_source, [edges]), device),
         target: Tensor::<B, 1, Int>::from_data(TensorData::new(local_target, [edges]), device),
         local_distance: Tensor::from_data(TensorData::new(distance, [local_count]), device),

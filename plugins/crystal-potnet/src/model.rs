@@ -12,6 +12,7 @@ use burn::{
         IndexingUpdateOp,
     },
 };
+use mmhost_materials::CGCNN_FEATURES;
 
 /// Sizes of PotNet; defaults are the reference configuration.
 #[derive(Config, Debug)]
@@ -50,7 +51,7 @@ impl PotNetConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> PotNet<B> {
         let h = self.hidden_dim;
         PotNet {
-            atom_embedding: LinearConfig::new(92, h).init(device),
+            atom_embedding: LinearConfig::new(CGCNN_FEATURES, h).init(device),
             local_embedding: LinearConfig::new(self.local_rbf, h).init(device),
             infinite_embedding: LinearConfig::new(self.infinite_rbf, h).init(device),
             infinite_norm: BatchNormConfig::new(h).init(device),
