@@ -10,8 +10,9 @@ use npyz::WriterBuilder;
 
 use crate::{
     dataset::Dataset,
-    model::{ModalitySource, ModelError},
+    model::ModelError,
     plugins::EncoderHandle,
+    session::ModalitySource,
     train::{balanced_batches, load_batch},
 };
 

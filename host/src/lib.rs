@@ -15,6 +15,7 @@ pub mod model;
 pub mod plot;
 pub mod plugins;
 pub mod retrieval;
+pub mod session;
 pub mod settings;
 pub mod split;
 pub mod train;

@@ -1,22 +1,17 @@
 //! A finished (or checkpointed) `mmhost train` run used as a model: its encoders
 //! with the weights of the latest checkpoint, and their featurizers.
 
-use std::{collections::HashSet, path::Path};
+use std::path::Path;
 
 use thiserror::Error;
 
 use crate::{
     dataset::{Dataset, DatasetError},
-    featurize::cache_key,
-    plugins::{
-        EncoderHandle, FeaturizerHandle, LoadError, PluginCallError, PluginDescription,
-        PluginSearch,
-    },
+    plugins::{EncoderHandle, LoadError, PluginCallError, PluginSearch},
+    session::{encoder_from_settings, ModalitySource, SessionError},
     settings::Settings,
     train::{read_run, CheckpointError, RunDir, RunInfo, TrainError},
 };
-
-pub use crate::train::ModalitySource;
 
 /// A run that could not be used as a model.
 #[derive(Debug, Error)]
@@ -33,6 +28,17 @@ pub enum ModelError {
     Dataset(#[from] DatasetError),
     #[error("{0}")]
     Invalid(String),
+}
+
+impl From<SessionError> for ModelError {
+    fn from(error: SessionError) -> Self {
+        match error {
+            SessionError::Load(e) => ModelError::Load(e),
+            SessionError::Plugin(e) => ModelError::Plugin(e),
+            SessionError::Dataset(e) => ModelError::Dataset(e),
+            SessionError::Invalid(e) => ModelError::Invalid(e),
+        }
+    }
 }
 
 /// A trained run: its configuration, description and latest checkpoint.
@@ -107,62 +113,4 @@ impl TrainedRun {
         })?;
         Ok(checkpoint.weights(modality)?)
     }
-}
-
-/// A freshly initialized encoder of `modality` as `settings` configure it, where
-/// its inputs come from in `dataset`, and the plugin that made it.
-pub fn encoder_from_settings(
-    settings: &Settings,
-    modality: &str,
-    search: &PluginSearch,
-    dataset: &Dataset,
-) -> Result<(EncoderHandle, ModalitySource, PluginDescription), ModelError> {
-    let (encoder, featurizer, cache_key, description) =
-        configured_encoder(settings, modality, search)?;
-    let input = settings
-        .encoders
-        .get(modality)
-        .map_or(modality, |e| e.input_modality(modality));
-    let source = ModalitySource {
-        modality: modality.to_string(),
-        input: input.to_string(),
-        featurizer,
-        cache_key,
-        available: dataset.ids_with(input)?.into_iter().collect::<HashSet<_>>(),
-    };
-    Ok((encoder, source, description))
-}
-
-/// The encoder and featurizer of `modality` as `settings` configure them, the
-/// featurization cache key, and the plugin's description.
-pub fn configured_encoder(
-    settings: &Settings,
-    modality: &str,
-    search: &PluginSearch,
-) -> Result<(EncoderHandle, FeaturizerHandle, String, PluginDescription), ModelError> {
-    let configured = settings.encoders.get(modality).ok_or_else(|| {
-        let known: Vec<&str> = settings.encoders.keys().map(String::as_str).collect();
-        ModelError::Invalid(format!(
-            "modality '{modality}' has no [encoders.{modality}] table in the configuration \
-             (configured: {})",
-            known.join(", ")
-        ))
-    })?;
-    let library = search.find(&configured.plugin)?;
-    let description = library.description().clone();
-    if description.modality != modality {
-        return Err(ModelError::Invalid(format!(
-            "modality '{modality}' is configured with plugin '{}', which encodes '{}'",
-            description.name, description.modality
-        )));
-    }
-    let config = settings.plugin_config(&configured.config);
-    let encoder = library.encoder(&config)?;
-    let featurizer = library.featurizer(&config)?;
-    let key = cache_key(
-        &description.name,
-        &description.version,
-        &crate::train::featurizer_config(&configured.config),
-    );
-    Ok((encoder, featurizer, key, description))
 }

@@ -9,8 +9,8 @@ use super::{
     FinetuneError, Task,
 };
 use crate::{
-    dataset::Dataset, embed::embed_ids, head::LinearHead, model::ModalitySource,
-    plugins::EncoderHandle,
+    dataset::Dataset, embed::embed_ids, head::LinearHead, plugins::EncoderHandle,
+    session::ModalitySource,
 };
 
 /// How head outputs map to labels: the task and the standardization of

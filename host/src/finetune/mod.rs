@@ -50,8 +50,9 @@ use crate::{
     dataset::{split_of, Dataset, DatasetError, Split},
     featurize::fill_cache,
     head::LinearHead,
-    model::{encoder_from_settings, ModalitySource, ModelError, TrainedRun},
+    model::{ModelError, TrainedRun},
     plugins::{EncoderHandle, PluginCallError, PluginSearch},
+    session::{encoder_from_settings, ModalitySource},
     settings::Settings,
     train::{
         balanced_batches, epoch_order, format_duration, loader,
@@ -175,7 +176,8 @@ pub fn finetune(
     }
     let dataset = Arc::new(Dataset::open(&spec.db)?);
     let (mut encoder, source, plugin) =
-        encoder_from_settings(&settings, "crystal", &request.search, &dataset)?;
+        encoder_from_settings(&settings, "crystal", &request.search, &dataset)
+            .map_err(ModelError::from)?;
     match (&checkpoint, &spec.from) {
         (Some(checkpoint), _) => {
             encoder.load_weights(&checkpoint.weights("crystal")?)?;

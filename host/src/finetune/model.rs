@@ -21,8 +21,9 @@ use super::FinetuneOutcome;
 use crate::{
     atomic,
     head::{sigmoid, LinearHead},
-    model::{configured_encoder, ModelError},
+    model::ModelError,
     plugins::{EncoderHandle, FeaturizerHandle, PluginSearch},
+    session::configured_encoder,
     settings::Settings,
 };
 

@@ -2,7 +2,7 @@
 //! the encoders (reading the dataset's feature cache, computing and caching what
 //! is missing on worker threads) and hands them over a bounded crossbeam channel.
 
-use std::{collections::HashSet, sync::Arc, thread};
+use std::{sync::Arc, thread};
 
 use crossbeam_channel::{bounded, Receiver};
 use mmhost_plugin_api::Record;
@@ -10,21 +10,9 @@ use mmhost_plugin_api::Record;
 use crate::{
     dataset::{Dataset, DatasetError},
     featurize::featurize_cached,
-    plugins::FeaturizerHandle,
+    session::ModalitySource,
     split::ModalityBatch,
 };
-
-/// Where one modality's inputs come from.
-pub struct ModalitySource {
-    pub modality: String,
-    /// The modality of the raw records it reads (usually the same).
-    pub input: String,
-    pub featurizer: FeaturizerHandle,
-    /// Featurization cache key (plugin, version, configuration).
-    pub cache_key: String,
-    /// Materials with a raw record of this modality.
-    pub available: HashSet<String>,
-}
 
 /// One featurized batch.
 pub struct LoadedBatch {

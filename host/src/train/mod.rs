@@ -29,10 +29,9 @@ use thiserror::Error;
 pub use checkpoint::{
     Checkpoint, CheckpointError, EncoderState, HostState, RunDir, SavedEncoder, StagedCheckpoint,
 };
-pub use loader::{load_batch, LoadedBatch, ModalitySource};
+pub use loader::{load_batch, LoadedBatch};
 pub use progress::format_duration;
 pub use schedule::CosineSchedule;
-pub(crate) use setup::featurizer_config;
 pub use setup::{read_run, EncoderInfo, RunInfo};
 pub use validation::ValidationReport;
 

@@ -7,15 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     checkpoint::{RunDir, SavedEncoder},
-    io_at,
-    loader::ModalitySource,
-    TrainError,
+    io_at, TrainError,
 };
 use crate::{
     atomic,
     dataset::Dataset,
-    model::encoder_from_settings,
     plugins::{EncoderHandle, LossHandle, PluginSearch},
+    session::{encoder_from_settings, ModalitySource},
     settings::Settings,
 };
 
@@ -133,16 +131,6 @@ impl Session {
             pairs,
         })
     }
-}
-
-/// The part of an encoder's configuration that can change its features, as TOML
-/// (the cache key): everything but the runtime keys.
-pub(crate) fn featurizer_config(config: &toml::Table) -> String {
-    let mut table = config.clone();
-    for runtime_key in ["device", "seed", "threads", "recompute_chunk"] {
-        table.remove(runtime_key);
-    }
-    toml::to_string(&table).unwrap_or_default()
 }
 
 /// The anchor modality when the loss is configured as anchored

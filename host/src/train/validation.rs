@@ -6,7 +6,8 @@ use std::{collections::BTreeMap, sync::Arc};
 use mmhost_plugin_api::{Embeddings, ModalityEmbeddings};
 use serde::Serialize;
 
-use super::{loader, loader::ModalitySource, TrainError};
+use super::{loader, TrainError};
+use crate::session::ModalitySource;
 use crate::{
     dataset::Dataset,
     plugins::{EncoderHandle, LossHandle},
