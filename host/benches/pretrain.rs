@@ -19,8 +19,8 @@ use std::{
 };
 
 use mmhost::{
+    backprop::{train_step, ModalityBatch},
     plugins::{EncoderHandle, PluginSearch},
-    split::{train_step, ModalityBatch},
 };
 use mmhost_plugin_api::{Embeddings, Record, StepSettings};
 

@@ -1,6 +1,6 @@
 //! Material discovery from a target density of states (DOS): the target DOS's
 //! embedding queries the crystal embeddings, and each of the nearest crystals is
-//! scored by how far its own DOS is from the target (DESIGN.md "Discovery").
+//! scored by how far its own DOS is from the target (README "Using a trained run").
 
 use mmhost_plugin_api::Record;
 

@@ -3,6 +3,7 @@
 //! The `mmhost` binary is a thin CLI over this library.
 
 pub mod atomic;
+pub mod backprop;
 pub mod dataset;
 pub mod discover;
 pub mod embed;
@@ -17,6 +18,5 @@ pub mod plugins;
 pub mod retrieval;
 pub mod session;
 pub mod settings;
-pub mod split;
 pub mod train;
 pub mod umap;

@@ -1,4 +1,4 @@
-//! `mmhost`: the command-line interface (DESIGN.md "CLI").
+//! `mmhost`: the command-line interface (README "Commands").
 
 mod cli;
 

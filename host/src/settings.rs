@@ -1,5 +1,5 @@
 //! Run configuration, layered: TOML file < `MMHOST__…` environment variables <
-//! command-line overrides (DESIGN.md "configs/").
+//! command-line overrides (README "Configuration").
 
 use std::{collections::BTreeMap, path::Path, path::PathBuf};
 

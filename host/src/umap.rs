@@ -8,7 +8,7 @@ use crate::retrieval::top_k;
 /// Settings of a UMAP layout.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UmapConfig {
-    /// Neighbours of the graph (15 in DESIGN.md).
+    /// Neighbours of the graph (15 by default, as umap-learn).
     pub neighbours: usize,
     /// Closest distance between points in the layout (0.1).
     pub min_dist: f64,

@@ -9,8 +9,8 @@ use burn::{
     tensor::{backend::Backend, Int, Tensor, TensorData},
 };
 use mmhost::{
+    backprop::{forward_backward, step_all, ModalityBatch},
     plugins::{EncoderHandle, PluginLibrary},
-    split::{forward_backward, step_all, ModalityBatch},
 };
 use mmhost_dos::DosPlugin;
 use mmhost_plugin_api::{Record, StepSettings};

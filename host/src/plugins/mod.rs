@@ -1,12 +1,12 @@
 //! Plugin libraries: loading with ABI and permission checks, discovery on the
 //! search path, pinning by SHA-256, and safe handles over the objects they create.
 
-mod discovery;
 mod handles;
 mod library;
 mod lock;
+mod search;
 
-pub use discovery::{PluginSearch, Scan};
 pub use handles::{EncoderHandle, FeaturizerHandle, LossHandle, PluginCallError};
 pub use library::{LoadError, PluginDescription, PluginLibrary};
 pub use lock::{sha256_file, LockedPlugin, PluginLock, DEFAULT_LOCK_FILE};
+pub use search::{PluginSearch, Scan};

@@ -8,10 +8,10 @@ use crossbeam_channel::{bounded, Receiver};
 use mmhost_plugin_api::Record;
 
 use crate::{
+    backprop::ModalityBatch,
     dataset::{Dataset, DatasetError},
     featurize::featurize_cached,
     session::ModalitySource,
-    split::ModalityBatch,
 };
 
 /// One featurized batch.

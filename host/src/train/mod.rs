@@ -1,5 +1,5 @@
 //! `mmhost train`: contrastive pretraining of any subset of two or more modality
-//! encoders (DESIGN.md "Split back-propagation", "Losses", "Training").
+//! encoders (README "Pretraining" and "Split back-propagation").
 //!
 //! A loader thread featurizes batches ahead of the encoders; each step runs the
 //! encoders' forward passes concurrently, the loss plugin, their backward passes
@@ -36,10 +36,10 @@ pub use setup::{read_run, EncoderInfo, RunInfo};
 pub use validation::ValidationReport;
 
 use crate::{
+    backprop::{train_step, ModalityBatch},
     dataset::{split_of, Dataset, DatasetError, Split},
     plugins::{LoadError, PluginCallError, PluginSearch},
     settings::Settings,
-    split::{train_step, ModalityBatch},
 };
 
 /// What to train, on what, and where the run goes.

@@ -9,10 +9,10 @@ use serde::Serialize;
 use super::{loader, TrainError};
 use crate::session::ModalitySource;
 use crate::{
+    backprop::{concurrently, scatter_rows},
     dataset::Dataset,
     plugins::{EncoderHandle, LossHandle},
     retrieval::{own_target_ranks, RetrievalScores},
-    split::{concurrently, scatter_rows},
 };
 
 /// What one validation pass measured.

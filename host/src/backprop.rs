@@ -1,4 +1,4 @@
-//! Split back-propagation across plugins (DESIGN.md "Split back-propagation"):
+//! Split back-propagation across plugins (README "Split back-propagation"):
 //! every encoder's forward (concurrently) → the host calls the loss → every
 //! encoder's backward with its `dL/dZ` (concurrently) → every encoder's step.
 
