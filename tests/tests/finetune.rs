@@ -173,6 +173,29 @@ fn metal_classification_reports_accuracy_and_roc_auc() {
         stderr.contains("band_gap") && stderr.contains("is_metal"),
         "{stderr}"
     );
+    // The task is stated (or is_metal's own); classification of a continuous
+    // label is refused, naming a material and its value.
+    let out = Command::new(mmhost_binary())
+        .args([
+            "finetune",
+            "--db",
+            path(&db),
+            "--scratch",
+            "--property",
+            "band_gap",
+            "--task",
+            "classification",
+            "--out",
+        ])
+        .arg(dir.join("band-gap-classes"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("classification needs labels 0 or 1, but 'band_gap' of"),
+        "{stderr}"
+    );
 }
 
 /// `mmhost finetune` arguments for a small deterministic run on the demo.

@@ -48,6 +48,10 @@ pub struct FinetuneArgs {
     /// Peak learning rate of the encoder (AdamW) and of the head (Adam).
     #[arg(long, default_value_t = DEFAULT_LR)]
     pub lr: f64,
+    /// Regression, or classification of 0/1 labels [default: classification for
+    /// is_metal, regression otherwise]
+    #[arg(long, value_enum)]
+    pub task: Option<Task>,
     /// Learning-rate schedule: linear warm-up then cosine decay, or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]
     pub schedule: LrSchedule,
@@ -84,6 +88,7 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
             spec: FinetuneSpec {
                 db,
                 from: args.from.clone(),
+                task: Some(args.task.unwrap_or_else(|| Task::default_for(&property))),
                 property,
                 epochs: args.epochs,
                 batch_size: args.batch_size,

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use metrics::{classification_metrics, regression_metrics, TestMetrics};
-pub use model::{FinetunedModel, ModelInfo, Task};
+pub use model::{FinetunedModel, ModelInfo, Task, IS_METAL};
 pub use record::{EpochLine, MetricsLine, StepLine};
 pub use spec::{FinetuneSpec, LrSchedule};
 
@@ -166,7 +166,9 @@ pub fn finetune(
     let started = Instant::now();
     let run = RunDir::new(&request.out);
     let (spec, settings, checkpoint) = open_run(&request, &run)?;
-    let task = Task::of(&spec.property);
+    let task = spec
+        .task
+        .unwrap_or_else(|| Task::default_for(&spec.property));
     if !spec.db.is_file() {
         return Err(FinetuneError::Setup(format!(
             "{}: no such dataset (create it with `mmhost data import --db {} FILES`)",
@@ -189,7 +191,7 @@ pub fn finetune(
     let threads = settings.train.worker_threads();
 
     // Every labelled structure is featurized into the cache before training.
-    let mut labelled = labelled_materials(&dataset, &source, &spec.property)?;
+    let mut labelled = labelled_materials(&dataset, &source, &spec.property, task)?;
     let ids: Vec<String> = labelled.iter().map(|(id, _)| id.clone()).collect();
     let mut shown = CountProgress::new(
         "featurizing crystal structures",
@@ -664,11 +666,13 @@ fn stopped(run: &RunDir, state: &HostState, reason: String) -> FinetuneError {
     }
 }
 
-/// `(id, label)` of every material with a crystal record and a value of `property`.
+/// `(id, label)` of every material with a crystal record and a value of `property`;
+/// for classification, every label must be 0 or 1.
 fn labelled_materials(
     dataset: &Dataset,
     source: &ModalitySource,
     property: &str,
+    task: Task,
 ) -> Result<Vec<(String, f64)>, FinetuneError> {
     let mut out = Vec::new();
     let mut known = std::collections::BTreeSet::new();
@@ -682,7 +686,7 @@ fn labelled_materials(
         }
         let value = match (property, material.labels.get(property)) {
             (_, Some(v)) => Some(*v),
-            ("is_metal", None) => material
+            (IS_METAL, None) => material
                 .labels
                 .get("band_gap")
                 .map(|g| f64::from(u8::from(*g <= 0.0))),
@@ -693,12 +697,20 @@ fn labelled_materials(
         }
     }
     if out.is_empty() {
-        known.insert("is_metal".into());
+        known.insert(IS_METAL.into());
         return Err(FinetuneError::Setup(format!(
             "no material with a structure has the property '{property}'; labels in this \
              dataset: {}",
             known.into_iter().collect::<Vec<_>>().join(", ")
         )));
+    }
+    if task == Task::Classification {
+        if let Some((id, value)) = out.iter().find(|(_, v)| *v != 0.0 && *v != 1.0) {
+            return Err(FinetuneError::Setup(format!(
+                "classification needs labels 0 or 1, but '{property}' of {id} is {value} \
+                 (use --task regression)"
+            )));
+        }
     }
     Ok(out)
 }

@@ -28,17 +28,23 @@ use crate::{
 };
 
 /// Regression (MSE, MAE) or binary classification (BCE, accuracy and ROC-AUC).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     Regression,
+    /// Labels 0 or 1.
     Classification,
 }
 
+/// The property the host derives itself: 1 where the band gap is 0 eV, 0
+/// elsewhere, unless the dataset has a label of that name.
+pub const IS_METAL: &str = "is_metal";
+
 impl Task {
-    /// Classification for `is_…` properties (`is_metal`), regression otherwise.
-    pub fn of(property: &str) -> Self {
-        if property.starts_with("is_") {
+    /// The task a fine-tuning of `property` has when none is stated: classification
+    /// for the derived [`IS_METAL`], regression for every dataset label.
+    pub fn default_for(property: &str) -> Self {
+        if property == IS_METAL {
             Task::Classification
         } else {
             Task::Regression

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::model::Task;
+
 /// The learning-rate schedule of encoder and head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -26,6 +28,10 @@ pub struct FinetuneSpec {
     pub from: Option<PathBuf>,
     /// A label of the dataset, or `is_metal` (band gap 0 when not a label itself).
     pub property: String,
+    /// Regression or classification (0/1 labels). Absent in fine-tunings begun
+    /// before it was recorded: then [`Task::default_for`] the property.
+    #[serde(default)]
+    pub task: Option<Task>,
     pub epochs: usize,
     pub batch_size: usize,
     /// Peak learning rate of the encoder (AdamW) and of the head (Adam).
