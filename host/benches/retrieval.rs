@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use mmhost::retrieval::top_k;
+use mmhost::downstream::retrieval::top_k;
 use mmhost_bench_support::{
     exchange_dir, peak_memory_mb, report, reset_peak_memory, run_torch, threads, write_npy, Timing,
 };

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use mmhost_plugin_api::RUNTIME_KEYS;
 use thiserror::Error;
 
 use crate::{
@@ -46,7 +47,7 @@ pub struct ModalitySource {
 /// (the cache key): everything but the runtime keys.
 pub fn featurizer_config(config: &toml::Table) -> String {
     let mut table = config.clone();
-    for runtime_key in ["device", "seed", "threads", "recompute_chunk"] {
+    for runtime_key in RUNTIME_KEYS {
         table.remove(runtime_key);
     }
     toml::to_string(&table).unwrap_or_default()

@@ -38,8 +38,8 @@ pub struct Settings {
     pub train: TrainSettings,
 }
 
-/// Pretraining hyperparameters (`[train]`); defaults are MultiMat's (DESIGN.md
-/// "Training and downstream").
+/// Pretraining hyperparameters (`[train]`); defaults are MultiMat's (README
+/// "Pretraining").
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrainSettings {

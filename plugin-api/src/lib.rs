@@ -30,5 +30,11 @@ pub use objects::{
 /// Re-export of the `abi_stable` crate, so plugins use the very version the ABI uses.
 pub use abi_stable;
 
+/// Configuration keys every plugin takes besides its model's own: how it runs
+/// (device, seed, CPU threads, recomputation chunk), never what it computes, so a
+/// host leaves them out of featurization cache keys. (`preset`, which selects
+/// model settings, is not among them.)
+pub const RUNTIME_KEYS: [&str; 4] = ["device", "seed", "threads", "recompute_chunk"];
+
 /// The ABI version this crate defines: its package version.
 pub const ABI_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -7,7 +7,7 @@
 use serde::{de::DeserializeOwned, Serialize};
 use toml::{Table, Value};
 
-use mmhost_plugin_api::{ErrorKind, PluginError};
+use mmhost_plugin_api::{ErrorKind, PluginError, RUNTIME_KEYS};
 
 use crate::DeviceSpec;
 
@@ -37,7 +37,8 @@ pub struct Resolved<C> {
     pub model: C,
 }
 
-const RUNTIME_KEYS: [&str; 5] = ["device", "seed", "threads", "recompute_chunk", "preset"];
+/// The key naming a preset: resolved before the model's keys.
+const PRESET_KEY: &str = "preset";
 
 /// Parses `text` (TOML) into runtime settings and a model configuration, starting
 /// from `defaults`, applying the preset named by the `preset` key (one of `presets`),
@@ -60,7 +61,7 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(
         threads: take_unsigned(&mut user, "threads")?.unwrap_or(0) as usize,
         recompute_chunk: take_unsigned(&mut user, "recompute_chunk")?.unwrap_or(0) as usize,
     };
-    let base = match user.remove("preset") {
+    let base = match user.remove(PRESET_KEY) {
         None => defaults,
         Some(Value::String(name)) => {
             let known: Vec<&str> = presets.iter().map(|(n, _)| *n).collect();
@@ -79,6 +80,7 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(
         if !merged.contains_key(&key) {
             let mut known: Vec<&str> = merged.keys().map(String::as_str).collect();
             known.extend(RUNTIME_KEYS);
+            known.push(PRESET_KEY);
             return Err(invalid(format!(
                 "unknown key '{key}' (known keys: {known:?})"
             )));
@@ -122,4 +124,102 @@ fn from_table<C: DeserializeOwned>(table: Table) -> Result<C, PluginError> {
 
 fn invalid(message: String) -> PluginError {
     PluginError::new(ErrorKind::InvalidConfig, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    struct Model {
+        depth: u32,
+        width: u32,
+    }
+
+    fn presets() -> [(&'static str, Model); 1] {
+        [("small", Model { depth: 1, width: 8 })]
+    }
+
+    fn resolve(text: &str) -> Result<Resolved<Model>, PluginError> {
+        resolve_config(
+            text,
+            Model {
+                depth: 4,
+                width: 64,
+            },
+            &presets(),
+        )
+    }
+
+    #[test]
+    fn defaults_then_preset_then_given_keys() {
+        let r = resolve("").unwrap();
+        assert_eq!(
+            r.model,
+            Model {
+                depth: 4,
+                width: 64
+            }
+        );
+        assert_eq!(
+            r.runtime,
+            RuntimeSettings {
+                device: DeviceSpec::Cpu,
+                seed: 42,
+                threads: 0,
+                recompute_chunk: 0
+            }
+        );
+        let r = resolve("preset = \"small\"\nwidth = 16\nseed = 7\nthreads = 2").unwrap();
+        assert_eq!(
+            r.model,
+            Model {
+                depth: 1,
+                width: 16
+            }
+        );
+        assert_eq!((r.runtime.seed, r.runtime.threads), (7, 2));
+        let r = resolve("device = \"cuda:1\"\nrecompute_chunk = 8").unwrap();
+        assert_eq!(r.runtime.device, DeviceSpec::Cuda(1));
+        assert_eq!(r.runtime.recompute_chunk, 8);
+    }
+
+    #[test]
+    fn bad_keys_and_values_are_refused_naming_what_exists() {
+        let message = |text: &str| resolve(text).unwrap_err().message.to_string();
+        let unknown = message("widht = 3");
+        assert!(unknown.contains("unknown key 'widht'"), "{unknown}");
+        for key in [
+            "depth",
+            "width",
+            "device",
+            "seed",
+            "threads",
+            "recompute_chunk",
+            "preset",
+        ] {
+            assert!(unknown.contains(&format!("\"{key}\"")), "{key}: {unknown}");
+        }
+        assert!(message("preset = \"huge\"").contains("unknown preset 'huge'"));
+        assert!(message("seed = -1").contains("seed must be a non-negative integer"));
+        assert!(message("depth = \"four\"").contains("depth"));
+        assert!(message("not toml [").contains("not TOML"));
+        assert!(message("device = 3").contains("device must be a string"));
+    }
+
+    #[test]
+    fn the_default_configuration_lists_every_key() {
+        let text = default_config_toml(&Model {
+            depth: 4,
+            width: 64,
+        });
+        let table: Table = text.parse().unwrap();
+        for key in RUNTIME_KEYS.iter().chain(&["depth", "width"]) {
+            assert!(table.contains_key(*key), "{key} missing from {text}");
+        }
+        // Every key listed is accepted back.
+        assert!(resolve(&text).is_ok());
+    }
 }

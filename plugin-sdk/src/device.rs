@@ -65,3 +65,29 @@ pub(crate) fn cap_threads(threads: usize) {
             .build_global();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_and_print_back() {
+        for (text, device) in [
+            ("cpu", DeviceSpec::Cpu),
+            ("cuda", DeviceSpec::Cuda(0)),
+            ("cuda:3", DeviceSpec::Cuda(3)),
+            (" cpu ", DeviceSpec::Cpu),
+        ] {
+            assert_eq!(text.parse::<DeviceSpec>().unwrap(), device, "{text}");
+        }
+        assert_eq!(DeviceSpec::Cuda(3).to_string(), "cuda:3");
+        for bad in ["gpu", "cuda:", "cuda:-1", "cuda:x", "CPU", ""] {
+            let err = bad.parse::<DeviceSpec>().unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidConfig, "{bad}");
+            assert!(
+                err.message.contains("is not 'cpu', 'cuda' or 'cuda:N'"),
+                "{bad}"
+            );
+        }
+    }
+}

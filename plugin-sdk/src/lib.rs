@@ -22,6 +22,7 @@ pub mod __export {
 mod export;
 mod guard;
 mod loss;
+mod optimizer_state;
 mod params;
 mod tensors;
 mod trainer;

@@ -15,8 +15,8 @@ use burn_store::{ModuleSnapshot, SafetensorsStore};
 use mmhost_plugin_api::{Embeddings, ErrorKind, PluginError, Record, StepSettings};
 
 use crate::{
-    embeddings_from_tensor, params, tensor_from_embeddings, DeviceSpec, EncoderModel, NamedTensor,
-    RuntimeSettings,
+    embeddings_from_tensor, optimizer_state::OptimizerState, params, tensor_from_embeddings,
+    DeviceSpec, EncoderModel, NamedTensor, RuntimeSettings,
 };
 
 /// The encoder operations the ABI adapter needs, with the backend erased.
@@ -292,7 +292,7 @@ where
             moments: Recorder::<B>::record(&Bytes::default(), self.optimizer.to_record(), ())
                 .map_err(|e| internal(format!("saving optimizer state: {e}")))?,
         };
-        Ok(state.encode())
+        state.encode()
     }
 
     fn load_optimizer(&mut self, bytes: &[u8]) -> Result<(), PluginError> {
@@ -347,71 +347,4 @@ fn check_gradient(grad: &Embeddings, rows: usize, dim: usize) -> Result<(), Plug
 
 fn internal(message: String) -> PluginError {
     PluginError::new(ErrorKind::Internal, message)
-}
-
-/// Optimizer state on disk: step count, AdamW settings, burn's moment record.
-struct OptimizerState {
-    steps: u64,
-    settings: Option<StepSettings>,
-    moments: Vec<u8>,
-}
-
-const OPTIMIZER_MAGIC: &[u8; 8] = b"MMHADAM1";
-
-impl OptimizerState {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = OPTIMIZER_MAGIC.to_vec();
-        out.extend(self.steps.to_le_bytes());
-        let s = self.settings;
-        out.push(u8::from(s.is_some()));
-        let s = s.unwrap_or(StepSettings {
-            learning_rate: 0.0,
-            weight_decay: 0.0,
-            beta1: 0.0,
-            beta2: 0.0,
-            epsilon: 0.0,
-            grad_clip_norm: 0.0,
-        });
-        for v in [
-            s.learning_rate,
-            s.weight_decay,
-            s.beta1,
-            s.beta2,
-            s.epsilon,
-            s.grad_clip_norm,
-        ] {
-            out.extend(v.to_le_bytes());
-        }
-        out.extend(&self.moments);
-        out
-    }
-
-    fn decode(bytes: &[u8]) -> Result<Self, PluginError> {
-        const HEADER: usize = 8 + 8 + 1 + 6 * 8;
-        if bytes.len() < HEADER || &bytes[..8] != OPTIMIZER_MAGIC {
-            return Err(PluginError::new(
-                ErrorKind::InvalidInput,
-                "not an mmhost optimizer state (bad header)",
-            ));
-        }
-        let word = |i: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[i..i + 8]);
-            b
-        };
-        let f = |k: usize| f64::from_le_bytes(word(17 + 8 * k));
-        let settings = (bytes[16] == 1).then(|| StepSettings {
-            learning_rate: f(0),
-            weight_decay: f(1),
-            beta1: f(2),
-            beta2: f(3),
-            epsilon: f(4),
-            grad_clip_norm: f(5),
-        });
-        Ok(Self {
-            steps: u64::from_le_bytes(word(8)),
-            settings,
-            moments: bytes[HEADER..].to_vec(),
-        })
-    }
 }

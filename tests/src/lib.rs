@@ -5,12 +5,16 @@
 //! README's test command runs it first).
 
 use std::{
+    ffi::OsStr,
+    fmt::Debug,
     fs::File,
     io::BufReader,
     path::{Path, PathBuf},
+    process::{Command, Output},
 };
 
 use mmhost_plugin_api::{Array, Record};
+use serde_json::Value;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -148,16 +152,64 @@ pub fn scratch_dir(name: &str) -> PathBuf {
 /// The bundled demo dataset (`demo/`) imported into `dir/demo.redb` by the binary.
 pub fn import_demo(dir: &Path) -> PathBuf {
     let db = dir.join("demo.redb");
-    let out = std::process::Command::new(mmhost_binary())
-        .args(["data", "import", "--db"])
-        .arg(&db)
-        .arg(repo_root().join("demo"))
-        .output()
-        .expect("run mmhost data import");
+    let demo = repo_root().join("demo");
+    mmhost_ok(&["data", "import", "--db", path(&db), path(&demo)]);
+    db
+}
+
+/// A `mmhost ARGS` command of the built binary, to add environment or a directory.
+pub fn mmhost_command<S: AsRef<OsStr>>(args: &[S]) -> Command {
+    let mut command = Command::new(mmhost_binary());
+    command.args(args);
+    command
+}
+
+/// `mmhost ARGS` run to completion, whatever its exit status.
+pub fn mmhost<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    mmhost_command(args).output().expect("run mmhost")
+}
+
+/// `mmhost ARGS`, which must succeed.
+pub fn mmhost_ok<S: AsRef<OsStr> + Debug>(args: &[S]) -> Output {
+    succeeded(args, mmhost(args))
+}
+
+/// `out` of `mmhost ARGS`, which must have succeeded: otherwise a panic showing the
+/// arguments and stderr.
+pub fn succeeded<S: Debug>(args: &[S], out: Output) -> Output {
     assert!(
         out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        "mmhost {args:?} failed:\n{}",
+        stderr_text(&out)
     );
-    db
+    out
+}
+
+/// What a command wrote on stderr.
+pub fn stderr_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A command's stdout, parsed as one JSON document.
+pub fn stdout_json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Every line of a JSON-lines file (`metrics.jsonl`).
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{}: {e}: {l}", path.display())))
+        .collect()
+}
+
+/// A path as a command-line argument.
+pub fn path(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
 }

@@ -112,19 +112,16 @@ fn epoch_line(m: &EpochMetrics) -> String {
         "epoch {}/{}  train loss {:.4}",
         m.epoch, m.epochs, m.train_loss
     );
-    if let Some(loss) = m.validation["loss"].as_f64() {
+    if let Some(loss) = m.validation.loss {
         line.push_str(&format!("  val loss {loss:.4}"));
     }
-    if let Some(pairs) = m.validation["retrieval"].as_object() {
-        for (pair, scores) in pairs {
-            let pct = |k: &str| scores[k].as_f64().unwrap_or(0.0) * 100.0;
-            line.push_str(&format!(
-                "  {pair} top-1 {:.1}% top-5 {:.1}% (n={})",
-                pct("top1"),
-                pct("top5"),
-                scores["queries"]
-            ));
-        }
+    for (pair, scores) in &m.validation.retrieval {
+        line.push_str(&format!(
+            "  {pair} top-1 {:.1}% top-5 {:.1}% (n={})",
+            scores.top1 * 100.0,
+            scores.top5 * 100.0,
+            scores.queries
+        ));
     }
     line.push_str(&format!("  {:.1} materials/s", m.materials_per_s));
     line

@@ -25,19 +25,6 @@ impl fmt::Display for Split {
     }
 }
 
-impl std::str::FromStr for Split {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "train" => Ok(Split::Train),
-            "val" | "validation" => Ok(Split::Validation),
-            "test" => Ok(Split::Test),
-            other => Err(format!("unknown split '{other}' (train, validation, test)")),
-        }
-    }
-}
-
 /// The split of material `id` under `seed`, with `fractions` = (train, validation,
 /// test) summing to 1 (they are normalized if not).
 pub fn split_of(id: &str, seed: u64, fractions: [f64; 3]) -> Split {

@@ -9,7 +9,7 @@ use super::{
     FinetuneError, Task,
 };
 use crate::{
-    dataset::Dataset, embed::embed_ids, head::LinearHead, plugins::EncoderHandle,
+    dataset::Dataset, downstream::embed::embed_ids, head::LinearHead, plugins::EncoderHandle,
     session::ModalitySource,
 };
 

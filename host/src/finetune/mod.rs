@@ -50,15 +50,17 @@ use crate::{
     dataset::{split_of, Dataset, DatasetError, Split},
     featurize::fill_cache,
     head::LinearHead,
-    model::{ModelError, TrainedRun},
     plugins::{EncoderHandle, PluginCallError, PluginSearch},
+    run::{
+        Checkpoint, EncoderState, HostState, MetricsLog, ModelError, RunDir, RunDirError,
+        SavedEncoder, TrainedRun,
+    },
     session::{encoder_from_settings, ModalitySource},
     settings::Settings,
     train::{
         balanced_batches, epoch_order, format_duration, loader,
-        metrics::MetricsLog,
         progress::{CountProgress, Progress},
-        Checkpoint, CheckpointError, CosineSchedule, EncoderState, HostState, RunDir, SavedEncoder,
+        CosineSchedule,
     },
 };
 
@@ -99,7 +101,7 @@ pub enum FinetuneError {
     #[error(transparent)]
     Plugin(#[from] PluginCallError),
     #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
+    Checkpoint(#[from] RunDirError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -21,8 +21,8 @@ use super::FinetuneOutcome;
 use crate::{
     atomic,
     head::{sigmoid, LinearHead},
-    model::ModelError,
     plugins::{EncoderHandle, FeaturizerHandle, PluginSearch},
+    run::ModelError,
     session::configured_encoder,
     settings::Settings,
 };

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     head::LinearHead,
-    train::{Checkpoint, CheckpointError},
+    run::{Checkpoint, RunDirError},
 };
 
 /// File of [`FinetuneState`] in a checkpoint.
@@ -48,9 +48,9 @@ impl FinetuneState {
     }
 
     /// The state and best weights (empty before the first validation) of `checkpoint`.
-    pub fn load(checkpoint: &Checkpoint) -> Result<(Self, Vec<u8>), CheckpointError> {
+    pub fn load(checkpoint: &Checkpoint) -> Result<(Self, Vec<u8>), RunDirError> {
         let bytes = checkpoint.file(STATE_FILE)?;
-        let state: Self = serde_json::from_slice(&bytes).map_err(|e| CheckpointError::Invalid {
+        let state: Self = serde_json::from_slice(&bytes).map_err(|e| RunDirError::Invalid {
             path: checkpoint.dir.join(STATE_FILE),
             reason: e.to_string(),
         })?;

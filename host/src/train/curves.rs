@@ -4,6 +4,7 @@ use std::{fs, io, path::Path};
 
 use plotters::style::RGBColor;
 
+use super::MetricsLine;
 use crate::plot::{line_chart, Series};
 
 /// Training loss per step, and mean training and validation loss per epoch,
@@ -12,17 +13,15 @@ pub fn plot_loss_curves(metrics: &Path, png: &Path) -> io::Result<()> {
     let text = fs::read_to_string(metrics)?;
     let (mut steps, mut train, mut validation) = (Vec::new(), Vec::new(), Vec::new());
     for line in text.lines() {
-        let Ok(entry) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        let x = entry["global_step"].as_f64().unwrap_or(0.0);
-        match entry["kind"].as_str() {
-            Some("step") => steps.extend(entry["loss"].as_f64().map(|y| (x, y))),
-            Some("epoch") => {
-                train.extend(entry["train_loss"].as_f64().map(|y| (x, y)));
-                validation.extend(entry["validation"]["loss"].as_f64().map(|y| (x, y)));
+        // A line cut short by a kill (before its resume truncated it) is skipped.
+        match serde_json::from_str::<MetricsLine>(line) {
+            Ok(MetricsLine::Step(step)) => steps.push((step.global_step as f64, step.loss)),
+            Ok(MetricsLine::Epoch(epoch)) => {
+                let x = epoch.global_step as f64;
+                train.push((x, epoch.train_loss));
+                validation.extend(epoch.validation.loss.map(|y| (x, y)));
             }
-            _ => {}
+            Err(_) => {}
         }
     }
     line_chart(

@@ -6,11 +6,10 @@
 //! concurrently, then AdamW in every plugin at the scheduled learning rate. Every
 //! epoch ends with validation (loss, cross-modal retrieval) and a checkpoint.
 
-mod checkpoint;
 pub(crate) mod curves;
 pub(crate) mod loader;
-pub(crate) mod metrics;
 pub(crate) mod progress;
+mod record;
 mod schedule;
 mod setup;
 mod validation;
@@ -23,22 +22,22 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use thiserror::Error;
 
-pub use checkpoint::{
-    Checkpoint, CheckpointError, EncoderState, HostState, RunDir, SavedEncoder, StagedCheckpoint,
-};
 pub use loader::{load_batch, LoadedBatch};
 pub use progress::format_duration;
+pub use record::{EpochLine, MetricsLine, StepLine};
 pub use schedule::CosineSchedule;
-pub use setup::{read_run, EncoderInfo, RunInfo};
 pub use validation::ValidationReport;
 
 use crate::{
     backprop::{train_step, ModalityBatch},
     dataset::{split_of, Dataset, DatasetError, Split},
     plugins::{LoadError, PluginCallError, PluginSearch},
+    run::{
+        read_run, write_run, EncoderInfo, EncoderState, HostState, MetricsLog, RunDir, RunDirError,
+        RunInfo,
+    },
     settings::Settings,
 };
 
@@ -67,7 +66,7 @@ pub enum TrainError {
     #[error(transparent)]
     Dataset(#[from] DatasetError),
     #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
+    Checkpoint(#[from] RunDirError),
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
@@ -124,7 +123,7 @@ pub struct EpochMetrics {
     pub global_step: usize,
     /// Mean training loss over the epoch's steps.
     pub train_loss: f64,
-    pub validation: serde_json::Value,
+    pub validation: ValidationReport,
     /// Training throughput over the epoch (validation excluded).
     pub materials_per_s: f64,
 }
@@ -147,7 +146,7 @@ pub fn train(
 ) -> Result<TrainOutcome, TrainError> {
     let run = RunDir::new(&request.out);
     let (settings, modalities, db, resumed) = if request.resume {
-        let (settings, info) = setup::read_run(&run)?;
+        let (settings, info) = read_run(&run)?;
         let db = request.db.clone().unwrap_or(info.db);
         (settings, info.modalities, db, run.latest()?)
     } else {
@@ -210,9 +209,8 @@ pub fn train(
                 encoder.load_weights(&checkpoint.weights(&modality)?)?;
                 encoder.load_optimizer(&checkpoint.optimizer(&modality)?)?;
             }
-            let log =
-                metrics::MetricsLog::resume(&run.metrics_path(), checkpoint.state.metrics_bytes)
-                    .map_err(io_at(&run.metrics_path()))?;
+            let log = MetricsLog::resume(&run.metrics_path(), checkpoint.state.metrics_bytes)
+                .map_err(io_at(&run.metrics_path()))?;
             tracing::info!(checkpoint = %checkpoint.dir.display(), "resuming");
             (checkpoint.state, log)
         }
@@ -225,9 +223,9 @@ pub fn train(
                 train_materials: train_ids.len(),
                 validation_materials: validation_ids.len(),
             };
-            setup::write_run(&run, &settings, &info)?;
-            let log = metrics::MetricsLog::create(&run.metrics_path())
-                .map_err(io_at(&run.metrics_path()))?;
+            write_run(&run, &settings, &info)?;
+            let log =
+                MetricsLog::create(&run.metrics_path()).map_err(io_at(&run.metrics_path()))?;
             let state = HostState::new(
                 steps_per_epoch,
                 session.infos.iter().map(EncoderInfo::saved).collect(),
@@ -303,29 +301,22 @@ pub fn train(
             epoch_materials += rows;
             let seconds = step_started.elapsed().as_secs_f64();
             let materials_per_s = rows as f64 / seconds.max(1e-9);
-            let grad_norms: serde_json::Map<String, serde_json::Value> = encoders
-                .iter()
-                .zip(&report.grad_norms)
-                .map(|(e, n)| (e.modality().to_string(), json!(n)))
-                .collect();
-            let terms: serde_json::Map<String, serde_json::Value> = report
-                .metrics
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(v)))
-                .collect();
-            log.append(&json!({
-                "kind": "step",
-                "epoch": epoch + 1,
-                "step": state.next_batch,
-                "global_step": state.global_step,
-                "lr": lr,
-                "loss": report.loss,
-                "materials": rows,
-                "featurized": batch.computed,
-                "seconds": seconds,
-                "materials_per_s": materials_per_s,
-                "grad_norm": grad_norms,
-                "terms": terms,
+            log.append(&MetricsLine::Step(StepLine {
+                epoch: epoch + 1,
+                step: state.next_batch,
+                global_step: state.global_step,
+                lr,
+                loss: report.loss,
+                materials: rows,
+                featurized: batch.computed,
+                seconds,
+                materials_per_s,
+                grad_norm: encoders
+                    .iter()
+                    .zip(&report.grad_norms)
+                    .map(|(e, n)| (e.modality().to_string(), *n))
+                    .collect(),
+                terms: report.metrics.iter().cloned().collect(),
             }))
             .map_err(io_at(&run.metrics_path()))?;
             progress.step(epoch, state.global_step, report.loss, materials_per_s);
@@ -360,19 +351,18 @@ pub fn train(
             epochs: t.epochs,
             global_step: state.global_step,
             train_loss: state.epoch_loss_sum / state.epoch_steps.max(1) as f64,
-            validation: serde_json::to_value(&report).unwrap_or_default(),
+            validation: report,
             materials_per_s: epoch_materials as f64 / train_seconds.max(1e-9),
         };
         state.end_epoch();
         state.elapsed_s = elapsed_before + started.elapsed().as_secs_f64();
-        log.append(&json!({
-            "kind": "epoch",
-            "epoch": metrics.epoch,
-            "global_step": metrics.global_step,
-            "train_loss": metrics.train_loss,
-            "validation": metrics.validation,
-            "materials_per_s": metrics.materials_per_s,
-            "elapsed_s": state.elapsed_s,
+        log.append(&MetricsLine::Epoch(EpochLine {
+            epoch: metrics.epoch,
+            global_step: metrics.global_step,
+            train_loss: metrics.train_loss,
+            validation: metrics.validation.clone(),
+            materials_per_s: metrics.materials_per_s,
+            elapsed_s: state.elapsed_s,
         }))
         .map_err(io_at(&run.metrics_path()))?;
         log.sync().map_err(io_at(&run.metrics_path()))?;
@@ -402,12 +392,12 @@ fn save(
     run: &RunDir,
     state: &mut HostState,
     encoders: &[crate::plugins::EncoderHandle],
-    log: &mut metrics::MetricsLog,
+    log: &mut MetricsLog,
 ) -> Result<PathBuf, TrainError> {
     state.metrics_bytes = log.sync().map_err(io_at(&run.metrics_path()))?;
     let mut parts = Vec::with_capacity(encoders.len());
     for encoder in encoders {
-        parts.push(checkpoint::EncoderState {
+        parts.push(EncoderState {
             modality: encoder.modality().to_string(),
             weights: encoder.save_weights()?,
             optimizer: encoder.save_optimizer()?,

@@ -1,57 +1,16 @@
 //! Setting a run up: the plugins of the chosen modalities, the materials that can
 //! train, and the run's saved description.
 
-use std::{collections::BTreeSet, fs, path::PathBuf};
+use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
-
-use super::{
-    checkpoint::{RunDir, SavedEncoder},
-    io_at, TrainError,
-};
+use super::TrainError;
 use crate::{
-    atomic,
     dataset::Dataset,
     plugins::{EncoderHandle, LossHandle, PluginSearch},
+    run::{EncoderInfo, RunDir},
     session::{encoder_from_settings, ModalitySource},
     settings::Settings,
 };
-
-/// `run.json`: what a run trains, so that it can be resumed and its encoders used.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunInfo {
-    /// The dataset it trained on.
-    pub db: PathBuf,
-    /// Modalities, in run order.
-    pub modalities: Vec<String>,
-    pub encoders: Vec<EncoderInfo>,
-    /// The loss plugin.
-    pub loss: String,
-    pub train_materials: usize,
-    pub validation_materials: usize,
-}
-
-/// One encoder of a run.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EncoderInfo {
-    pub modality: String,
-    pub plugin: String,
-    pub version: String,
-    /// The library it was loaded from.
-    pub path: PathBuf,
-    pub parameters: u64,
-    pub embed_dim: usize,
-}
-
-impl EncoderInfo {
-    pub(crate) fn saved(&self) -> SavedEncoder {
-        SavedEncoder {
-            modality: self.modality.clone(),
-            plugin: self.plugin.clone(),
-            version: self.version.clone(),
-        }
-    }
-}
 
 /// The plugins of one run, instantiated.
 pub(crate) struct Session {
@@ -169,40 +128,4 @@ pub(crate) fn refuse_existing(run: &RunDir) -> Result<(), TrainError> {
         )));
     }
     Ok(())
-}
-
-/// Writes `config.toml` and `run.json` of a new run, atomically.
-pub(crate) fn write_run(
-    run: &RunDir,
-    settings: &Settings,
-    info: &RunInfo,
-) -> Result<(), TrainError> {
-    fs::create_dir_all(run.root()).map_err(io_at(run.root()))?;
-    let config = toml::to_string(settings)
-        .map_err(|e| TrainError::Setup(format!("serializing the configuration: {e}")))?;
-    let header = "# The resolved configuration of this run; `mmhost train --resume` uses it.\n";
-    atomic::write(&run.config_path(), format!("{header}{config}").as_bytes())
-        .map_err(io_at(&run.config_path()))?;
-    let json = serde_json::to_vec_pretty(info)
-        .map_err(|e| TrainError::Setup(format!("serializing run.json: {e}")))?;
-    atomic::write(&run.run_info_path(), &json).map_err(io_at(&run.run_info_path()))
-}
-
-/// The configuration and description of an existing run.
-pub fn read_run(run: &RunDir) -> Result<(Settings, RunInfo), TrainError> {
-    let config_path = run.config_path();
-    let text = fs::read_to_string(&config_path).map_err(|e| {
-        TrainError::Setup(format!(
-            "{}: {e}; is {} a run directory written by `mmhost train`?",
-            config_path.display(),
-            run.root().display()
-        ))
-    })?;
-    let settings: Settings = toml::from_str(&text)
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", config_path.display())))?;
-    let info_path = run.run_info_path();
-    let text = fs::read_to_string(&info_path).map_err(io_at(&info_path))?;
-    let info: RunInfo = serde_json::from_str(&text)
-        .map_err(|e| TrainError::Setup(format!("{}: {e}", info_path.display())))?;
-    Ok((settings, info))
 }

@@ -4,19 +4,19 @@
 use std::{collections::BTreeMap, sync::Arc};
 
 use mmhost_plugin_api::{Embeddings, ModalityEmbeddings};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{loader, TrainError};
 use crate::session::ModalitySource;
 use crate::{
     backprop::{concurrently, scatter_rows},
     dataset::Dataset,
+    downstream::retrieval::{own_target_ranks, RetrievalScores},
     plugins::{EncoderHandle, LossHandle},
-    retrieval::{own_target_ranks, RetrievalScores},
 };
 
 /// What one validation pass measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ValidationReport {
     /// Mean loss over the validation batches (None when no batch had a pair).
     pub loss: Option<f64>,

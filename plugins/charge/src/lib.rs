@@ -1,4 +1,4 @@
-//! The charge-density encoder plugin (DESIGN.md "Encoders"): a 3D ResNeXt over the
+//! The charge-density encoder plugin (README "What works today"): a 3D ResNeXt over the
 //! periodic 32³ grid of a material's valence + core charge.
 //!
 //! Raw record: `charge` f32 `(32, 32, 32)`, ρ·V_cell as in a CHGCAR (the dataset

@@ -1,4 +1,4 @@
-//! CLIP losses over the embeddings of several modalities (DESIGN.md "Losses").
+//! CLIP losses over the embeddings of several modalities (README "Pretraining").
 //!
 //! `pair(a, b) = ½[CE(S, I) + CE(Sᵀ, I)]` with `S = â b̂ᵀ / τ` on L2-normalized rows.
 //! AllPairs averages `pair` over every modality pair; Anchored averages
@@ -126,7 +126,8 @@ impl LossFunction for ClipLoss {
             return Err(PluginError::new(
                 ErrorKind::InvalidInput,
                 format!(
-                    "a CLIP loss compares embeddings of one width; got {} (set the                      encoders' embed_dim alike)",
+                    "a CLIP loss compares embeddings of one width; got {} (set the \
+                     encoders' embed_dim alike)",
                     listed.join(", ")
                 ),
             ));

@@ -1,4 +1,4 @@
-//! The density-of-states encoder plugin (DESIGN.md "Encoders").
+//! The density-of-states encoder plugin (README "What works today").
 //!
 //! Input: a record with field `dos` of shape `(2, N)` — row 0 energies (eV), row 1
 //! DOS (states/eV/cell) — and optionally `efermi` (eV, one value). The featurizer

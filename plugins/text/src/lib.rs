@@ -1,4 +1,4 @@
-//! The text encoder plugin (DESIGN.md "Encoders"): a frozen BERT-family sentence
+//! The text encoder plugin (README "What works today"): a frozen BERT-family sentence
 //! encoder (all-MiniLM-L6-v2 by default, MatBERT or any BERT checkpoint in the
 //! HuggingFace layout) computes a mean-pooled sentence embedding once per
 //! description, in the featurizer, so the dataset caches it; the trainable part is

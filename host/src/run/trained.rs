@@ -5,21 +5,19 @@ use std::path::Path;
 
 use thiserror::Error;
 
+use super::{read_run, RunDir, RunDirError, RunInfo};
 use crate::{
     dataset::{Dataset, DatasetError},
     plugins::{EncoderHandle, LoadError, PluginCallError, PluginSearch},
     session::{encoder_from_settings, ModalitySource, SessionError},
     settings::Settings,
-    train::{read_run, CheckpointError, RunDir, RunInfo, TrainError},
 };
 
 /// A run that could not be used as a model.
 #[derive(Debug, Error)]
 pub enum ModelError {
     #[error(transparent)]
-    Run(#[from] TrainError),
-    #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
+    Run(#[from] RunDirError),
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]

@@ -8,10 +8,13 @@ use std::{
 
 use npyz::WriterBuilder;
 
+use mmhost_plugin_api::Record;
+
+use super::DownstreamError;
 use crate::{
     dataset::Dataset,
-    model::ModelError,
     plugins::EncoderHandle,
+    run::ModelError,
     session::ModalitySource,
     train::{balanced_batches, load_batch},
 };
@@ -108,4 +111,19 @@ pub fn write_embeddings(npy: &Path, embedded: &Embedded) -> std::io::Result<Path
     text.push('\n');
     crate::atomic::write(&ids, text.as_bytes())?;
     Ok(ids)
+}
+
+/// One raw record (from a file, or a sentence) featurized by `source` and embedded
+/// by `encoder`: `[dim]`. `what` names the record in errors.
+pub fn embed_record(
+    encoder: &mut EncoderHandle,
+    source: &ModalitySource,
+    raw: &Record,
+    what: &str,
+) -> Result<Vec<f32>, DownstreamError> {
+    let featurized = source
+        .featurizer
+        .featurize(raw)
+        .map_err(|e| DownstreamError::Invalid(format!("featurizing {what}: {e}")))?;
+    Ok(encoder.embed(&[featurized])?.values.into_vec())
 }

@@ -19,35 +19,9 @@
 //! | … validation text→crystal top-5 (80 queries) | 0.55 | 0.06 | 0.06 | > 0.3 |
 //! | fine-tuned test MAE / mean predictor's | 0.222 / 0.616 = 0.36 | 1.00 | | < 0.45 |
 
-use std::{
-    path::Path,
-    process::{Command, Output},
-};
-
 use mmhost::dataset::{split_of, Dataset, Split};
-use mmhost_tests::{import_demo, mmhost_binary, repo_root, scratch_dir};
+use mmhost_tests::{import_demo, mmhost_ok, path, repo_root, scratch_dir, stdout_json};
 use serde_json::Value;
-
-fn mmhost(args: &[&str]) -> Output {
-    let out = Command::new(mmhost_binary())
-        .args(args)
-        .output()
-        .expect("run mmhost");
-    assert!(
-        out.status.success(),
-        "mmhost {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).expect("JSON output")
-}
 
 /// The description stored for `id`.
 fn description(db: &Dataset, id: &str) -> String {
@@ -60,10 +34,10 @@ fn description(db: &Dataset, id: &str) -> String {
 fn crystal_text_pretraining_learns_retrieves_held_out_materials_and_helps_finetuning() {
     let dir = scratch_dir("learning-text");
     let db = import_demo(&dir);
-    mmhost(&["data", "describe", "--db", path(&db)]);
+    mmhost_ok(&["data", "describe", "--db", path(&db)]);
     let config = repo_root().join("configs/demo.toml");
     let run = dir.join("run");
-    let out = mmhost(&[
+    let out = mmhost_ok(&[
         "train",
         "--config",
         path(&config),
@@ -97,7 +71,7 @@ fn crystal_text_pretraining_learns_retrieves_held_out_materials_and_helps_finetu
     assert!(top5 > 0.35, "validation text→crystal top-5 {top5}");
 
     // The CLI's retrieval on the held-out test split.
-    let scored = json(&mmhost(&[
+    let scored = stdout_json(&mmhost_ok(&[
         "retrieve",
         "--model",
         path(&run),
@@ -131,7 +105,7 @@ fn crystal_text_pretraining_learns_retrieves_held_out_materials_and_helps_finetu
     let found = queries
         .iter()
         .filter(|(id, text)| {
-            let out = json(&mmhost(&[
+            let out = stdout_json(&mmhost_ok(&[
                 "retrieve",
                 "--model",
                 path(&run),
@@ -160,7 +134,7 @@ fn crystal_text_pretraining_learns_retrieves_held_out_materials_and_helps_finetu
     // All-pairs over crystal, text and DOS, where most materials have no DOS (masked
     // in every pair that needs it). Measured: training loss 2.376 → 1.543 (lr = 0:
     // 2.402 → 2.420), validation text→crystal top-5 0.55 (lr = 0: 0.06).
-    let all_pairs = mmhost(&[
+    let all_pairs = mmhost_ok(&[
         "train",
         "--config",
         path(&config),
@@ -193,7 +167,7 @@ fn crystal_text_pretraining_learns_retrieves_held_out_materials_and_helps_finetu
     assert!(top5 > 0.3, "all-pairs validation text→crystal top-5 {top5}");
 
     // Fine-tuning the pretrained crystal encoder on formation energies.
-    let finetuned = json(&mmhost(&[
+    let finetuned = stdout_json(&mmhost_ok(&[
         "finetune",
         "--config",
         path(&config),

@@ -4,48 +4,35 @@
 
 use std::{
     fs,
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
+    path::Path,
+    process::Stdio,
     thread,
     time::{Duration, Instant},
 };
 
-use mmhost_tests::{artifact_dir, data_dir, mmhost_binary};
+use mmhost_tests::{
+    data_dir, mmhost_command, mmhost_ok, path, repo_root, scratch_dir, stderr_text, stdout_json,
+};
 use serde_json::Value;
 
-fn scratch(name: &str) -> PathBuf {
-    let dir = artifact_dir().join("data-import").join(name);
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn mmhost(args: &[&str]) -> Value {
-    let out = Command::new(mmhost_binary())
-        .args(args)
-        .output()
-        .expect("mmhost runs");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+/// `mmhost ARGS --json`, which must succeed: its JSON output.
+fn mmhost_json(args: &[&str]) -> Value {
+    stdout_json(&mmhost_ok(args))
 }
 
 fn import(db: &Path, sources: &[&Path]) -> Value {
     let mut args = vec!["data", "import", "--json", "--db", db.to_str().unwrap()];
     args.extend(sources.iter().map(|s| s.to_str().unwrap()));
-    mmhost(&args)
+    mmhost_json(&args)
 }
 
 fn info(db: &Path) -> Value {
-    mmhost(&["data", "info", "--json", "--db", db.to_str().unwrap()])
+    mmhost_json(&["data", "info", "--json", "--db", db.to_str().unwrap()])
 }
 
 #[test]
 fn imports_all_real_data_joined_by_material_id_and_idempotently() {
-    let dir = scratch("all");
+    let dir = scratch_dir("data-import-all");
     let db = dir.join("all.redb");
     let data = data_dir();
     import(&db, &[&data]);
@@ -66,7 +53,7 @@ fn imports_all_real_data_joined_by_material_id_and_idempotently() {
     assert_eq!(summary["labels"]["bulk_modulus_gpa"], 100);
 
     // A material present in the CSV, dos.npy and charge_density.npy is one material.
-    let shown = mmhost(&[
+    let shown = mmhost_json(&[
         "data",
         "show",
         "--json",
@@ -98,14 +85,7 @@ fn imports_all_real_data_joined_by_material_id_and_idempotently() {
 
     // An import killed midway and rerun ends in the same dataset.
     let killed = dir.join("killed.redb");
-    let mut child = Command::new(mmhost_binary())
-        .args([
-            "data",
-            "import",
-            "--db",
-            killed.to_str().unwrap(),
-            data.to_str().unwrap(),
-        ])
+    let mut child = mmhost_command(&["data", "import", "--db", path(&killed), path(&data)])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -127,7 +107,7 @@ fn imports_all_real_data_joined_by_material_id_and_idempotently() {
 
 #[test]
 fn bad_files_and_records_are_reported_and_the_rest_imports() {
-    let dir = scratch("bad");
+    let dir = scratch_dir("data-import-bad");
     let sources = dir.join("sources");
     fs::create_dir_all(&sources).unwrap();
     // A CSV with one good structure (a real one) and one broken CIF.
@@ -183,7 +163,7 @@ fn bad_files_and_records_are_reported_and_the_rest_imports() {
     let summary = info(&db);
     assert_eq!(summary["materials"], 1, "{summary}");
     assert_eq!(summary["modalities"]["crystal"], 1);
-    let shown = mmhost(&[
+    let shown = mmhost_json(&[
         "data",
         "show",
         "--json",
@@ -197,13 +177,13 @@ fn bad_files_and_records_are_reported_and_the_rest_imports() {
 
 #[test]
 fn bundled_demo_dataset_imports_and_stays_small() {
-    let demo = mmhost_tests::repo_root().join("demo");
+    let demo = repo_root().join("demo");
     let size: u64 = fs::read_dir(&demo)
         .unwrap()
         .map(|e| e.unwrap().metadata().unwrap().len())
         .sum();
     assert!(size <= 20 * 1024 * 1024, "demo/ is {size} bytes");
-    let db = scratch("demo").join("demo.redb");
+    let db = scratch_dir("data-import-demo").join("demo.redb");
     import(&db, &[&demo]);
     let summary = info(&db);
     assert_eq!(summary["materials"], 407, "{summary}");
@@ -214,12 +194,8 @@ fn bundled_demo_dataset_imports_and_stays_small() {
 
     // Materials without a description get a generated one; a second run adds none.
     for expected in ["407 descriptions generated", "0 descriptions generated"] {
-        let out = Command::new(mmhost_binary())
-            .args(["data", "describe", "--db", db.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains(expected));
+        let out = mmhost_ok(&["data", "describe", "--db", path(&db)]);
+        assert!(stderr_text(&out).contains(expected));
     }
     assert_eq!(info(&db)["modalities"]["text"], 407);
     let dataset = mmhost::dataset::Dataset::open(&db).unwrap();

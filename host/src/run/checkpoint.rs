@@ -1,16 +1,4 @@
-//! The run directory and its checkpoints.
-//!
-//! ```text
-//! RUN/config.toml          resolved configuration the run uses (also on resume)
-//! RUN/run.json             dataset, modalities, loss, plugins
-//! RUN/metrics.jsonl        one JSON line per step and per epoch
-//! RUN/loss.png             loss curves
-//! RUN/checkpoints/step-N/  MODALITY.safetensors, MODALITY.optimizer, host.json
-//! RUN/checkpoints/latest   name of the newest complete checkpoint
-//! ```
-//! A checkpoint is written into a temporary directory, synced, renamed into place,
-//! and only then named by `latest` (itself replaced atomically): a run killed at
-//! any moment leaves the previous checkpoint intact and named.
+//! The run directory and its checkpoints (layout in the `run` module).
 
 use std::{
     fs, io,
@@ -24,7 +12,7 @@ use crate::atomic;
 
 /// A run directory operation that failed.
 #[derive(Debug, Error)]
-pub enum CheckpointError {
+pub enum RunDirError {
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -35,10 +23,13 @@ pub enum CheckpointError {
     Invalid { path: PathBuf, reason: String },
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> CheckpointError + '_ {
-    move |source| CheckpointError::Io {
-        path: path.to_path_buf(),
-        source,
+impl RunDirError {
+    /// An I/O failure at `path`.
+    pub fn io(path: &Path) -> impl FnOnce(io::Error) -> Self + '_ {
+        move |source| Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }
 
@@ -124,21 +115,21 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     /// The saved weights of `modality`.
-    pub fn weights(&self, modality: &str) -> Result<Vec<u8>, CheckpointError> {
+    pub fn weights(&self, modality: &str) -> Result<Vec<u8>, RunDirError> {
         let path = self.dir.join(format!("{modality}.safetensors"));
-        fs::read(&path).map_err(io_error(&path))
+        fs::read(&path).map_err(RunDirError::io(&path))
     }
 
     /// The saved optimizer state of `modality`.
-    pub fn optimizer(&self, modality: &str) -> Result<Vec<u8>, CheckpointError> {
+    pub fn optimizer(&self, modality: &str) -> Result<Vec<u8>, RunDirError> {
         let path = self.dir.join(format!("{modality}.optimizer"));
-        fs::read(&path).map_err(io_error(&path))
+        fs::read(&path).map_err(RunDirError::io(&path))
     }
 
     /// A file the caller saved beside the encoders (see [`RunDir::save`]).
-    pub fn file(&self, name: &str) -> Result<Vec<u8>, CheckpointError> {
+    pub fn file(&self, name: &str) -> Result<Vec<u8>, RunDirError> {
         let path = self.dir.join(name);
-        fs::read(&path).map_err(io_error(&path))
+        fs::read(&path).map_err(RunDirError::io(&path))
     }
 }
 
@@ -165,23 +156,23 @@ impl RunDir {
     }
 
     /// Creates the directory tree and removes checkpoints a killed run left half-written.
-    pub fn create(&self) -> Result<(), CheckpointError> {
+    pub fn create(&self) -> Result<(), RunDirError> {
         let checkpoints = self.checkpoints_dir();
-        fs::create_dir_all(&checkpoints).map_err(io_error(&checkpoints))?;
-        for entry in fs::read_dir(&checkpoints).map_err(io_error(&checkpoints))? {
-            let path = entry.map_err(io_error(&checkpoints))?.path();
+        fs::create_dir_all(&checkpoints).map_err(RunDirError::io(&checkpoints))?;
+        for entry in fs::read_dir(&checkpoints).map_err(RunDirError::io(&checkpoints))? {
+            let path = entry.map_err(RunDirError::io(&checkpoints))?.path();
             if path
                 .file_name()
                 .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
             {
-                fs::remove_dir_all(&path).map_err(io_error(&path))?;
+                fs::remove_dir_all(&path).map_err(RunDirError::io(&path))?;
             }
         }
         Ok(())
     }
 
     /// Removes a previous run's files (only those a run writes) from the directory.
-    pub fn clear(&self) -> Result<(), CheckpointError> {
+    pub fn clear(&self) -> Result<(), RunDirError> {
         for file in [
             self.config_path(),
             self.run_info_path(),
@@ -189,7 +180,9 @@ impl RunDir {
             self.plot_path(),
         ] {
             match fs::remove_file(&file) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_error(&file)(e)),
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(RunDirError::io(&file)(e))
+                }
                 _ => {}
             }
         }
@@ -217,10 +210,10 @@ impl RunDir {
     }
 
     /// Removes every checkpoint (a finished fine-tuning keeps only its model files).
-    pub fn remove_checkpoints(&self) -> Result<(), CheckpointError> {
+    pub fn remove_checkpoints(&self) -> Result<(), RunDirError> {
         let checkpoints = self.checkpoints_dir();
         match fs::remove_dir_all(&checkpoints) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&checkpoints)(e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(RunDirError::io(&checkpoints)(e)),
             _ => Ok(()),
         }
     }
@@ -234,17 +227,17 @@ impl RunDir {
     }
 
     /// The newest complete checkpoint, if any.
-    pub fn latest(&self) -> Result<Option<Checkpoint>, CheckpointError> {
+    pub fn latest(&self) -> Result<Option<Checkpoint>, RunDirError> {
         let pointer = self.latest_path();
         let name = match fs::read_to_string(&pointer) {
             Ok(name) => name.trim().to_string(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(&pointer)(e)),
+            Err(e) => return Err(RunDirError::io(&pointer)(e)),
         };
         let dir = self.checkpoints_dir().join(&name);
         let host = dir.join("host.json");
-        let text = fs::read_to_string(&host).map_err(io_error(&host))?;
-        let state = serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
+        let text = fs::read_to_string(&host).map_err(RunDirError::io(&host))?;
+        let state = serde_json::from_str(&text).map_err(|e| RunDirError::Invalid {
             path: host.clone(),
             reason: e.to_string(),
         })?;
@@ -259,7 +252,7 @@ impl RunDir {
         state: &HostState,
         encoders: &[EncoderState],
         files: &[(&str, &[u8])],
-    ) -> Result<PathBuf, CheckpointError> {
+    ) -> Result<PathBuf, RunDirError> {
         let staged = self.stage(state, encoders, files)?;
         self.commit(staged)
     }
@@ -273,60 +266,61 @@ impl RunDir {
         state: &HostState,
         encoders: &[EncoderState],
         files: &[(&str, &[u8])],
-    ) -> Result<StagedCheckpoint, CheckpointError> {
+    ) -> Result<StagedCheckpoint, RunDirError> {
         let name = format!("step-{:08}", state.global_step);
         let temporary = self
             .checkpoints_dir()
             .join(format!("{TEMPORARY_PREFIX}{name}"));
         if temporary.exists() {
-            fs::remove_dir_all(&temporary).map_err(io_error(&temporary))?;
+            fs::remove_dir_all(&temporary).map_err(RunDirError::io(&temporary))?;
         }
-        fs::create_dir_all(&temporary).map_err(io_error(&temporary))?;
+        fs::create_dir_all(&temporary).map_err(RunDirError::io(&temporary))?;
         for encoder in encoders {
             let weights = temporary.join(format!("{}.safetensors", encoder.modality));
-            atomic::write_synced(&weights, &encoder.weights).map_err(io_error(&weights))?;
+            atomic::write_synced(&weights, &encoder.weights).map_err(RunDirError::io(&weights))?;
             let optimizer = temporary.join(format!("{}.optimizer", encoder.modality));
-            atomic::write_synced(&optimizer, &encoder.optimizer).map_err(io_error(&optimizer))?;
+            atomic::write_synced(&optimizer, &encoder.optimizer)
+                .map_err(RunDirError::io(&optimizer))?;
         }
         for (name, bytes) in files {
             let path = temporary.join(name);
-            atomic::write_synced(&path, bytes).map_err(io_error(&path))?;
+            atomic::write_synced(&path, bytes).map_err(RunDirError::io(&path))?;
         }
         let host = temporary.join("host.json");
-        let json = serde_json::to_vec_pretty(state).map_err(|e| CheckpointError::Invalid {
+        let json = serde_json::to_vec_pretty(state).map_err(|e| RunDirError::Invalid {
             path: host.clone(),
             reason: e.to_string(),
         })?;
-        atomic::write_synced(&host, &json).map_err(io_error(&host))?;
-        atomic::sync_dir(&temporary).map_err(io_error(&temporary))?;
+        atomic::write_synced(&host, &json).map_err(RunDirError::io(&host))?;
+        atomic::sync_dir(&temporary).map_err(RunDirError::io(&temporary))?;
         Ok(StagedCheckpoint { temporary, name })
     }
 
     /// The second half of [`RunDir::save`]: renames a staged checkpoint into place,
     /// points `latest` at it and prunes older checkpoints and leftover temporary
     /// directories.
-    pub fn commit(&self, staged: StagedCheckpoint) -> Result<PathBuf, CheckpointError> {
+    pub fn commit(&self, staged: StagedCheckpoint) -> Result<PathBuf, RunDirError> {
         let checkpoints = self.checkpoints_dir();
         let StagedCheckpoint { temporary, name } = staged;
         let dir = checkpoints.join(&name);
         if dir.exists() {
             // A checkpoint of this very step from a run that was later killed.
-            fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+            fs::remove_dir_all(&dir).map_err(RunDirError::io(&dir))?;
         }
-        fs::rename(&temporary, &dir).map_err(io_error(&dir))?;
-        atomic::sync_dir(&checkpoints).map_err(io_error(&checkpoints))?;
+        fs::rename(&temporary, &dir).map_err(RunDirError::io(&dir))?;
+        atomic::sync_dir(&checkpoints).map_err(RunDirError::io(&checkpoints))?;
         let pointer = self.latest_path();
-        atomic::write(&pointer, name.as_bytes()).map_err(io_error(&pointer))?;
+        atomic::write(&pointer, name.as_bytes()).map_err(RunDirError::io(&pointer))?;
         self.prune(&name)?;
         Ok(dir)
     }
 
     /// Removes all complete checkpoints but `latest` and the `KEEP_PREVIOUS` before
     /// it, and the temporary directories of saves that never committed.
-    fn prune(&self, latest: &str) -> Result<(), CheckpointError> {
+    fn prune(&self, latest: &str) -> Result<(), RunDirError> {
         let checkpoints = self.checkpoints_dir();
         let entries: Vec<String> = fs::read_dir(&checkpoints)
-            .map_err(io_error(&checkpoints))?
+            .map_err(RunDirError::io(&checkpoints))?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
@@ -340,7 +334,7 @@ impl RunDir {
         let abandoned = entries.iter().filter(|n| n.starts_with(TEMPORARY_PREFIX));
         for old in names.into_iter().take(stale).chain(abandoned) {
             let path = checkpoints.join(old);
-            fs::remove_dir_all(&path).map_err(io_error(&path))?;
+            fs::remove_dir_all(&path).map_err(RunDirError::io(&path))?;
         }
         Ok(())
     }

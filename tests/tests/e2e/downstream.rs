@@ -1,24 +1,10 @@
 //! Using a trained run: `mmhost embed`, `retrieve`, `discover` and `map` on the
 //! bundled demo dataset (real Materials Project data), after a short pretraining run.
 
-use std::{fs, path::Path, process::Command};
+use std::fs;
 
-use mmhost_tests::{import_demo, mmhost_binary, repo_root, scratch_dir};
+use mmhost_tests::{import_demo, mmhost, mmhost_ok, path, repo_root, scratch_dir, stderr_text};
 use serde_json::Value;
-
-fn mmhost(args: &[&str]) -> std::process::Output {
-    let out = Command::new(mmhost_binary()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "mmhost {args:?}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[test]
 fn embed_and_retrieve_use_the_trained_encoders() {
@@ -26,7 +12,7 @@ fn embed_and_retrieve_use_the_trained_encoders() {
     let db = import_demo(&dir);
     let run = dir.join("run");
     let config = repo_root().join("configs/demo.toml");
-    let out = mmhost(&[
+    let out = mmhost_ok(&[
         "train",
         "--config",
         path(&config),
@@ -50,7 +36,7 @@ fn embed_and_retrieve_use_the_trained_encoders() {
         .unwrap();
 
     // Retrieval on the validation split reproduces the run's own last validation.
-    let out = mmhost(&[
+    let out = mmhost_ok(&[
         "retrieve",
         "--model",
         path(&run),
@@ -75,7 +61,7 @@ fn embed_and_retrieve_use_the_trained_encoders() {
         assert_eq!(retrieved["scores"][key], during_training[key], "{key}");
     }
     // The held-out test split is another, disjoint set of materials.
-    let out = mmhost(&[
+    let out = mmhost_ok(&[
         "retrieve",
         "--model",
         path(&run),
@@ -92,7 +78,7 @@ fn embed_and_retrieve_use_the_trained_encoders() {
     // One query from a file: the Fe₂ vasprun.xml DOS of ../shared/data finds
     // crystals of the dataset, best first.
     let vasprun = mmhost_tests::data_dir().join("samples/dos/Fe2_vasprun.xml");
-    let out = mmhost(&[
+    let out = mmhost_ok(&[
         "retrieve",
         "--model",
         path(&run),
@@ -120,7 +106,7 @@ fn embed_and_retrieve_use_the_trained_encoders() {
 
     // Embeddings of every material with a DOS, with the ids beside them.
     let npy = dir.join("dos.npy");
-    mmhost(&[
+    mmhost_ok(&[
         "embed",
         "--model",
         path(&run),
@@ -153,7 +139,7 @@ fn embed_and_retrieve_use_the_trained_encoders() {
     // N nearest crystals can only improve with N.
     let target = demo_ids.lines().next().unwrap().trim();
     let found = dir.join("discovery");
-    mmhost(&[
+    mmhost_ok(&[
         "discover",
         "--model",
         path(&run),
@@ -185,7 +171,7 @@ fn embed_and_retrieve_use_the_trained_encoders() {
     }
     // A target from a file: the Fe₂ DOSCAR of ../shared/data.
     let doscar = mmhost_tests::data_dir().join("samples/dos/Fe2_DOSCAR");
-    mmhost(&[
+    mmhost_ok(&[
         "discover",
         "--model",
         path(&run),
@@ -198,7 +184,7 @@ fn embed_and_retrieve_use_the_trained_encoders() {
     // UMAP maps of all 407 crystals in the three colourings.
     for colour in ["crystal-system", "formation-energy", "is-metal"] {
         let png = dir.join(format!("map-{colour}.png"));
-        mmhost(&[
+        mmhost_ok(&[
             "map",
             "--model",
             path(&run),
@@ -213,19 +199,16 @@ fn embed_and_retrieve_use_the_trained_encoders() {
     }
 
     // A modality the run did not train is refused with the run's modalities.
-    let out = Command::new(mmhost_binary())
-        .args([
-            "embed",
-            "--model",
-            path(&run),
-            "--modality",
-            "text",
-            "--output",
-        ])
-        .arg(dir.join("text.npy"))
-        .output()
-        .unwrap();
+    let out = mmhost(&[
+        "embed",
+        "--model",
+        path(&run),
+        "--modality",
+        "text",
+        "--output",
+        path(&dir.join("text.npy")),
+    ]);
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr_text(&out);
     assert!(stderr.contains("not 'text'"), "{stderr}");
 }

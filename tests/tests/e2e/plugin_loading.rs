@@ -5,25 +5,23 @@ use std::{fs, path::Path, process::Command};
 
 use mmhost::plugins::{LoadError, PluginLibrary};
 use mmhost_plugin_api::ABI_VERSION;
-use mmhost_tests::{artifact_dir, built_library, mmhost_binary, repo_root};
+use mmhost_tests::{
+    artifact_dir, built_library, mmhost_command, repo_root, scratch_dir, stderr_text,
+};
 
-fn mmhost(args: &[&str]) -> std::process::Output {
-    Command::new(mmhost_binary())
-        .args(args)
+/// `mmhost ARGS` with only the built plugins (none from the environment).
+fn mmhost_isolated(args: &[&str]) -> std::process::Output {
+    mmhost_command(args)
         .env_remove("MMHOST_PLUGIN_PATH")
         .env("RUST_LOG", "error")
         .output()
-        .expect("mmhost runs")
+        .expect("run mmhost")
 }
 
 #[test]
 fn cli_lists_and_inspects_the_built_plugins() {
-    let out = mmhost(&["plugins", "list", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = mmhost_isolated(&["plugins", "list", "--json"]);
+    assert!(out.status.success(), "{}", stderr_text(&out));
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let find = |name: &str| {
         listed
@@ -46,13 +44,9 @@ fn cli_lists_and_inspects_the_built_plugins() {
     assert_eq!(find("clip")["kind"], "loss");
     assert_eq!(find("faulty")["kind"], "encoder");
 
-    let out = mmhost(&["plugins", "inspect", "dos"]);
+    let out = mmhost_isolated(&["plugins", "inspect", "dos"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr_text(&out));
     for expected in [
         "head_dim = 64",
         "depth = 4",
@@ -65,9 +59,9 @@ fn cli_lists_and_inspects_the_built_plugins() {
         );
     }
 
-    let out = mmhost(&["plugins", "inspect", "no-such-plugin"]);
+    let out = mmhost_isolated(&["plugins", "inspect", "no-such-plugin"]);
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = stderr_text(&out);
     assert!(err.contains("no plugin named 'no-such-plugin'"), "{err}");
 }
 
@@ -82,8 +76,7 @@ fn a_library_that_is_not_a_plugin_is_refused_by_name() {
     );
     assert!(err.to_string().contains("not an mmhost plugin"), "{err}");
 
-    let junk_dir = artifact_dir().join("junk-plugin");
-    fs::create_dir_all(&junk_dir).unwrap();
+    let junk_dir = scratch_dir("junk-plugin");
     let junk = junk_dir.join(format!("junk.{}", std::env::consts::DLL_EXTENSION));
     fs::write(&junk, "this is text, not a shared library").unwrap();
     let err = PluginLibrary::load(&junk).err().expect("refused");
@@ -94,9 +87,9 @@ fn a_library_that_is_not_a_plugin_is_refused_by_name() {
     );
 
     // Through the CLI: a clean error and exit code 1, not a crash.
-    let out = mmhost(&["plugins", "inspect", path.to_str().unwrap()]);
+    let out = mmhost_isolated(&["plugins", "inspect", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not an mmhost plugin"));
+    assert!(stderr_text(&out).contains("not an mmhost plugin"));
 }
 
 /// Copies `from` (a directory of source files) to `to`, skipping `target`.

@@ -3,7 +3,7 @@
 //! symmetrized by fuzzy union), then stochastic gradient descent of the
 //! cross-entropy layout loss with negative sampling, as umap-learn does it.
 
-use crate::retrieval::top_k;
+use super::retrieval::top_k;
 
 /// Settings of a UMAP layout.
 #[derive(Clone, Debug, PartialEq)]

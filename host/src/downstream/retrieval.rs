@@ -1,13 +1,13 @@
-//! Cross-modal retrieval metrics (DESIGN.md "Retrieval"): query row `i` of one
+//! Cross-modal retrieval metrics (README "Pretraining"): query row `i` of one
 //! modality should find target row `i` of another (the same material) among all
 //! target rows, by cosine similarity.
 
 use std::thread;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Retrieval accuracy of one query modality against one target modality.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalScores {
     /// Number of queries (materials with both modalities).
     pub queries: usize,

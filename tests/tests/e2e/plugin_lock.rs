@@ -2,26 +2,16 @@
 //! in use by SHA-256; a changed or unpinned library is refused, and so is a
 //! world-writable library or directory.
 
-use std::{
-    fs,
-    os::unix::fs::PermissionsExt,
-    path::Path,
-    process::{Command, Output},
-};
+use std::{fs, os::unix::fs::PermissionsExt, path::Path, process::Output};
 
-use mmhost_tests::{built_library, mmhost_binary, scratch_dir};
+use mmhost_tests::{built_library, mmhost_command, scratch_dir, stderr_text};
 
 fn mmhost(dir: &Path, args: &[&str]) -> Output {
-    Command::new(mmhost_binary())
+    mmhost_command(args)
         .current_dir(dir)
         .env_remove("MMHOST_PLUGIN_PATH")
-        .args(args)
         .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+        .expect("run mmhost")
 }
 
 #[test]
@@ -48,12 +38,12 @@ fn locked_plugins_load_and_changed_or_unpinned_ones_are_refused() {
     let cfg = config.to_str().unwrap();
 
     let out = mmhost(&dir, &["plugins", "lock", "--config", cfg]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.status.success(), "{}", stderr_text(&out));
     let lock = fs::read_to_string(dir.join("mmhost.lock")).unwrap();
     assert_eq!(lock.matches("[[plugin]]").count(), 2, "{lock}");
     assert!(lock.contains("name = \"dos\"") && lock.contains("name = \"clip\""));
     let ok = mmhost(&dir, &["config", "check", "--config", cfg]);
-    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(ok.status.success(), "{}", stderr_text(&ok));
 
     // A changed library is refused, naming both digests.
     let dos = plugins.join(built_library("mmhost_dos").file_name().unwrap());
@@ -63,7 +53,7 @@ fn locked_plugins_load_and_changed_or_unpinned_ones_are_refused() {
     fs::write(&dos, &changed).unwrap();
     let out = mmhost(&dir, &["config", "check", "--config", cfg]);
     assert!(!out.status.success());
-    let message = stderr(&out);
+    let message = stderr_text(&out);
     assert!(
         message.contains("has changed since it was locked"),
         "{message}"
@@ -96,9 +86,9 @@ fn locked_plugins_load_and_changed_or_unpinned_ones_are_refused() {
     );
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("'crystal-cgcnn' is not in the lock file"),
+        stderr_text(&out).contains("'crystal-cgcnn' is not in the lock file"),
         "{}",
-        stderr(&out)
+        stderr_text(&out)
     );
     // A pinned library found by name outside the configured plugin directories is
     // refused: here the configuration now searches another (empty) directory.
@@ -120,9 +110,9 @@ fn locked_plugins_load_and_changed_or_unpinned_ones_are_refused() {
     );
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("outside the plugin directories"),
+        stderr_text(&out).contains("outside the plugin directories"),
         "{}",
-        stderr(&out)
+        stderr_text(&out)
     );
     // `plugins list` shows the pinned libraries only.
     let out = mmhost(&dir, &["plugins", "list", "--json", "--config", cfg]);
@@ -139,13 +129,17 @@ fn locked_plugins_load_and_changed_or_unpinned_ones_are_refused() {
     let out = mmhost(&dir, &check);
     fs::set_permissions(&plugins, fs::Permissions::from_mode(0o755)).unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("world-writable"), "{}", stderr(&out));
+    assert!(
+        stderr_text(&out).contains("world-writable"),
+        "{}",
+        stderr_text(&out)
+    );
     fs::set_permissions(&dos, fs::Permissions::from_mode(0o757)).unwrap();
     let out = mmhost(&dir, &check);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("is world-writable"),
+        stderr_text(&out).contains("is world-writable"),
         "{}",
-        stderr(&out)
+        stderr_text(&out)
     );
 }

@@ -1,29 +1,17 @@
 //! Featurization runs on worker threads once per featurizer configuration; a second
 //! pass (a second epoch) reads every record back from the dataset's cache.
 
-use std::process::Command;
-
 use mmhost::{
     dataset::Dataset,
     featurize::{cache_key, featurize_cached},
     plugins::PluginLibrary,
 };
-use mmhost_tests::{artifact_dir, built_library, mmhost_binary, repo_root};
+use mmhost_tests::{built_library, import_demo, scratch_dir};
 
 #[test]
 fn second_pass_does_no_featurization() {
-    let dir = artifact_dir().join("feature-cache");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("demo.redb");
-    let status = Command::new(mmhost_binary())
-        .args(["data", "import", "--db"])
-        .arg(&db)
-        .arg(repo_root().join("demo"))
-        .output()
-        .unwrap()
-        .status;
-    assert!(status.success());
+    let dir = scratch_dir("feature-cache");
+    let db = import_demo(&dir);
     let dataset = Dataset::open(&db).unwrap();
     let mut ids: Vec<String> = dataset
         .ids_with("crystal")

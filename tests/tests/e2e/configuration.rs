@@ -1,19 +1,17 @@
 //! Configuration layering (file < `MMHOST__…` environment < flags) through the CLI,
 //! and the shipped configs are accepted by the plugins they name.
 
-use std::process::Command;
+use std::ffi::OsStr;
 
 use mmhost::{plugins::PluginSearch, settings};
-use mmhost_tests::{artifact_dir, mmhost_binary, repo_root};
+use mmhost_tests::{
+    artifact_dir, mmhost_command, mmhost_ok, path, repo_root, scratch_dir, stderr_text, stdout_json,
+};
 use serde_json::Value;
 
 fn show(config: &std::path::Path, env: &[(&str, &str)], flags: &[&str]) -> std::process::Output {
-    let mut command = Command::new(mmhost_binary());
-    command
-        .arg("--config")
-        .arg(config)
-        .args(flags)
-        .args(["config", "show", "--json"]);
+    let mut command = mmhost_command(&[OsStr::new("--config"), config.as_os_str()]);
+    command.args(flags).args(["config", "show", "--json"]);
     for (key, value) in env {
         command.env(key, value);
     }
@@ -22,8 +20,7 @@ fn show(config: &std::path::Path, env: &[(&str, &str)], flags: &[&str]) -> std::
 
 #[test]
 fn file_then_environment_then_flags() {
-    let dir = artifact_dir().join("config-layering");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("config-layering");
     let file = dir.join("run.toml");
     std::fs::write(
         &file,
@@ -31,11 +28,7 @@ fn file_then_environment_then_flags() {
     )
     .unwrap();
     let parse = |out: std::process::Output| -> Value {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", stderr_text(&out));
         serde_json::from_slice(&out.stdout).unwrap()
     };
 
@@ -63,7 +56,7 @@ fn file_then_environment_then_flags() {
 
     let out = show(&dir.join("missing.toml"), &[], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml does not exist"));
+    assert!(stderr_text(&out).contains("missing.toml does not exist"));
 }
 
 #[test]
@@ -92,8 +85,7 @@ fn shipped_configs_are_accepted_by_their_plugins() {
 
 #[test]
 fn one_config_line_swaps_the_crystal_encoder_in_the_same_host() {
-    let dir = artifact_dir().join("encoder-swap");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("encoder-swap");
     let demo = std::fs::read_to_string(repo_root().join("configs/demo.toml")).unwrap();
     assert!(demo.contains("plugin = \"crystal-potnet\""));
     let mut seen = Vec::new();
@@ -107,18 +99,8 @@ fn one_config_line_swaps_the_crystal_encoder_in_the_same_host() {
             ),
         )
         .unwrap();
-        let out = Command::new(mmhost_binary())
-            .arg("--config")
-            .arg(&file)
-            .args(["config", "check", "--json"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{plugin}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let checked: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let out = mmhost_ok(&["--config", path(&file), "config", "check", "--json"]);
+        let checked = stdout_json(&out);
         let crystal = checked
             .as_array()
             .unwrap()

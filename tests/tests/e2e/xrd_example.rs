@@ -12,7 +12,8 @@ use std::{
 };
 
 use mmhost_tests::{
-    artifact_dir, built_library, import_demo, mmhost_binary, repo_root, scratch_dir,
+    artifact_dir, built_library, import_demo, mmhost_command, path, repo_root, scratch_dir,
+    succeeded,
 };
 use serde_json::Value;
 
@@ -49,27 +50,16 @@ fn cargo_on_example(command: &str, extra: &[&str]) {
 
 /// `mmhost ARGS` run in `dir`, with no plugin directories from the environment.
 fn mmhost_in(dir: &Path, args: &[&str]) -> Output {
-    Command::new(mmhost_binary())
+    mmhost_command(args)
         .current_dir(dir)
         .env_remove("MMHOST_PLUGIN_PATH")
-        .args(args)
         .output()
         .expect("run mmhost")
 }
 
 /// [`mmhost_in`], which must succeed.
 fn mmhost_ok(dir: &Path, args: &[&str]) -> Output {
-    let out = mmhost_in(dir, args);
-    assert!(
-        out.status.success(),
-        "mmhost {args:?}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
+    succeeded(args, mmhost_in(dir, args))
 }
 
 #[test]

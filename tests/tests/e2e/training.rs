@@ -7,24 +7,21 @@
 use std::{
     fs,
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Output, Stdio},
     thread,
     time::{Duration, Instant},
 };
 
 use mmhost::{
     dataset::{Dataset, ImportBatch, ImportLog},
-    train::{EncoderState, RunDir},
+    run::{EncoderState, RunDir},
 };
 use mmhost_plugin_api::{Array, Record};
-use mmhost_tests::{import_demo, mmhost_binary, repo_root, scratch_dir};
+use mmhost_tests::{
+    import_demo, mmhost, mmhost_command, mmhost_ok, path, read_jsonl, repo_root, scratch_dir,
+    stderr_text,
+};
 use serde_json::Value;
-
-fn mmhost(args: &[&str]) -> Command {
-    let mut command = Command::new(mmhost_binary());
-    command.args(args);
-    command
-}
 
 fn demo_args(db: &Path, out: &Path) -> Vec<String> {
     let config = repo_root().join("configs/demo.toml");
@@ -48,29 +45,11 @@ fn demo_args(db: &Path, out: &Path) -> Vec<String> {
     .collect()
 }
 
-fn succeeded(out: Output) -> Output {
-    assert!(
-        out.status.success(),
-        "mmhost failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// The JSON epoch lines a run printed.
 fn epochs(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON epoch line"))
-        .collect()
-}
-
-/// `metrics.jsonl` of a run.
-fn metrics(run: &Path) -> Vec<Value> {
-    fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
 
@@ -97,7 +76,7 @@ fn a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one() {
 
     let mut args = demo_args(&db, &whole);
     args.extend(["--plugins", "crystal,dos,charge", "--epochs", "3"].map(String::from));
-    let reference = succeeded(mmhost(&[]).args(&args).output().unwrap());
+    let reference = mmhost_ok(&args);
     let reference_epochs = epochs(&reference);
     assert_eq!(reference_epochs.len(), 3);
     let stderr = String::from_utf8_lossy(&reference.stderr);
@@ -127,8 +106,7 @@ fn a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one() {
     // steps: the last one is step 4), then resumed.
     let mut args = demo_args(&db, &killed);
     args.extend(["--plugins", "crystal,dos,charge", "--epochs", "3"].map(String::from));
-    let mut child = mmhost(&[])
-        .args(&args)
+    let mut child = mmhost_command(&args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -168,20 +146,16 @@ fn a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one() {
     assert!(killed.join("checkpoints/.tmp-step-00000005").is_dir());
     assert_eq!(latest_checkpoint(&killed).0, "step-00000004");
 
-    let resumed = succeeded(
-        mmhost(&[
-            "train",
-            "--db",
-            db.to_str().unwrap(),
-            "--resume",
-            "--quiet",
-            "--json",
-        ])
-        .arg("--out")
-        .arg(&killed)
-        .output()
-        .unwrap(),
-    );
+    let resumed = mmhost_ok(&[
+        "train",
+        "--db",
+        path(&db),
+        "--resume",
+        "--quiet",
+        "--json",
+        "--out",
+        path(&killed),
+    ]);
     let resumed_epochs = epochs(&resumed);
     let leftovers: Vec<String> = fs::read_dir(killed.join("checkpoints"))
         .unwrap()
@@ -195,7 +169,10 @@ fn a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one() {
         "final metrics differ"
     );
     // The metrics file holds each step once, exactly as the uninterrupted run's.
-    let (a, b) = (metrics(&whole), metrics(&killed));
+    let (a, b) = (
+        read_jsonl(&whole.join("metrics.jsonl")),
+        read_jsonl(&killed.join("metrics.jsonl")),
+    );
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
         assert_eq!(reproducible(x), reproducible(y));
@@ -209,9 +186,9 @@ fn a_run_killed_mid_epoch_and_resumed_ends_like_an_uninterrupted_one() {
     // A finished run cannot be started over by accident.
     let mut args = demo_args(&db, &whole);
     args.extend(["--plugins", "crystal,dos"].map(String::from));
-    let again = mmhost(&[]).args(&args).output().unwrap();
+    let again = mmhost(&args);
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("already holds a run"));
+    assert!(stderr_text(&again).contains("already holds a run"));
 }
 
 #[test]
@@ -231,7 +208,7 @@ fn all_pairs_trains_any_subset_and_scores_every_pair() {
         ]
         .map(String::from),
     );
-    let out = succeeded(mmhost(&[]).args(&args).output().unwrap());
+    let out = mmhost_ok(&args);
     let all = epochs(&out);
     // Learning, with materials missing a DOS or a charge density in every batch.
     // Measured (seed 42): 3.097 → 2.386 over 4 epochs; with train.lr = 0, 3.115
@@ -246,7 +223,7 @@ fn all_pairs_trains_any_subset_and_scores_every_pair() {
         .keys()
         .collect();
     assert_eq!(pairs, ["charge→dos", "crystal→charge", "crystal→dos"]);
-    let steps: Vec<Value> = metrics(&run)
+    let steps: Vec<Value> = read_jsonl(&run.join("metrics.jsonl"))
         .into_iter()
         .filter(|e| e["kind"] == "step")
         .collect();
@@ -263,9 +240,9 @@ fn all_pairs_trains_any_subset_and_scores_every_pair() {
     // Two modalities are the minimum.
     let mut args = demo_args(&db, &dir.join("one"));
     args.extend(["--plugins", "crystal"].map(String::from));
-    let out = mmhost(&[]).args(&args).output().unwrap();
+    let out = mmhost(&args);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("two or more modalities"));
+    assert!(stderr_text(&out).contains("two or more modalities"));
 }
 
 /// A dataset of the demo materials with a DOS, each also given a record of the
@@ -314,7 +291,7 @@ fn a_plugin_fault_stops_the_run_and_keeps_the_last_good_checkpoint() {
         )
         .unwrap();
         let run = dir.join(format!("run-{fault}"));
-        let out = mmhost(&["train", "--quiet", "--plugins", "crystal,faulty"])
+        let out = mmhost_command(&["train", "--quiet", "--plugins", "crystal,faulty"])
             .arg("--config")
             .arg(&config)
             .arg("--db")
@@ -323,7 +300,7 @@ fn a_plugin_fault_stops_the_run_and_keeps_the_last_good_checkpoint() {
             .arg(&run)
             .output()
             .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = stderr_text(&out);
         assert!(!out.status.success(), "{stderr}");
         assert!(stderr.contains("training stopped at epoch"), "{stderr}");
         assert!(

@@ -1,19 +1,15 @@
 //! `mmhost describe` on real structures.
 
-use std::process::Command;
+use std::ffi::OsStr;
 
-use mmhost_tests::{artifact_dir, data_dir, mmhost_binary};
+use mmhost_tests::{data_dir, mmhost, scratch_dir, stderr_text};
 
 fn describe(path: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(mmhost_binary())
-        .arg("describe")
-        .arg(path)
-        .output()
-        .unwrap();
+    let out = mmhost(&[OsStr::new("describe"), path.as_os_str()]);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
+        stderr_text(&out),
     )
 }
 
@@ -30,7 +26,7 @@ loop_\n _atom_site_type_symbol\n _atom_site_label\n _atom_site_symmetry_multipli
   Ga  Ga2  1  0.66666700  0.33333300  0.81704100  1\n  Ga  Ga3  1  0.33333300  0.66666700  0.31704100  1\n\
   Te  Te4  1  0.33333300  0.66666700  0.88620400  1\n  Te  Te5  1  0.66666700  0.33333300  0.38620400  1\n\
   Te  Te6  1  0.66666700  0.33333300  0.11379600  1\n  Te  Te7  1  0.33333300  0.66666700  0.61379600  1\n";
-    let path = artifact_dir().join("GaTe.cif");
+    let path = scratch_dir("describe").join("GaTe.cif");
     std::fs::write(&path, cif).unwrap();
     let (ok, text, err) = describe(&path);
     assert!(ok, "{err}");

@@ -4,22 +4,11 @@
 
 use std::{collections::HashMap, fs, path::Path, process::Command};
 
-use mmhost_tests::{data_dir, import_demo, mmhost_binary, repo_root, scratch_dir};
+use mmhost_tests::{
+    data_dir, import_demo, mmhost, mmhost_binary, mmhost_ok, path, read_jsonl, repo_root,
+    scratch_dir, stderr_text,
+};
 use serde_json::Value;
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn mmhost(args: &[&str]) -> std::process::Output {
-    let out = Command::new(mmhost_binary()).args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "mmhost {args:?}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 #[test]
 fn finetuned_formation_energies_beat_the_mean_and_predict_new_structures() {
@@ -27,7 +16,7 @@ fn finetuned_formation_energies_beat_the_mean_and_predict_new_structures() {
     let db = import_demo(&dir);
     let model = dir.join("ft");
     let config = repo_root().join("configs/demo.toml");
-    let out = mmhost(&[
+    let out = mmhost_ok(&[
         "finetune",
         "--config",
         path(&config),
@@ -70,7 +59,7 @@ fn finetuned_formation_energies_beat_the_mean_and_predict_new_structures() {
     // with its reason and the rest is predicted.
     let docs = data_dir().join("samples/mp-docs/mp_summary_docs.jsonl.gz");
     let csv = dir.join("predictions.csv");
-    let out = mmhost(&[
+    let out = mmhost_ok(&[
         "predict",
         "--model",
         path(&model),
@@ -80,7 +69,7 @@ fn finetuned_formation_energies_beat_the_mean_and_predict_new_structures() {
         "--output",
         path(&csv),
     ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr_text(&out);
     assert!(
         stderr.contains("README.md: not a format mmhost reads"),
         "{stderr}"
@@ -124,7 +113,7 @@ fn metal_classification_reports_accuracy_and_roc_auc() {
     let dir = scratch_dir("finetune-metal");
     let db = import_demo(&dir);
     let config = repo_root().join("configs/demo.toml");
-    let out = mmhost(&[
+    let out = mmhost_ok(&[
         "finetune",
         "--config",
         path(&config),
@@ -154,44 +143,38 @@ fn metal_classification_reports_accuracy_and_roc_auc() {
         "accuracy {accuracy} vs majority class {majority}"
     );
     // An unknown property names the labels there are.
-    let out = Command::new(mmhost_binary())
-        .args([
-            "finetune",
-            "--db",
-            path(&db),
-            "--scratch",
-            "--property",
-            "colour",
-            "--out",
-        ])
-        .arg(dir.join("none"))
-        .output()
-        .unwrap();
+    let out = mmhost(&[
+        "finetune",
+        "--db",
+        path(&db),
+        "--scratch",
+        "--property",
+        "colour",
+        "--out",
+        path(&dir.join("none")),
+    ]);
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr_text(&out);
     assert!(
         stderr.contains("band_gap") && stderr.contains("is_metal"),
         "{stderr}"
     );
     // The task is stated (or is_metal's own); classification of a continuous
     // label is refused, naming a material and its value.
-    let out = Command::new(mmhost_binary())
-        .args([
-            "finetune",
-            "--db",
-            path(&db),
-            "--scratch",
-            "--property",
-            "band_gap",
-            "--task",
-            "classification",
-            "--out",
-        ])
-        .arg(dir.join("band-gap-classes"))
-        .output()
-        .unwrap();
+    let out = mmhost(&[
+        "finetune",
+        "--db",
+        path(&db),
+        "--scratch",
+        "--property",
+        "band_gap",
+        "--task",
+        "classification",
+        "--out",
+        path(&dir.join("band-gap-classes")),
+    ]);
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = stderr_text(&out);
     assert!(
         stderr.contains("classification needs labels 0 or 1, but 'band_gap' of"),
         "{stderr}"
@@ -223,25 +206,17 @@ fn resumable_args<'a>(db: &'a Path, out: &'a Path, config: &'a Path) -> Vec<&'a 
     ]
 }
 
-fn metrics_lines(dir: &Path) -> Vec<Value> {
-    fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn a_finetuning_killed_mid_run_and_resumed_ends_like_an_uninterrupted_one() {
     let dir = scratch_dir("finetune-resume");
     let db = import_demo(&dir);
     let config = repo_root().join("configs/demo.toml");
     let (whole, killed) = (dir.join("whole"), dir.join("killed"));
-    let out = mmhost(&resumable_args(&db, &whole, &config));
+    let out = mmhost_ok(&resumable_args(&db, &whole, &config));
     let uninterrupted: Value = serde_json::from_slice(&out.stdout).unwrap();
     // The training pipeline's outputs: step and epoch lines, the curve, and no
     // checkpoints left once the model is written.
-    let lines = metrics_lines(&whole);
+    let lines = read_jsonl(&whole.join("metrics.jsonl"));
     let steps = lines.iter().filter(|l| l["kind"] == "step").count();
     let epochs: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "epoch").collect();
     assert_eq!(epochs.len(), 4);
@@ -249,12 +224,9 @@ fn a_finetuning_killed_mid_run_and_resumed_ends_like_an_uninterrupted_one() {
     assert!(whole.join("loss.png").is_file() && whole.join("finetune.json").is_file());
     assert!(!whole.join("checkpoints").exists());
     // Starting again over a finished fine-tuning is refused without --overwrite.
-    let again = Command::new(mmhost_binary())
-        .args(resumable_args(&db, &whole, &config))
-        .output()
-        .unwrap();
+    let again = mmhost(&resumable_args(&db, &whole, &config));
     assert!(!again.status.success());
-    assert!(String::from_utf8_lossy(&again.stderr).contains("--overwrite"));
+    assert!(stderr_text(&again).contains("--overwrite"));
 
     // The same fine-tuning killed with SIGKILL after its checkpoint at step 6
     // (inside epoch 2), then resumed.
@@ -277,7 +249,7 @@ fn a_finetuning_killed_mid_run_and_resumed_ends_like_an_uninterrupted_one() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!killed.join("model.json").exists());
-    let out = mmhost(&["finetune", "--out", path(&killed), "--resume", "--json"]);
+    let out = mmhost_ok(&["finetune", "--out", path(&killed), "--resume", "--json"]);
     let resumed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(resumed["test"], uninterrupted["test"]);
     assert_eq!(resumed["best_epoch"], uninterrupted["best_epoch"]);
@@ -285,7 +257,10 @@ fn a_finetuning_killed_mid_run_and_resumed_ends_like_an_uninterrupted_one() {
     // relative: the head's f64 state passes through JSON in the checkpoint, whose
     // parser may round the last bit differently; anything a broken resume changes
     // (order, learning rate, optimizer state, best epoch) differs far more.
-    let (a, b) = (metrics_lines(&killed), metrics_lines(&whole));
+    let (a, b) = (
+        read_jsonl(&killed.join("metrics.jsonl")),
+        read_jsonl(&whole.join("metrics.jsonl")),
+    );
     assert_eq!(a.len(), b.len());
     for (x, y) in a.iter().zip(&b) {
         let (x, y) = (x.as_object().unwrap(), y.as_object().unwrap());
