@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod backprop;
+pub mod batches;
 pub mod dataset;
 pub mod downstream;
 pub mod featurize;

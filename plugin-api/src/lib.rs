@@ -10,7 +10,10 @@
 //!   through split back-propagation (`forward` → host loss → `backward` → `step`);
 //! * [`Loss`] maps the embeddings of several modalities to a loss and its gradients.
 //!
-//! The interface grows only by appending fields and methods.
+//! The interface grows only by appending fields and methods (after each prefix
+//! type's last required field), so plugins built before an addition keep loading:
+//! the host accepts a plugin whose layouts differ only by such missing trailing
+//! members, and their accessors fall back (`Loss::pairs` to its default).
 
 #![warn(missing_docs)]
 
@@ -24,7 +27,7 @@ pub use error::{ErrorKind, PluginError};
 pub use module::{PluginInfo, PluginKind, PluginModule, PluginModuleRef};
 pub use objects::{
     Encoder, EncoderBox, Encoder_TO, Featurizer, FeaturizerBox, Featurizer_TO, Loss, LossBox,
-    LossOutput, Loss_TO, Metric, ModalityEmbeddings, StepSettings,
+    LossOutput, LossPairs, Loss_TO, Metric, ModalityEmbeddings, ModalityPair, StepSettings,
 };
 
 /// Re-export of the `abi_stable` crate, so plugins use the very version the ABI uses.

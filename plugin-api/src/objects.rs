@@ -4,7 +4,7 @@
 
 use abi_stable::{
     sabi_trait,
-    std_types::{RBox, RResult, RSlice, RString, RVec},
+    std_types::{RBox, ROption, RResult, RSlice, RString, RVec},
     StableAbi,
 };
 
@@ -133,6 +133,44 @@ pub trait Loss: Send {
         &mut self,
         inputs: RSlice<'_, ModalityEmbeddings>,
     ) -> RResult<LossOutput, PluginError>;
+
+    /// Which of `modalities` (a run's, in run order) the loss compares, and its
+    /// anchor. Appended after the first release: for a loss built before it, the
+    /// host runs this default, every pair and no anchor.
+    fn pairs(&self, modalities: RSlice<'_, RString>) -> RResult<LossPairs, PluginError> {
+        let count = modalities.len() as u64;
+        RResult::ROk(LossPairs {
+            pairs: (0..count)
+                .flat_map(|first| {
+                    (first + 1..count).map(move |second| ModalityPair { first, second })
+                })
+                .collect(),
+            anchor: ROption::RNone,
+        })
+    }
+}
+
+/// Two modalities a loss compares, as indices into the run's modalities; the host
+/// scores retrieval of `second` → `first` in validation (`dos→crystal` for the
+/// pair (crystal, dos)).
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModalityPair {
+    /// The target of retrieval (an anchored loss's anchor).
+    pub first: u64,
+    /// The query of retrieval.
+    pub second: u64,
+}
+
+/// Which modalities a loss compares.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
+pub struct LossPairs {
+    /// Every pair the loss compares.
+    pub pairs: RVec<ModalityPair>,
+    /// The modality every pair includes (Anchored CLIP's anchor): a material
+    /// without it cannot contribute to the loss. None when pairs are free.
+    pub anchor: ROption<u64>,
 }
 
 /// An owned featurizer object.

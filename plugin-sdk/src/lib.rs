@@ -31,7 +31,7 @@ pub use config::{resolve_config, Resolved, RuntimeSettings};
 pub use device::{Cpu, CpuInner, DeviceSpec};
 pub use encoder::{EncoderAdapter, EncoderModel, FeaturizerAdapter};
 pub use guard::guard;
-pub use loss::{LossAdapter, LossFunction, LossTerms, ModalityBatch};
+pub use loss::{ComparedPairs, LossAdapter, LossFunction, LossTerms, ModalityBatch};
 pub use params::{assign_path_ids, named_gradients, NamedTensor};
 pub use tensors::{embeddings_from_tensor, mean_pool_weights, stack_field, tensor_from_embeddings};
 pub use trainer::{Trainer, TrainerOps};

@@ -6,7 +6,8 @@ use burn::tensor::{backend::Backend, Tensor};
 use serde::{de::DeserializeOwned, Serialize};
 
 use mmhost_plugin_api::{
-    Embeddings, ErrorKind, Loss, LossOutput, Metric, ModalityEmbeddings, PluginError,
+    Embeddings, ErrorKind, Loss, LossOutput, LossPairs, Metric, ModalityEmbeddings, ModalityPair,
+    PluginError,
 };
 
 use crate::{embeddings_from_tensor, guard, tensor_from_embeddings, Cpu};
@@ -51,6 +52,61 @@ pub trait LossFunction: Sized + Send + 'static {
 
     /// The loss and metrics for one batch.
     fn loss<B: Backend>(&self, inputs: &[ModalityBatch<B>]) -> Result<LossTerms<B>, PluginError>;
+
+    /// The modality pairs this loss compares among `modalities` (a run's, by
+    /// index), which the host trains on and scores in validation. By default every
+    /// pair, with no anchor.
+    fn pairs(&self, modalities: &[String]) -> Result<ComparedPairs, PluginError> {
+        Ok(ComparedPairs::all(modalities.len()))
+    }
+}
+
+/// Which modalities a loss compares, by index into the modalities it is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComparedPairs {
+    /// `(first, second)` pairs; the host scores retrieval of `second` → `first`.
+    pub pairs: Vec<(usize, usize)>,
+    /// The modality every pair includes, which a material must have to
+    /// contribute (an anchored loss's anchor).
+    pub anchor: Option<usize>,
+}
+
+impl ComparedPairs {
+    /// Every pair `(i, j)` with `i < j` of `count` modalities.
+    pub fn all(count: usize) -> Self {
+        Self {
+            pairs: (0..count)
+                .flat_map(|i| (i + 1..count).map(move |j| (i, j)))
+                .collect(),
+            anchor: None,
+        }
+    }
+
+    /// `(anchor, m)` for every other modality `m` of `count`.
+    pub fn anchored(anchor: usize, count: usize) -> Self {
+        Self {
+            pairs: (0..count)
+                .filter(|&m| m != anchor)
+                .map(|m| (anchor, m))
+                .collect(),
+            anchor: Some(anchor),
+        }
+    }
+
+    /// The ABI form.
+    pub fn to_abi(&self) -> LossPairs {
+        LossPairs {
+            pairs: self
+                .pairs
+                .iter()
+                .map(|&(first, second)| ModalityPair {
+                    first: first as u64,
+                    second: second as u64,
+                })
+                .collect(),
+            anchor: self.anchor.map(|a| a as u64).into(),
+        }
+    }
 }
 
 /// The ABI `Loss` of a [`LossFunction`]: computes `L` and `dL/dZ` by autodiff.
@@ -71,6 +127,13 @@ impl<L: LossFunction> Loss for LossAdapter<L> {
         inputs: RSlice<'_, ModalityEmbeddings>,
     ) -> RResult<LossOutput, PluginError> {
         guard("loss", || compute(&self.loss, inputs.as_slice()))
+    }
+
+    fn pairs(&self, modalities: RSlice<'_, RString>) -> RResult<LossPairs, PluginError> {
+        guard("pairs", || {
+            let names: Vec<String> = modalities.iter().map(|m| m.to_string()).collect();
+            Ok(self.loss.pairs(&names)?.to_abi())
+        })
     }
 }
 

@@ -12,3 +12,7 @@ pub use splits::{split_of, Split};
 pub use store::{
     Dataset, DatasetError, DatasetSummary, ImportBatch, ImportLog, Material, Rejected,
 };
+
+/// The label the host derives itself: 1 where the band gap is 0 eV, 0 elsewhere,
+/// unless the dataset has a label of that name.
+pub const IS_METAL: &str = "is_metal";

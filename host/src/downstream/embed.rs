@@ -12,11 +12,11 @@ use mmhost_plugin_api::Record;
 
 use super::DownstreamError;
 use crate::{
+    batches::{balanced_batches, load_batch},
     dataset::Dataset,
     plugins::EncoderHandle,
     run::ModelError,
     session::ModalitySource,
-    train::{balanced_batches, load_batch},
 };
 
 /// Embeddings of the materials that have the modality.

@@ -8,8 +8,7 @@ use super::{
     DownstreamError, EmbedProgress, ModelOnData,
 };
 use crate::{
-    dataset::Material,
-    finetune::IS_METAL,
+    dataset::{Material, IS_METAL},
     plot::{scatter_categories, scatter_values},
     plugins::PluginSearch,
 };

@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use metrics::{classification_metrics, regression_metrics, TestMetrics};
-pub use model::{FinetunedModel, ModelInfo, Task, IS_METAL};
+pub use model::{FinetunedModel, ModelInfo, Task};
 pub use record::{EpochLine, MetricsLine, StepLine};
 pub use spec::{FinetuneSpec, LrSchedule};
 
@@ -47,7 +47,8 @@ use evaluate::{Evaluator, Predictions, Scaling};
 use state::{BestEpoch, FinetuneState};
 
 use crate::{
-    dataset::{split_of, Dataset, DatasetError, Split},
+    batches::{self, balanced_batches, epoch_order},
+    dataset::{split_of, Dataset, DatasetError, Split, IS_METAL},
     featurize::fill_cache,
     head::LinearHead,
     plugins::{EncoderHandle, PluginCallError, PluginSearch},
@@ -58,7 +59,7 @@ use crate::{
     session::{encoder_from_settings, ModalitySource},
     settings::Settings,
     train::{
-        balanced_batches, epoch_order, format_duration, loader,
+        format_duration,
         progress::{CountProgress, Progress},
         CosineSchedule,
     },
@@ -332,7 +333,7 @@ pub fn finetune(
         let epoch = state.epoch;
         let epoch_started = Instant::now();
         let order = epoch_order(&train_ids, settings.seed, epoch);
-        let receiver = loader::spawn(
+        let receiver = batches::spawn(
             dataset.clone(),
             sources.clone(),
             balanced_batches(&order, batch_size),

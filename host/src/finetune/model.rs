@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::FinetuneOutcome;
 use crate::{
     atomic,
+    dataset::IS_METAL,
     head::{sigmoid, LinearHead},
     plugins::{EncoderHandle, FeaturizerHandle, PluginSearch},
     run::ModelError,
@@ -35,10 +36,6 @@ pub enum Task {
     /// Labels 0 or 1.
     Classification,
 }
-
-/// The property the host derives itself: 1 where the band gap is 0 eV, 0
-/// elsewhere, unless the dataset has a label of that name.
-pub const IS_METAL: &str = "is_metal";
 
 impl Task {
     /// The task a fine-tuning of `property` has when none is stated: classification

@@ -1,7 +1,7 @@
 //! Safe handles over plugin objects: ABI results become `Result`s whose errors name
 //! the plugin and the operation, and embeddings are checked before use.
 
-use abi_stable::std_types::{RResult, RSlice};
+use abi_stable::std_types::{RResult, RSlice, RString};
 use mmhost_plugin_api::{
     Embeddings, EncoderBox, ErrorKind, FeaturizerBox, LossBox, LossOutput, ModalityEmbeddings,
     PluginError, Record, StepSettings,
@@ -178,6 +178,15 @@ impl EncoderHandle {
     }
 }
 
+/// Which of a run's modalities a loss compares, by index into them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ComparedPairs {
+    /// `(first, second)` pairs; validation scores retrieval of `second` → `first`.
+    pub pairs: Vec<(usize, usize)>,
+    /// The modality every pair includes, which a material must have to train.
+    pub anchor: Option<usize>,
+}
+
 /// One loss instance.
 pub struct LossHandle {
     plugin: String,
@@ -190,6 +199,48 @@ impl LossHandle {
             plugin: plugin.to_string(),
             inner,
         }
+    }
+
+    /// The pairs of `modalities` (a run's, in run order) the loss compares, and its
+    /// anchor (for a loss plugin built before losses stated them: every pair, no
+    /// anchor). Indices outside the modalities are refused.
+    pub fn pairs(&self, modalities: &[String]) -> Result<ComparedPairs, PluginCallError> {
+        let names: Vec<RString> = modalities
+            .iter()
+            .map(|m| RString::from(m.as_str()))
+            .collect();
+        let stated = call(
+            &self.plugin,
+            "pairs",
+            self.inner.pairs(RSlice::from_slice(&names)),
+        )?;
+        let count = modalities.len();
+        let index = |i: u64| usize::try_from(i).ok().filter(|&i| i < count);
+        let invalid = |what: String| PluginCallError {
+            plugin: self.plugin.clone(),
+            operation: "pairs",
+            source: PluginError::new(
+                ErrorKind::Internal,
+                format!("stated {what} among {count} modalities"),
+            ),
+        };
+        let mut pairs = Vec::with_capacity(stated.pairs.len());
+        for pair in stated.pairs.iter() {
+            match (index(pair.first), index(pair.second)) {
+                (Some(first), Some(second)) if first != second => pairs.push((first, second)),
+                _ => {
+                    return Err(invalid(format!(
+                        "the pair ({}, {})",
+                        pair.first, pair.second
+                    )))
+                }
+            }
+        }
+        let anchor = match stated.anchor.into_option() {
+            Some(a) => Some(index(a).ok_or_else(|| invalid(format!("the anchor {a}")))?),
+            None => None,
+        };
+        Ok(ComparedPairs { pairs, anchor })
     }
 
     /// Loss, `dL/dZ` per modality and metrics; refuses a non-finite loss or gradient.

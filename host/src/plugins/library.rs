@@ -2,7 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::{
+    abi_stability::abi_checking::{check_layout_compatibility, AbiInstability},
+    library::{lib_header_from_path, LibHeader, LibraryError},
+    type_layout::TLFieldOrFunction,
+    StableAbi,
+};
 use mmhost_plugin_api::{PluginInfo, PluginKind, PluginModuleRef, ABI_VERSION};
 use serde::Serialize;
 use thiserror::Error;
@@ -144,25 +149,31 @@ impl PluginLibrary {
                 host_abi: ABI_VERSION.to_string(),
             });
         }
-        let module = header
-            .init_root_module::<PluginModuleRef>()
-            .map_err(|e| match e {
-                LibraryError::IncompatibleVersionNumber { actual_version, .. } => {
-                    LoadError::AbiMismatch {
-                        path: path.to_path_buf(),
-                        plugin_abi: actual_version.to_string(),
-                        host_abi: ABI_VERSION.to_string(),
-                    }
+        let module = if only_appended_fields_missing(header) {
+            // SAFETY: the layout check found no difference but optional fields
+            // appended to prefix types (modules, vtables) after the plugin was built;
+            // their accessors check at run time whether the plugin's vtable has them.
+            unsafe { header.init_root_module_with_unchecked_layout::<PluginModuleRef>() }
+        } else {
+            header.init_root_module::<PluginModuleRef>()
+        };
+        let module = module.map_err(|e| match e {
+            LibraryError::IncompatibleVersionNumber { actual_version, .. } => {
+                LoadError::AbiMismatch {
+                    path: path.to_path_buf(),
+                    plugin_abi: actual_version.to_string(),
+                    host_abi: ABI_VERSION.to_string(),
                 }
-                other => {
-                    let text = other.to_string();
-                    LoadError::Incompatible {
-                        path: path.to_path_buf(),
-                        host_abi: ABI_VERSION.to_string(),
-                        reason: layout_mismatches(&text).unwrap_or_else(|| one_line(&text)),
-                    }
+            }
+            other => {
+                let text = other.to_string();
+                LoadError::Incompatible {
+                    path: path.to_path_buf(),
+                    host_abi: ABI_VERSION.to_string(),
+                    reason: layout_mismatches(&text).unwrap_or_else(|| one_line(&text)),
                 }
-            })?;
+            }
+        })?;
         let info = (module.info())();
         tracing::debug!(path = %path.display(), name = %info.name, "loaded plugin");
         Ok(Self {
@@ -209,6 +220,41 @@ impl PluginLibrary {
             source,
         })
     }
+}
+
+/// Whether the plugin's root module differs from this host's only by fields or
+/// methods appended to prefix types (the root module, trait-object vtables) after
+/// the plugin was built: abi_stable's check refuses that ("too many fields"), but
+/// the ABI grows append-only so that such older plugins keep loading.
+fn only_appended_fields_missing(header: &LibHeader) -> bool {
+    let Some(found) = header.layout() else {
+        return false;
+    };
+    let Err(report) = check_layout_compatibility(<PluginModuleRef as StableAbi>::LAYOUT, found)
+    else {
+        return false;
+    };
+    // Each error lists the instabilities found at one place (the enclosing
+    // places are reported too, with none of their own).
+    let mut found_any = false;
+    let all_appended = report
+        .errors
+        .iter()
+        .filter(|error| !error.errs.is_empty())
+        .all(|error| {
+            found_any = true;
+            let layout = match error.stack_trace.last().map(|at| &at.expected) {
+                None => report.interface,
+                Some(TLFieldOrFunction::Field(field)) => field.layout(),
+                Some(TLFieldOrFunction::Function(_)) => return false,
+            };
+            layout.is_prefix_kind()
+                && error.errs.iter().all(|instability| {
+                    matches!(instability,
+                        AbiInstability::FieldCountMismatch(count) if count.expected > count.found)
+                })
+        });
+    found_any && all_appended
 }
 
 /// Whether a plugin built against plugin-api `plugin` can be used by a host built

@@ -6,7 +6,7 @@ mod library;
 mod lock;
 mod search;
 
-pub use handles::{EncoderHandle, FeaturizerHandle, LossHandle, PluginCallError};
+pub use handles::{ComparedPairs, EncoderHandle, FeaturizerHandle, LossHandle, PluginCallError};
 pub use library::{LoadError, PluginDescription, PluginLibrary};
 pub use lock::{sha256_file, LockedPlugin, PluginLock, DEFAULT_LOCK_FILE};
 pub use search::{PluginSearch, Scan};

@@ -7,7 +7,6 @@
 //! epoch ends with validation (loss, cross-modal retrieval) and a checkpoint.
 
 pub(crate) mod curves;
-pub(crate) mod loader;
 pub(crate) mod progress;
 mod record;
 mod schedule;
@@ -24,7 +23,6 @@ use std::{
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use loader::{load_batch, LoadedBatch};
 pub use progress::format_duration;
 pub use record::{EpochLine, MetricsLine, StepLine};
 pub use schedule::CosineSchedule;
@@ -32,6 +30,7 @@ pub use validation::ValidationReport;
 
 use crate::{
     backprop::{train_step, ModalityBatch},
+    batches::{self, balanced_batches, epoch_order},
     dataset::{split_of, Dataset, DatasetError, Split},
     plugins::{LoadError, PluginCallError, PluginSearch},
     run::{
@@ -172,8 +171,8 @@ pub fn train(
     let mut encoders = session.encoders;
     let mut loss = session.loss;
     let sources = Arc::new(session.sources);
-    let anchor = session.anchor;
-    let pairs = session.pairs;
+    let compared = session.compared;
+    let anchor = compared.anchor;
 
     let t = &settings.train;
     let ids = setup::trainable_ids(&sources, anchor);
@@ -258,11 +257,10 @@ pub fn train(
     while state.epoch < t.epochs {
         let epoch = state.epoch;
         let order = epoch_order(&train_ids, settings.seed, epoch);
-        let batches = balanced_batches(&order, batch_size);
-        let receiver = loader::spawn(
+        let receiver = batches::spawn(
             dataset.clone(),
             sources.clone(),
-            batches,
+            balanced_batches(&order, batch_size),
             state.next_batch,
             t.prefetch,
             threads,
@@ -337,8 +335,7 @@ pub fn train(
             &sources,
             validation_batches,
             threads,
-            &pairs,
-            anchor,
+            &compared,
         )
         .map_err(|e| match e {
             TrainError::Validation(reason) => {
@@ -432,31 +429,4 @@ pub(crate) fn has_pair(modalities: &[ModalityBatch], anchor: Option<usize>) -> b
         let present = modalities.iter().filter(|m| m.present[row]).count();
         present >= 2 && anchor.is_none_or(|a| modalities[a].present[row])
     })
-}
-
-/// `ids` cut into `ceil(len / batch_size)` batches whose sizes differ by at most
-/// one: a contrastive loss's scale depends on the batch size, so no small last batch.
-pub fn balanced_batches(ids: &[String], batch_size: usize) -> Vec<Vec<String>> {
-    let count = ids.len().div_ceil(batch_size.max(1));
-    let mut batches = Vec::with_capacity(count);
-    let mut start = 0;
-    for b in 0..count {
-        let size = (ids.len() - start) / (count - b);
-        batches.push(ids[start..start + size].to_vec());
-        start += size;
-    }
-    batches
-}
-
-/// The training materials in the order of `epoch` under `seed`: a Fisher–Yates
-/// shuffle driven by splitmix64, the same on every machine and after a resume.
-pub fn epoch_order(ids: &[String], seed: u64, epoch: usize) -> Vec<String> {
-    let mut order = ids.to_vec();
-    let mut state = crate::dataset::mix64(seed ^ crate::dataset::mix64(epoch as u64 + 1));
-    for i in (1..order.len()).rev() {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let j = (crate::dataset::mix64(state) % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
-    order
 }

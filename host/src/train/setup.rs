@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use super::TrainError;
 use crate::{
     dataset::Dataset,
-    plugins::{EncoderHandle, LossHandle, PluginSearch},
+    plugins::{ComparedPairs, EncoderHandle, LossHandle, PluginSearch},
     run::{EncoderInfo, RunDir},
     session::{encoder_from_settings, ModalitySource},
     settings::Settings,
@@ -18,10 +18,9 @@ pub(crate) struct Session {
     pub sources: Vec<ModalitySource>,
     pub infos: Vec<EncoderInfo>,
     pub loss: LossHandle,
-    /// Index of the anchor modality for an anchored loss.
-    pub anchor: Option<usize>,
-    /// `(target, query)` encoder indices scored for retrieval.
-    pub pairs: Vec<(usize, usize)>,
+    /// The modality pairs the loss compares and its anchor, as the loss plugin
+    /// states them; validation scores retrieval of each pair.
+    pub compared: ComparedPairs,
 }
 
 impl Session {
@@ -63,46 +62,21 @@ impl Session {
         }
         let loss_library = search.find(&settings.loss.plugin)?;
         let loss = loss_library.loss(&settings.plugin_config(&settings.loss.config))?;
-        let anchor = match anchor_name(settings) {
-            Some(name) => Some(modalities.iter().position(|m| *m == name).ok_or_else(|| {
-                TrainError::Setup(format!(
-                    "the anchored loss anchors on '{name}', which is not among {modalities:?}; \
-                     add it to --plugins or set loss.config.anchor"
-                ))
-            })?),
-            None => None,
-        };
-        let pairs = match anchor {
-            Some(a) => (0..modalities.len())
-                .filter(|&m| m != a)
-                .map(|m| (a, m))
-                .collect(),
-            None => (0..modalities.len())
-                .flat_map(|a| (a + 1..modalities.len()).map(move |b| (a, b)))
-                .collect(),
-        };
+        let compared = loss.pairs(modalities)?;
+        if compared.pairs.is_empty() {
+            return Err(TrainError::Setup(format!(
+                "loss plugin '{}' compares no pair of {modalities:?}",
+                settings.loss.plugin
+            )));
+        }
         Ok(Self {
             encoders,
             sources,
             infos,
             loss,
-            anchor,
-            pairs,
+            compared,
         })
     }
-}
-
-/// The anchor modality when the loss is configured as anchored
-/// (`kind = "anchored"`, `anchor` defaulting to `crystal`).
-fn anchor_name(settings: &Settings) -> Option<String> {
-    let config = &settings.loss.config;
-    (config.get("kind").and_then(|k| k.as_str()) == Some("anchored")).then(|| {
-        config
-            .get("anchor")
-            .and_then(|a| a.as_str())
-            .unwrap_or("crystal")
-            .to_string()
-    })
 }
 
 /// Sorted ids of the materials that can contribute to the loss: two or more of

@@ -6,13 +6,13 @@ use std::{collections::BTreeMap, sync::Arc};
 use mmhost_plugin_api::{Embeddings, ModalityEmbeddings};
 use serde::{Deserialize, Serialize};
 
-use super::{loader, TrainError};
+use super::TrainError;
 use crate::session::ModalitySource;
 use crate::{
     backprop::{concurrently, scatter_rows},
     dataset::Dataset,
     downstream::retrieval::{own_target_ranks, RetrievalScores},
-    plugins::{EncoderHandle, LossHandle},
+    plugins::{ComparedPairs, EncoderHandle, LossHandle},
 };
 
 /// What one validation pass measured.
@@ -24,9 +24,8 @@ pub struct ValidationReport {
     pub retrieval: BTreeMap<String, RetrievalScores>,
 }
 
-/// Embeds the validation materials with every encoder (no graph), then scores.
-/// `pairs`: `(target, query)` encoder indices to score retrieval for.
-#[allow(clippy::too_many_arguments)]
+/// Embeds the validation materials with every encoder (no graph), then scores the
+/// loss and retrieval over the pairs the loss compares (`second` → `first`).
 pub fn validate(
     encoders: &mut [EncoderHandle],
     loss: &mut LossHandle,
@@ -34,11 +33,10 @@ pub fn validate(
     sources: &Arc<Vec<ModalitySource>>,
     batches: Vec<Vec<String>>,
     threads: usize,
-    pairs: &[(usize, usize)],
-    anchor: Option<usize>,
+    compared: &ComparedPairs,
 ) -> Result<ValidationReport, TrainError> {
     let count = batches.len();
-    let receiver = loader::spawn(dataset.clone(), sources.clone(), batches, 0, 2, threads);
+    let receiver = crate::batches::spawn(dataset.clone(), sources.clone(), batches, 0, 2, threads);
     // Per modality: (material index, embedding row) of every present material.
     let mut rows: Vec<Vec<(usize, Vec<f32>)>> = vec![Vec::new(); encoders.len()];
     let mut losses = Vec::new();
@@ -64,7 +62,7 @@ pub fn validate(
                 present: modality.present.iter().map(|&p| u8::from(p)).collect(),
             })
             .collect();
-        if super::has_pair(&batch.modalities, anchor) {
+        if super::has_pair(&batch.modalities, compared.anchor) {
             let out = loss
                 .compute(&inputs)
                 .map_err(|e| TrainError::Validation(e.to_string()))?;
@@ -84,7 +82,7 @@ pub fn validate(
         offset += batch.ids.len();
     }
     let mut retrieval = BTreeMap::new();
-    for &(target, query) in pairs {
+    for &(target, query) in &compared.pairs {
         let target_rows: BTreeMap<usize, &Vec<f32>> =
             rows[target].iter().map(|(i, z)| (*i, z)).collect();
         let (mut q, mut t) = (Vec::new(), Vec::new());

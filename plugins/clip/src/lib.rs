@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use mmhost_plugin_sdk::{
     api::{ErrorKind, PluginError},
-    LossFunction, LossTerms, ModalityBatch,
+    ComparedPairs, LossFunction, LossTerms, ModalityBatch,
 };
 
 /// Which modality pairs the loss averages over.
@@ -51,39 +51,6 @@ pub struct ClipLoss {
     config: ClipConfig,
 }
 
-impl ClipLoss {
-    /// The modality pairs (by index into `inputs`) this loss averages over.
-    fn pairs<B: Backend>(
-        &self,
-        inputs: &[ModalityBatch<B>],
-    ) -> Result<Vec<(usize, usize)>, PluginError> {
-        match self.config.kind {
-            ClipKind::AllPairs => Ok((0..inputs.len())
-                .flat_map(|i| (i + 1..inputs.len()).map(move |j| (i, j)))
-                .collect()),
-            ClipKind::Anchored => {
-                let anchor = inputs
-                    .iter()
-                    .position(|m| m.modality == self.config.anchor)
-                    .ok_or_else(|| {
-                        let names: Vec<&str> = inputs.iter().map(|m| m.modality.as_str()).collect();
-                        PluginError::new(
-                            ErrorKind::InvalidInput,
-                            format!(
-                                "anchored loss needs the anchor modality '{}'; got {names:?}",
-                                self.config.anchor
-                            ),
-                        )
-                    })?;
-                Ok((0..inputs.len())
-                    .filter(|&m| m != anchor)
-                    .map(|m| (anchor, m))
-                    .collect())
-            }
-        }
-    }
-}
-
 impl LossFunction for ClipLoss {
     const NAME: &'static str = "clip";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
@@ -104,6 +71,28 @@ impl LossFunction for ClipLoss {
             ));
         }
         Ok(Self { config })
+    }
+
+    fn pairs(&self, modalities: &[String]) -> Result<ComparedPairs, PluginError> {
+        match self.config.kind {
+            ClipKind::AllPairs => Ok(ComparedPairs::all(modalities.len())),
+            ClipKind::Anchored => {
+                let anchor = modalities
+                    .iter()
+                    .position(|m| *m == self.config.anchor)
+                    .ok_or_else(|| {
+                        PluginError::new(
+                            ErrorKind::InvalidInput,
+                            format!(
+                                "anchored loss needs the anchor modality '{}'; got {modalities:?} \
+                                 (add it to --plugins, or set loss.config.anchor)",
+                                self.config.anchor
+                            ),
+                        )
+                    })?;
+                Ok(ComparedPairs::anchored(anchor, modalities.len()))
+            }
+        }
     }
 
     fn loss<B: Backend>(&self, inputs: &[ModalityBatch<B>]) -> Result<LossTerms<B>, PluginError> {
@@ -135,7 +124,8 @@ impl LossFunction for ClipLoss {
         let mut total: Option<Tensor<B, 1>> = None;
         let mut counted = 0usize;
         let mut metrics = Vec::new();
-        for (i, j) in self.pairs(inputs)? {
+        let modalities: Vec<String> = inputs.iter().map(|m| m.modality.clone()).collect();
+        for (i, j) in self.pairs(&modalities)?.pairs {
             let (a, b) = (&inputs[i], &inputs[j]);
             let rows: Vec<i64> = (0..a.present.len())
                 .filter(|&r| a.present[r] && b.present.get(r).copied().unwrap_or(false))

@@ -2,7 +2,7 @@
 //! (`tests/fixtures/clip/make_reference.py`): loss values and finite-difference
 //! gradients, AllPairs and Anchored, with missing modalities masked.
 
-use mmhost::plugins::PluginLibrary;
+use mmhost::plugins::{ComparedPairs, PluginLibrary};
 use mmhost_plugin_api::{Embeddings, ModalityEmbeddings};
 use mmhost_tests::{built_library, repo_root};
 use serde_json::Value;
@@ -80,6 +80,26 @@ fn clip_losses_match_the_python_reference() {
     let mut anchored = clip.loss("kind = \"anchored\"\nanchor = \"text\"").unwrap();
     let err = anchored.compute(&inputs).unwrap_err();
     assert!(err.to_string().contains("anchor modality 'text'"), "{err}");
+
+    // The plugin states which pairs it compares: every pair, or each modality with
+    // the anchor; the host trains and validates exactly those.
+    let run = ["dos", "crystal", "charge"].map(String::from);
+    let pairs = |config: &str| clip.loss(config).unwrap().pairs(&run);
+    let all = pairs("kind = \"all-pairs\"").unwrap();
+    assert_eq!(
+        all,
+        ComparedPairs {
+            pairs: vec![(0, 1), (0, 2), (1, 2)],
+            anchor: None
+        }
+    );
+    let stated = pairs("kind = \"anchored\"").unwrap();
+    assert_eq!(stated.pairs, [(1, 0), (1, 2)]);
+    assert_eq!(stated.anchor, Some(1));
+    let err = pairs("kind = \"anchored\"\nanchor = \"text\"").unwrap_err();
+    assert_eq!(err.operation, "pairs");
+    assert!(err.to_string().contains("anchor modality 'text'"), "{err}");
+
     let err = clip.loss("temperature = -1.0").err().unwrap();
     assert!(
         err.to_string().contains("temperature must be positive"),

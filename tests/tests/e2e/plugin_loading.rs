@@ -111,6 +111,8 @@ fn copy_tree(from: &Path, to: &Path) {
 /// Builds `tests/fixtures/foreign-abi-plugin` against a copy of plugin-api whose
 /// version is `abi` and whose `src/module.rs` has each `(from, to)` of `edits`
 /// applied, in a scratch directory named by `tag`; returns the library's path.
+/// The copy's `Loss` trait ends at `compute`, as in the first release, before
+/// `pairs` was appended: the fixture is a plugin built then.
 fn build_plugin_against_abi(tag: &str, abi: &str, edits: &[(&str, &str)]) -> std::path::PathBuf {
     let scratch = artifact_dir().join(format!("abi-{tag}-fixture"));
     let api = scratch.join("plugin-api");
@@ -125,6 +127,15 @@ fn build_plugin_against_abi(tag: &str, abi: &str, edits: &[(&str, &str)]) -> std
         source = source.replace(from, to);
     }
     fs::write(&module, source).unwrap();
+    let objects = api.join("src/objects.rs");
+    let mut source = fs::read_to_string(&objects).unwrap();
+    let appended = source
+        .find("    /// Which of `modalities` (a run's, in run order) the loss compares")
+        .expect("objects.rs declares Loss::pairs");
+    let end = "\n    }\n}\n";
+    let length = source[appended..].find(end).expect("end of Loss::pairs") + end.len();
+    source.replace_range(appended..appended + length, "}\n");
+    fs::write(&objects, source).unwrap();
     let manifest = format!(
         "[package]\nname = \"mmhost-plugin-api\"\nversion = \"{abi}\"\nedition = \"2021\"\n\n\
          [dependencies]\nabi_stable = {{ version = \"0.11.3\", default-features = false }}\n"
@@ -184,4 +195,19 @@ fn a_plugin_whose_types_differ_under_the_same_abi_version_is_refused_by_the_layo
         message.contains("type layouts differ at info.__returns.embed_dim: mismatched type Expected: u64 Found: u32"),
         "{message}"
     );
+}
+
+#[test]
+fn a_plugin_built_before_a_method_was_appended_still_loads() {
+    // The same ABI version without `Loss::pairs`: abi_stable's check reports its
+    // vtable one method short; the host accepts exactly that, and answers the
+    // missing method with the ABI's default, every pair and no anchor.
+    let path = build_plugin_against_abi("first-release", ABI_VERSION, &[]);
+    let library = PluginLibrary::load(&path).expect("an older plugin loads");
+    assert_eq!(library.description().name, "foreign");
+    let loss = library.loss("").unwrap();
+    let modalities = ["crystal", "dos", "text"].map(String::from);
+    let stated = loss.pairs(&modalities).unwrap();
+    assert_eq!(stated.pairs, [(0, 1), (0, 2), (1, 2)]);
+    assert_eq!(stated.anchor, None);
 }

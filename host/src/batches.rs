@@ -1,6 +1,8 @@
-//! The training data pipeline: a loader thread featurizes the batches ahead of
-//! the encoders (reading the dataset's feature cache, computing and caching what
-//! is missing on worker threads) and hands them over a bounded crossbeam channel.
+//! Batches of materials for the encoders, shared by pretraining, fine-tuning and
+//! embedding: the epoch order, balanced batch sizes, and a loader thread that
+//! featurizes batches ahead of the encoders (reading the dataset's feature cache,
+//! computing and caching what is missing on worker threads) and hands them over a
+//! bounded crossbeam channel.
 
 use std::{sync::Arc, thread};
 
@@ -108,4 +110,31 @@ pub fn spawn(
         }
     });
     receiver
+}
+
+/// `ids` cut into `ceil(len / batch_size)` batches whose sizes differ by at most
+/// one: a contrastive loss's scale depends on the batch size, so no small last batch.
+pub fn balanced_batches(ids: &[String], batch_size: usize) -> Vec<Vec<String>> {
+    let count = ids.len().div_ceil(batch_size.max(1));
+    let mut batches = Vec::with_capacity(count);
+    let mut start = 0;
+    for b in 0..count {
+        let size = (ids.len() - start) / (count - b);
+        batches.push(ids[start..start + size].to_vec());
+        start += size;
+    }
+    batches
+}
+
+/// The training materials in the order of `epoch` under `seed`: a Fisher–Yates
+/// shuffle driven by splitmix64, the same on every machine and after a resume.
+pub fn epoch_order(ids: &[String], seed: u64, epoch: usize) -> Vec<String> {
+    let mut order = ids.to_vec();
+    let mut state = crate::dataset::mix64(seed ^ crate::dataset::mix64(epoch as u64 + 1));
+    for i in (1..order.len()).rev() {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let j = (crate::dataset::mix64(state) % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
 }
