@@ -168,7 +168,7 @@ pub fn finetune(
 ) -> Result<FinetuneOutcome, FinetuneError> {
     let started = Instant::now();
     let run = RunDir::new(&request.out);
-    let (spec, settings, checkpoint) = open_run(&request, &run)?;
+    let (spec, settings, initial) = open_run(&request, &run)?;
     let task = spec
         .task
         .unwrap_or_else(|| Task::default_for(&spec.property));
@@ -183,14 +183,18 @@ pub fn finetune(
     let (mut encoder, source, plugin) =
         encoder_from_settings(&settings, "crystal", &request.search, &dataset)
             .map_err(ModelError::from)?;
-    match (&checkpoint, &spec.from) {
-        (Some(checkpoint), _) => {
+    let checkpoint = match initial {
+        Initial::Checkpoint(checkpoint) => {
             encoder.load_weights(&checkpoint.weights("crystal")?)?;
             encoder.load_optimizer(&checkpoint.optimizer("crystal")?)?;
+            Some(checkpoint)
         }
-        (None, Some(from)) => encoder.load_weights(&TrainedRun::open(from)?.weights("crystal")?)?,
-        (None, None) => {}
-    }
+        Initial::Pretrained(weights) => {
+            encoder.load_weights(&weights)?;
+            None
+        }
+        Initial::Fresh => None,
+    };
     let threads = settings.train.worker_threads();
 
     // Every labelled structure is featurized into the cache before training.
@@ -493,12 +497,23 @@ pub fn finetune(
     Ok(outcome)
 }
 
-/// The recipe, configuration and (when resuming) the checkpoint to start from;
-/// a new fine-tuning records its recipe and configuration in `run`.
+/// Where the crystal encoder's weights come from.
+enum Initial {
+    /// A checkpoint of this fine-tuning (resume): weights, optimizer and state.
+    Checkpoint(Checkpoint),
+    /// The crystal encoder of the pretraining run `--from` (safetensors bytes).
+    Pretrained(Vec<u8>),
+    /// Freshly initialized (`--scratch`).
+    Fresh,
+}
+
+/// The recipe, configuration and starting weights; a new fine-tuning records its
+/// recipe and configuration in `run`. A `--from` run is opened once, for both its
+/// configuration and its crystal encoder's weights.
 fn open_run(
     request: &FinetuneRequest,
     run: &RunDir,
-) -> Result<(FinetuneSpec, Settings, Option<Checkpoint>), FinetuneError> {
+) -> Result<(FinetuneSpec, Settings, Initial), FinetuneError> {
     let out = run.root();
     let spec_path = FinetuneSpec::path(out);
     let model_path = out.join("model.json");
@@ -517,8 +532,7 @@ fn open_run(
             let toml = std::fs::read_to_string(&config).map_err(io_at(&config))?;
             let settings: Settings = toml::from_str(&toml)
                 .map_err(|e| FinetuneError::Setup(format!("{}: {e}", config.display())))?;
-            let checkpoint = run.latest()?;
-            if checkpoint.is_none() {
+            let Some(checkpoint) = run.latest()? else {
                 return Err(FinetuneError::Setup(if model_path.is_file() {
                     format!(
                         "{}: this fine-tuning finished; its model is there (start again with \
@@ -532,9 +546,9 @@ fn open_run(
                         out.display()
                     )
                 }));
-            }
+            };
             run.create()?;
-            Ok((spec, settings, checkpoint))
+            Ok((spec, settings, Initial::Checkpoint(checkpoint)))
         }
         FinetuneStart::New { spec, settings } => {
             if request.overwrite {
@@ -555,9 +569,13 @@ fn open_run(
                     out.display()
                 )));
             }
-            let settings = match &spec.from {
-                Some(from) => TrainedRun::open(from)?.settings().clone(),
-                None => (**settings).clone(),
+            let (settings, initial) = match &spec.from {
+                Some(from) => {
+                    let pretrained = TrainedRun::open(from)?;
+                    let weights = pretrained.weights("crystal")?;
+                    (pretrained.settings().clone(), Initial::Pretrained(weights))
+                }
+                None => ((**settings).clone(), Initial::Fresh),
             };
             // Absolute paths, so that `--resume` works from any directory.
             let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
@@ -574,7 +592,7 @@ fn open_run(
             let json = serde_json::to_vec_pretty(&spec)
                 .map_err(|e| FinetuneError::Setup(format!("recipe: {e}")))?;
             crate::atomic::write(&spec_path, &json).map_err(io_at(&spec_path))?;
-            Ok((spec, settings, None))
+            Ok((spec, settings, initial))
         }
     }
 }
