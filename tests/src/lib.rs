@@ -185,6 +185,16 @@ pub fn succeeded<S: Debug>(args: &[S], out: Output) -> Output {
     out
 }
 
+/// The stderr of a command that must have failed.
+pub fn refused(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "expected a refusal, but it succeeded:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr_text(out)
+}
+
 /// What a command wrote on stderr.
 pub fn stderr_text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

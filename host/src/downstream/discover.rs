@@ -95,10 +95,14 @@ pub fn discover(
     }
     let hits = top_k(&query, &crystals.values, crystals.dim, request.neighbours).swap_remove(0);
     let mut neighbours = Vec::with_capacity(hits.len());
+    let mut spectra = Vec::with_capacity(hits.len());
     for hit in hits {
         let id = crystals.ids[hit.row].clone();
-        let normalized_mae = dos_spectrum(&on.dataset, &id)?
-            .and_then(|s| normalized_mae(&target, &s, request.window_ev));
+        let spectrum = dos_spectrum(&on.dataset, &id)?;
+        let normalized_mae = spectrum
+            .as_ref()
+            .and_then(|s| normalized_mae(&target, s, request.window_ev));
+        spectra.push(spectrum);
         neighbours.push(Neighbour {
             formula: on.formula(&id)?,
             id,
@@ -117,7 +121,7 @@ pub fn discover(
         neighbour.best_so_far = *best;
     }
     let best = match curve.last() {
-        Some(Some((index, _))) => dos_spectrum(&on.dataset, &neighbours[*index].id)?,
+        Some(Some((index, _))) => spectra.swap_remove(*index),
         _ => None,
     };
     Ok(Discovery {
