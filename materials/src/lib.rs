@@ -14,6 +14,7 @@ mod neighbors;
 mod poscar;
 mod potnet_sums;
 mod pymatgen_json;
+pub mod records;
 mod structure;
 mod symmetry;
 mod volumetric;

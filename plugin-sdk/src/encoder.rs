@@ -9,12 +9,11 @@ use mmhost_plugin_api::{Embeddings, Encoder, Featurizer, PluginError, Record, St
 use crate::{guard, TrainerOps};
 
 /// A modality encoder written in burn. Implement this, then invoke
-/// [`export_encoder!`](crate::export_encoder) with the implementing type.
+/// [`export_encoder!`](crate::export_encoder) with the implementing type. The plugin's
+/// version is its crate's (`CARGO_PKG_VERSION`, filled in by the export macro).
 pub trait EncoderModel: 'static {
     /// Plugin name the host finds it by (e.g. `dos`).
     const NAME: &'static str;
-    /// Plugin version (usually `env!("CARGO_PKG_VERSION")`).
-    const VERSION: &'static str;
     /// Modality encoded (e.g. `dos`, `crystal`).
     const MODALITY: &'static str;
     /// One-line description for `mmhost plugins list`.

@@ -16,13 +16,13 @@ use crate::{
     Resolved, Trainer, TrainerOps,
 };
 
-/// `PluginInfo` of an encoder plugin.
-pub extern "C" fn encoder_info<S: EncoderModel>() -> PluginInfo {
+/// `PluginInfo` of an encoder plugin of crate version `version`.
+pub fn encoder_info<S: EncoderModel>(version: &str) -> PluginInfo {
     let defaults = S::default_config();
     let presets: Vec<&str> = S::presets().iter().map(|(n, _)| *n).collect();
     PluginInfo {
         name: RString::from(S::NAME),
-        version: RString::from(S::VERSION),
+        version: RString::from(version),
         kind: PluginKind::Encoder,
         modality: RString::from(S::MODALITY),
         description: RString::from(S::DESCRIPTION),
@@ -33,11 +33,11 @@ pub extern "C" fn encoder_info<S: EncoderModel>() -> PluginInfo {
     }
 }
 
-/// `PluginInfo` of a loss plugin.
-pub extern "C" fn loss_info<L: LossFunction>() -> PluginInfo {
+/// `PluginInfo` of a loss plugin of crate version `version`.
+pub fn loss_info<L: LossFunction>(version: &str) -> PluginInfo {
     PluginInfo {
         name: RString::from(L::NAME),
-        version: RString::from(L::VERSION),
+        version: RString::from(version),
         kind: PluginKind::Loss,
         modality: RString::new(),
         description: RString::from(L::DESCRIPTION),
@@ -164,7 +164,13 @@ macro_rules! export_encoder {
         fn mmhost_plugin_root_module() -> $crate::api::PluginModuleRef {
             use ::abi_stable::prefix_type::PrefixTypeTrait;
             $crate::api::PluginModule {
-                info: $crate::__export::encoder_info::<$model>,
+                info: {
+                    // In the plugin's crate, so that the version is the plugin's.
+                    extern "C" fn info() -> $crate::api::PluginInfo {
+                        $crate::__export::encoder_info::<$model>(env!("CARGO_PKG_VERSION"))
+                    }
+                    info
+                },
                 new_featurizer: $crate::__export::new_featurizer::<$model>,
                 new_encoder: $crate::__export::new_encoder::<$model>,
                 new_loss: $crate::__export::no_loss,
@@ -183,7 +189,13 @@ macro_rules! export_loss {
         fn mmhost_plugin_root_module() -> $crate::api::PluginModuleRef {
             use ::abi_stable::prefix_type::PrefixTypeTrait;
             $crate::api::PluginModule {
-                info: $crate::__export::loss_info::<$loss>,
+                info: {
+                    // In the plugin's crate, so that the version is the plugin's.
+                    extern "C" fn info() -> $crate::api::PluginInfo {
+                        $crate::__export::loss_info::<$loss>(env!("CARGO_PKG_VERSION"))
+                    }
+                    info
+                },
                 new_featurizer: $crate::__export::no_featurizer,
                 new_encoder: $crate::__export::no_encoder,
                 new_loss: $crate::__export::new_loss::<$loss>,

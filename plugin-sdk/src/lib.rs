@@ -41,6 +41,12 @@ pub use device::{Gpu, GpuInner};
 
 /// burn, re-exported so plugins build their models against the SDK's version.
 pub use burn;
+/// Crystal structures, materials formats and neighbour lists, re-exported so plugins
+/// read structures as the host writes them.
+pub use mmhost_materials as materials;
+/// The raw records of the built-in modalities (`crystal`, `dos`, `charge`, `text`):
+/// field names, shapes, and the functions that write and read them.
+pub use mmhost_materials::records;
 /// The ABI crate, re-exported so plugins need no separate dependency on it.
 pub use mmhost_plugin_api as api;
 

@@ -32,12 +32,11 @@ pub struct LossTerms<B: Backend> {
 
 /// A loss over the embeddings of several modalities, written in burn. The SDK
 /// differentiates it: implement the forward computation only, then invoke
-/// [`export_loss!`](crate::export_loss). Losses run on the CPU.
+/// [`export_loss!`](crate::export_loss). Losses run on the CPU. The plugin's version is
+/// its crate's (`CARGO_PKG_VERSION`, filled in by the export macro).
 pub trait LossFunction: Sized + Send + 'static {
     /// Plugin name (e.g. `clip`).
     const NAME: &'static str;
-    /// Plugin version.
-    const VERSION: &'static str;
     /// One-line description.
     const DESCRIPTION: &'static str;
 

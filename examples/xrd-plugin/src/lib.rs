@@ -58,7 +58,6 @@ impl XrdPlugin {
 
 impl EncoderModel for XrdPlugin {
     const NAME: &'static str = "xrd";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const MODALITY: &'static str = "xrd";
     const DESCRIPTION: &'static str =
         "Powder XRD (Cu Kα, 2θ 5–90°) computed from the crystal structure, 1D CNN encoder (example third-party plugin)";
@@ -91,9 +90,7 @@ impl EncoderModel for XrdPlugin {
     fn featurize(config: &Self::Config, raw: &Record) -> Result<Record, PluginError> {
         let invalid = |message: String| PluginError::new(ErrorKind::InvalidInput, message);
         check_settings(config).map_err(invalid)?;
-        let bytes = raw.require("structure")?;
-        let crystal =
-            Crystal::from_pymatgen_json(&bytes.bytes).map_err(|e| invalid(e.to_string()))?;
+        let crystal = Crystal::from_record(raw).map_err(|e| invalid(e.to_string()))?;
         let (peaks, pattern) = Self::pattern(config, &crystal);
         if peaks.is_empty() {
             return Err(invalid(format!(

@@ -1,7 +1,12 @@
-//! The crystal structure as the host stores it: pymatgen's `Structure.as_dict()`
-//! JSON in the raw record's `structure` field.
+//! The crystal structure as X-ray diffraction needs it: lattice vectors and, on each
+//! site, the scattering factors of its species. Read from the host's raw `crystal`
+//! record through the SDK's record schema.
 
-use serde_json::Value;
+use mmhost_plugin_sdk::{
+    api::Record,
+    materials::{structure_from_pymatgen, ParseError, Structure},
+    records::{structure_from_record, RecordError},
+};
 
 use crate::scattering::{element, Element};
 
@@ -29,40 +34,69 @@ pub enum StructureError {
     /// The bytes are not JSON.
     #[error("structure is not JSON: {0}")]
     Json(#[from] serde_json::Error),
-    /// A field is missing or malformed.
+    /// The JSON is not a pymatgen structure.
+    #[error("structure: {0}")]
+    Parse(#[from] ParseError),
+    /// The raw record does not hold a structure.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// The structure has something this plugin cannot diffract.
     #[error("structure {0}")]
     Invalid(String),
 }
 
 impl Crystal {
-    /// Parses pymatgen's structure dict (`lattice.matrix`, `sites[].abc`,
-    /// `sites[].species[].element`/`occu`).
+    /// The crystal of a raw `crystal` record, as the host stores it.
+    pub fn from_record(record: &Record) -> Result<Self, StructureError> {
+        Self::from_structure(&structure_from_record(record)?)
+    }
+
+    /// The crystal of pymatgen's structure dict as JSON text (a `Structure.as_dict()`).
     pub fn from_pymatgen_json(bytes: &[u8]) -> Result<Self, StructureError> {
-        let json: Value = serde_json::from_slice(bytes)?;
+        Self::from_structure(&structure_from_pymatgen(&serde_json::from_slice(bytes)?)?)
+    }
+
+    /// The crystal of a structure: its elements looked up in the scattering-factor
+    /// table, its lattice checked to enclose a volume.
+    pub fn from_structure(structure: &Structure) -> Result<Self, StructureError> {
         let invalid = |message: String| StructureError::Invalid(message);
-        let matrix = json
-            .pointer("/lattice/matrix")
-            .and_then(Value::as_array)
-            .filter(|rows| rows.len() == 3)
-            .ok_or_else(|| invalid("has no 3×3 lattice.matrix".into()))?;
-        let mut lattice = [[0.0; 3]; 3];
-        for (row, value) in lattice.iter_mut().zip(matrix) {
-            *row = three_numbers(value)
-                .ok_or_else(|| invalid("has a malformed lattice.matrix row".into()))?;
-        }
-        let sites = json
-            .get("sites")
-            .and_then(Value::as_array)
-            .filter(|sites| !sites.is_empty())
-            .ok_or_else(|| invalid("has no sites".into()))?;
-        let sites = sites
+        let sites = structure
+            .sites
             .iter()
             .enumerate()
             .map(|(i, site)| {
-                parse_site(site).map_err(|reason| invalid(format!("site {i}: {reason}")))
+                let species = site
+                    .occupants
+                    .iter()
+                    .map(|occupant| {
+                        let symbol = occupant.element.symbol();
+                        let element = element(symbol).ok_or_else(|| {
+                            invalid(format!(
+                                "site {i}: no X-ray scattering factors for element '{symbol}'"
+                            ))
+                        })?;
+                        let occupancy = occupant.occupancy;
+                        if !(0.0..=1.0 + 1e-6).contains(&occupancy) {
+                            return Err(invalid(format!(
+                                "site {i}: occupancy {occupancy} of {symbol} is outside [0, 1]"
+                            )));
+                        }
+                        Ok((element, occupancy))
+                    })
+                    .collect::<Result<Vec<_>, StructureError>>()?;
+                Ok(Site {
+                    frac: site.frac,
+                    species,
+                })
             })
-            .collect::<Result<Vec<_>, _>>()?;
-        let crystal = Self { lattice, sites };
+            .collect::<Result<Vec<_>, StructureError>>()?;
+        if sites.is_empty() {
+            return Err(invalid("has no sites".into()));
+        }
+        let crystal = Self {
+            lattice: structure.lattice.matrix,
+            sites,
+        };
         let volume = crystal.volume();
         if volume.is_nan() || volume <= 1e-6 {
             return Err(invalid(format!(
@@ -85,42 +119,6 @@ impl Crystal {
         let volume = dot(a, cross(b, c));
         [cross(b, c), cross(c, a), cross(a, b)].map(|v| v.map(|x| x / volume))
     }
-}
-
-fn parse_site(site: &Value) -> Result<Site, String> {
-    let frac = site
-        .get("abc")
-        .and_then(three_numbers)
-        .ok_or("has no fractional coordinates 'abc'")?;
-    let species = site
-        .get("species")
-        .and_then(Value::as_array)
-        .filter(|s| !s.is_empty())
-        .ok_or("has no species")?
-        .iter()
-        .map(|entry| {
-            let symbol = entry.get("element").and_then(Value::as_str).unwrap_or("");
-            let element = element(symbol)
-                .ok_or_else(|| format!("no X-ray scattering factors for element '{symbol}'"))?;
-            let occupancy = entry.get("occu").and_then(Value::as_f64).unwrap_or(1.0);
-            if !(0.0..=1.0 + 1e-6).contains(&occupancy) {
-                return Err(format!(
-                    "occupancy {occupancy} of {symbol} is outside [0, 1]"
-                ));
-            }
-            Ok((element, occupancy))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
-    Ok(Site { frac, species })
-}
-
-fn three_numbers(value: &Value) -> Option<[f64; 3]> {
-    let items = value.as_array().filter(|items| items.len() == 3)?;
-    let mut out = [0.0; 3];
-    for (x, item) in out.iter_mut().zip(items) {
-        *x = item.as_f64().filter(|x| x.is_finite())?;
-    }
-    Some(out)
 }
 
 /// `a · b`.

@@ -3,7 +3,7 @@
 
 use mmhost_plugin_sdk::{
     api::{Array, Embeddings, Record, StepSettings},
-    resolve_config, Cpu, EncoderModel, Trainer, TrainerOps,
+    records, resolve_config, Cpu, EncoderModel, Trainer, TrainerOps,
 };
 use mmhost_xrd::XrdPlugin;
 use serde_json::Value;
@@ -24,7 +24,10 @@ fn structures() -> Vec<Vec<u8>> {
 }
 
 fn raw(structure: &[u8]) -> Record {
-    Record::single("structure", Array::from_u8(&[structure.len()], structure))
+    Record::single(
+        records::STRUCTURE_FIELD,
+        Array::from_u8(&[structure.len()], structure),
+    )
 }
 
 #[test]

@@ -8,7 +8,7 @@ use mmhost::{
     dataset::Dataset,
     import::{import_sources, FileReport, Outcome},
 };
-use mmhost_materials::{structure_from_pymatgen, Lattice};
+use mmhost_materials::{records::structure_from_record, structure_to_pymatgen, Lattice};
 use mmhost_plugin_api::Record;
 
 #[derive(Debug, Subcommand)]
@@ -170,14 +170,14 @@ fn show(db: &Path, id: &str, json: bool) -> Result<()> {
         .with_context(|| format!("no material '{id}' in {}", db.display()))?;
     let modalities = dataset.modalities_of(id)?;
     let structure = match dataset.record("crystal", id)? {
-        Some(record) => Some(structure_json(&record)?),
+        Some(record) => Some(structure_from_record(&record)?),
         None => None,
     };
     if json {
         let value = serde_json::json!({
             "material": material,
             "modalities": modalities,
-            "structure": structure,
+            "structure": structure.as_ref().map(structure_to_pymatgen),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
@@ -190,8 +190,7 @@ fn show(db: &Path, id: &str, json: bool) -> Result<()> {
         println!("  space group    {sg} ({system})");
     }
     if let Some(structure) = &structure {
-        let s = structure_from_pymatgen(structure)?;
-        print_lattice(&s.lattice, s.len());
+        print_lattice(&structure.lattice, structure.len());
     }
     println!("  modalities     {}", modalities.join(", "));
     for modality in &modalities {
@@ -208,11 +207,6 @@ fn show(db: &Path, id: &str, json: bool) -> Result<()> {
         println!("    {source}");
     }
     Ok(())
-}
-
-fn structure_json(record: &Record) -> Result<serde_json::Value> {
-    let bytes = record.require("structure")?;
-    Ok(serde_json::from_slice(&bytes.bytes)?)
 }
 
 fn print_lattice(lattice: &Lattice, sites: usize) {

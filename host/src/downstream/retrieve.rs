@@ -12,10 +12,9 @@ use super::{
     retrieval::{own_target_ranks, top_k, RetrievalScores},
     DownstreamError, EmbedProgress, ModelOnData,
 };
-use crate::{
-    import::{read_file, text_record},
-    plugins::PluginSearch,
-};
+use mmhost_materials::records::text_record;
+
+use crate::{import::read_file, plugins::PluginSearch};
 
 /// Retrieval scores of `query` → `target` embeddings over the materials of `on`
 /// that have both modalities: each query must find its own material among all

@@ -13,10 +13,10 @@ use mmhost_materials::{
 };
 use serde_json::Value;
 
-use super::records::{
+use crate::dataset::{ImportBatch, Material, Rejected};
+use mmhost_materials::records::{
     charge_record, charge_record_from_grid, crystal_record, dos_record, text_record,
 };
-use crate::dataset::{ImportBatch, Material, Rejected};
 
 /// The formats mmhost reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

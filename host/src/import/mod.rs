@@ -4,7 +4,6 @@
 //! import can simply be rerun.
 
 mod formats;
-mod records;
 
 use std::{
     path::{Path, PathBuf},
@@ -13,12 +12,11 @@ use std::{
 
 use serde::Serialize;
 
+use mmhost_materials::records::{structure_from_record, text_record};
+
 use crate::dataset::{Dataset, DatasetError, ImportBatch, ImportLog, Rejected};
 
 pub use formats::read_structure;
-pub use records::{
-    charge_record, charge_record_from_grid, crystal_record, dos_record, text_record, CHARGE_GRID,
-};
 
 /// What happened to one source file.
 #[derive(Clone, Debug, Serialize)]
@@ -178,11 +176,7 @@ pub fn describe_missing(dataset: &Dataset) -> Result<(usize, Vec<Rejected>), Dat
             .record("crystal", &id)?
             .ok_or_else(|| "no structure".to_string())
             .and_then(|record| {
-                let bytes = record.require("structure").map_err(|e| e.to_string())?;
-                let json: serde_json::Value =
-                    serde_json::from_slice(&bytes.bytes).map_err(|e| e.to_string())?;
-                let structure =
-                    mmhost_materials::structure_from_pymatgen(&json).map_err(|e| e.to_string())?;
+                let structure = structure_from_record(&record).map_err(|e| e.to_string())?;
                 mmhost_materials::describe(&structure).map_err(|e| e.to_string())
             });
         match described {

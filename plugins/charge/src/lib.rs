@@ -16,6 +16,7 @@ pub use normalize::normalize_density;
 use burn::tensor::{backend::Backend, Tensor};
 use mmhost_plugin_sdk::{
     api::{Array, ErrorKind, PluginError, Record},
+    records::charge_grid_from_record,
     stack_field, EncoderModel,
 };
 
@@ -24,7 +25,6 @@ pub struct ChargePlugin;
 
 impl EncoderModel for ChargePlugin {
     const NAME: &'static str = "charge";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const MODALITY: &'static str = "charge";
     const DESCRIPTION: &'static str =
         "3D ResNeXt ([3,4,6,3] blocks, cardinality 32) over the 32^3 charge-density grid";
@@ -55,18 +55,9 @@ impl EncoderModel for ChargePlugin {
     }
 
     fn featurize(config: &Self::Config, raw: &Record) -> Result<Record, PluginError> {
-        let grid = raw.require("charge")?;
         let n = config.grid;
-        if grid.dims() != [n, n, n] {
-            return Err(PluginError::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "charge grid is {:?}, expected ({n}, {n}, {n}) (import resamples to 32³)",
-                    grid.dims()
-                ),
-            ));
-        }
-        let density = normalize_density(&grid.to_f32()?)
+        let grid = charge_grid_from_record(raw, n)?;
+        let density = normalize_density(&grid)
             .map_err(|message| PluginError::new(ErrorKind::InvalidInput, message))?;
         Ok(Record::single(
             "density",

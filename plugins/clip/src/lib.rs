@@ -53,7 +53,6 @@ pub struct ClipLoss {
 
 impl LossFunction for ClipLoss {
     const NAME: &'static str = "clip";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const DESCRIPTION: &'static str =
         "CLIP contrastive loss, all-pairs or anchored, masked for missing modalities";
 

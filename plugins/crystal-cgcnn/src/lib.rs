@@ -24,7 +24,6 @@ pub struct CgcnnPlugin;
 
 impl EncoderModel for CgcnnPlugin {
     const NAME: &'static str = "crystal-cgcnn";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const MODALITY: &'static str = "crystal";
     const DESCRIPTION: &'static str =
         "CGCNN graph convolutions over the 12 nearest neighbours within 8 Å (Xie & Grossman 2018)";
@@ -124,7 +123,7 @@ impl GraphBatch {
                 return Err(invalid(
                     i,
                     format!(
-                        "expected (N, 92), (N, {m}), (N, {m}) arrays; got {:?}, {:?}, {:?} (featurize first)",
+                        "expected (N, {CGCNN_FEATURES}), (N, {m}), (N, {m}) arrays; got {:?}, {:?}, {:?} (featurize first)",
                         features.dims(),
                         index.dims(),
                         distance.dims()

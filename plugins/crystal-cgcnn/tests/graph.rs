@@ -9,8 +9,7 @@ use std::{collections::HashMap, fs::File, io::Read, path::PathBuf};
 
 use flate2::read::GzDecoder;
 use mmhost_crystal_cgcnn::featurize_structure;
-use mmhost_materials::{cif::read_cif, structure_to_pymatgen};
-use mmhost_plugin_sdk::api::{Array, Record};
+use mmhost_materials::{cif::read_cif, records::crystal_record};
 use serde_json::Value;
 
 fn data_dir() -> PathBuf {
@@ -74,9 +73,7 @@ fn cgcnn_graphs_and_atom_features_match_the_reference_construction() {
         let structure = read_cif(&cifs[id])
             .unwrap_or_else(|e| panic!("{id}: {e}"))
             .remove(0);
-        let json = structure_to_pymatgen(&structure).to_string();
-        let raw = Record::single("structure", Array::from_u8(&[json.len()], json.as_bytes()));
-        let graph = featurize_structure(&raw, radius, neighbors).unwrap();
+        let graph = featurize_structure(&crystal_record(&structure), radius, neighbors).unwrap();
         let features = graph.require("atom_features").unwrap().to_f32().unwrap();
         let index = graph.require("neighbor_index").unwrap().to_i64().unwrap();
         let distance = graph

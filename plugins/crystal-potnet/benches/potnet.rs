@@ -16,12 +16,12 @@
 use std::{fs::File, path::Path, time::Instant};
 
 use flate2::read::GzDecoder;
-use mmhost::import::crystal_record;
 use mmhost_bench_support::{
     data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_training_steps,
     write_npy,
 };
 use mmhost_crystal_potnet::{PotNetConfig, PotNetPlugin};
+use mmhost_materials::records::crystal_record;
 use mmhost_materials::{cif::read_cif, CGCNN_FEATURES};
 use mmhost_plugin_sdk::{
     api::{Embeddings, Record},

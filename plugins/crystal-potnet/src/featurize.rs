@@ -2,7 +2,7 @@
 //! of every ordered pair of atoms.
 
 use mmhost_materials::{
-    cgcnn_feature_matrix, potnet_infinite_sums, structure_from_pymatgen, CGCNN_FEATURES,
+    cgcnn_feature_matrix, potnet_infinite_sums, records::structure_from_record, CGCNN_FEATURES,
 };
 use mmhost_plugin_sdk::api::{Array, ErrorKind, PluginError, Record};
 
@@ -17,10 +17,7 @@ pub fn featurize_structure(
     max_neighbors: usize,
 ) -> Result<Record, PluginError> {
     let invalid = |message: String| PluginError::new(ErrorKind::InvalidInput, message);
-    let bytes = raw.require("structure")?;
-    let json: serde_json::Value = serde_json::from_slice(&bytes.bytes)
-        .map_err(|e| invalid(format!("structure is not JSON: {e}")))?;
-    let structure = structure_from_pymatgen(&json).map_err(|e| invalid(e.to_string()))?;
+    let structure = structure_from_record(raw)?;
     let n = structure.len();
     let features = cgcnn_feature_matrix(&structure)
         .map_err(|element| invalid(format!("no CGCNN features for {element} (Z > 100)")))?;

@@ -24,7 +24,6 @@ pub struct PotNetPlugin;
 
 impl EncoderModel for PotNetPlugin {
     const NAME: &'static str = "crystal-potnet";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const MODALITY: &'static str = "crystal";
     const DESCRIPTION: &'static str =
         "PotNet: 16-NN local edges and Coulomb/London/Pauli lattice-sum edges, 3 gated convolutions x 256";

@@ -1,22 +1,22 @@
 //! DOS featurization: Fermi shift and resampling to a fixed number of energies.
 
-use mmhost_plugin_sdk::api::{Array, ErrorKind, PluginError, Record};
+use mmhost_plugin_sdk::{
+    api::{Array, ErrorKind, PluginError, Record},
+    records::{dos_from_record, DosSpectrum},
+};
 
 /// Raw `dos` `(2, N)` (+ optional `efermi`) → featurized `dos` `(2, points)`: energies
 /// shifted so that E_Fermi = 0 when `efermi` is given, then the DOS resampled by
 /// linear interpolation onto `points` evenly spaced energies spanning the input range.
 /// A row of `points` evenly spaced energies with no `efermi` passes through unchanged.
 pub fn featurize_dos(raw: &Record, points: usize) -> Result<Record, PluginError> {
-    let array = raw.require("dos")?;
-    let dims = array.dims();
-    if dims.len() != 2 || dims[0] != 2 || dims[1] < 2 {
-        return Err(invalid(format!(
-            "field 'dos' has shape {dims:?}, expected (2, N) with N >= 2"
-        )));
-    }
-    let values = array.to_f32()?;
-    let (energies, density) = values.split_at(dims[1]);
-    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+    let DosSpectrum {
+        energies,
+        density,
+        efermi,
+    } = dos_from_record(raw)?;
+    let values = energies.iter().chain(&density);
+    if let Some(i) = values.into_iter().position(|v| !v.is_finite()) {
         return Err(invalid(format!(
             "field 'dos' holds a non-finite value at index {i}"
         )));
@@ -27,22 +27,16 @@ pub fn featurize_dos(raw: &Record, points: usize) -> Result<Record, PluginError>
             i + 1
         )));
     }
-    let shift = match raw.get("efermi") {
-        Some(e) => *e
-            .to_f32()?
-            .first()
-            .ok_or_else(|| invalid("field 'efermi' is empty".to_string()))?,
-        None => 0.0,
-    };
+    let shift = efermi.unwrap_or(0.0);
     let shifted: Vec<f32> = energies.iter().map(|e| e - shift).collect();
     let (grid, resampled) = if shift == 0.0 && is_even_grid(&shifted, points) {
-        (shifted, density.to_vec())
+        (shifted, density)
     } else {
         let first = shifted[0];
         let last = shifted[shifted.len() - 1];
         let step = (last - first) / (points - 1) as f32;
         let grid: Vec<f32> = (0..points).map(|i| first + step * i as f32).collect();
-        let resampled = resample_linear(&shifted, density, &grid);
+        let resampled = resample_linear(&shifted, &density, &grid);
         (grid, resampled)
     };
     let mut out = grid;

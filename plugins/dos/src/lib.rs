@@ -25,7 +25,6 @@ pub struct DosPlugin;
 
 impl EncoderModel for DosPlugin {
     const NAME: &'static str = "dos";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const MODALITY: &'static str = "dos";
     const DESCRIPTION: &'static str =
         "Transformer over energy/DOS tokens (MultiMat reference: depth 4, 8 heads x 64, MLP 512)";

@@ -18,6 +18,7 @@ use burn::{
 };
 use mmhost_plugin_sdk::{
     api::{Array, PluginError, Record},
+    records::text_from_record,
     stack_field, EncoderModel,
 };
 
@@ -77,7 +78,6 @@ pub struct TextPlugin;
 
 impl EncoderModel for TextPlugin {
     const NAME: &'static str = "text";
-    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
     const MODALITY: &'static str = "text";
     const DESCRIPTION: &'static str =
         "Frozen BERT sentence embeddings (all-MiniLM-L6-v2 or MatBERT), cached; MLP -> 512 -> 512 -> 128";
@@ -94,9 +94,7 @@ impl EncoderModel for TextPlugin {
     }
 
     fn featurize(config: &Self::Config, raw: &Record) -> Result<Record, PluginError> {
-        let text = raw.require("text")?;
-        let text = String::from_utf8_lossy(&text.bytes);
-        let embedding = sentence_embedding(config, &text)?;
+        let embedding = sentence_embedding(config, text_from_record(raw)?)?;
         Ok(Record::single(
             "sentence",
             Array::from_f32(&[embedding.len()], &embedding),

@@ -2,7 +2,8 @@
 //! and a learning check on real formation energies (encoder + host linear head,
 //! split back-propagation), both loaded into the same host.
 
-use mmhost::{head::LinearHead, import::crystal_record, plugins::PluginLibrary};
+use mmhost::{head::LinearHead, plugins::PluginLibrary};
+use mmhost_materials::records::crystal_record;
 use mmhost_plugin_api::{Embeddings, Record, StepSettings};
 use mmhost_tests::{built_library, real_structures_with_formation_energy};
 

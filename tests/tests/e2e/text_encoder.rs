@@ -4,7 +4,8 @@
 
 use std::io::Read;
 
-use mmhost::{import::text_record, plugins::PluginLibrary};
+use mmhost::plugins::PluginLibrary;
+use mmhost_materials::records::text_record;
 use mmhost_tests::{built_library, data_dir, repo_root};
 use serde_json::Value;
 
