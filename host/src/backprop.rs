@@ -138,6 +138,8 @@ pub fn train_step(
 }
 
 /// Runs `work` for every (encoder, item) pair on its own thread; the first error wins.
+/// Dedicated threads, not a pool: each call blocks for a whole forward or backward
+/// inside its plugin (which has its own pool), and all of them must run at once.
 pub(crate) fn concurrently<I: Sync, T: Send>(
     encoders: &mut [EncoderHandle],
     items: &[I],

@@ -8,6 +8,8 @@ use std::{sync::Arc, thread};
 
 use crossbeam_channel::{bounded, Receiver};
 use mmhost_plugin_api::Record;
+use rand::{seq::SliceRandom, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use crate::{
     backprop::ModalityBatch,
@@ -126,15 +128,13 @@ pub fn balanced_batches(ids: &[String], batch_size: usize) -> Vec<Vec<String>> {
     batches
 }
 
-/// The training materials in the order of `epoch` under `seed`: a Fisher–Yates
-/// shuffle driven by splitmix64, the same on every machine and after a resume.
+/// The training materials in the order of `epoch` under `seed`: a shuffle driven by
+/// ChaCha8 seeded with `seed`, on its own stream per epoch, so the same on every
+/// machine and after a resume.
 pub fn epoch_order(ids: &[String], seed: u64, epoch: usize) -> Vec<String> {
     let mut order = ids.to_vec();
-    let mut state = crate::dataset::mix64(seed ^ crate::dataset::mix64(epoch as u64 + 1));
-    for i in (1..order.len()).rev() {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let j = (crate::dataset::mix64(state) % (i as u64 + 1)) as usize;
-        order.swap(i, j);
-    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(epoch as u64);
+    order.shuffle(&mut rng);
     order
 }

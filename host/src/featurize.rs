@@ -2,9 +2,8 @@
 //! configuration are read back from the store; the rest are featurized on worker
 //! threads and cached.
 
-use std::thread;
-
 use mmhost_plugin_api::Record;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::{
@@ -46,27 +45,22 @@ pub fn featurize_cached(
     for &i in &missing {
         raw.push(dataset.record(modality, &ids[i])?);
     }
-    let threads = threads.max(1).min(missing.len().max(1));
-    let chunk = missing.len().div_ceil(threads).max(1);
-    let results: Vec<Result<Record, String>> = thread::scope(|scope| {
-        let workers: Vec<_> = raw
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|r| match r {
-                            Some(raw) => featurizer.featurize(raw).map_err(|e| e.to_string()),
-                            None => Err(format!("no {modality} record")),
-                        })
-                        .collect::<Vec<_>>()
-                })
+    let featurize_all = || -> Vec<Result<Record, String>> {
+        raw.par_iter()
+            .map(|r| match r {
+                Some(raw) => featurizer.featurize(raw).map_err(|e| e.to_string()),
+                None => Err(format!("no {modality} record")),
             })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
-    });
+    };
+    let results = match rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+    {
+        Ok(pool) => pool.install(featurize_all),
+        // No threads to spare: the global pool does the work.
+        Err(_) => featurize_all(),
+    };
     let mut fresh = Vec::new();
     let mut failed = Vec::new();
     for (&i, result) in missing.iter().zip(results) {

@@ -7,7 +7,6 @@ mod splits;
 mod store;
 
 pub use codec::{decode_record, encode_record, CodecError};
-pub(crate) use splits::mix64;
 pub use splits::{split_of, Split};
 pub use store::{
     Dataset, DatasetError, DatasetSummary, ImportBatch, ImportLog, Material, Rejected,

@@ -50,7 +50,7 @@ fn unit_hash(id: &str, seed: u64) -> f64 {
 }
 
 /// splitmix64's output function: a bijection with full avalanche.
-pub(crate) fn mix64(mut z: u64) -> u64 {
+fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

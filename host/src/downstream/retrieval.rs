@@ -2,8 +2,7 @@
 //! modality should find target row `i` of another (the same material) among all
 //! target rows, by cosine similarity.
 
-use std::thread;
-
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Retrieval accuracy of one query modality against one target modality.
@@ -58,34 +57,19 @@ pub fn normalized_rows(values: &[f32], dim: usize) -> Vec<f32> {
 /// For every query row `i` the 1-based rank of target row `i` among all target rows
 /// by cosine similarity (ties count in the query's favour). `query` and `target`:
 /// `[rows, dim]` row-major with the same number of rows, row `i` of both being the
-/// same material. Runs on all cores; memory stays O(rows × dim).
+/// same material. Runs on rayon's pool (all cores); memory stays O(rows × dim).
 pub fn own_target_ranks(query: &[f32], target: &[f32], dim: usize) -> Vec<usize> {
     let q = normalized_rows(query, dim);
     let t = normalized_rows(target, dim);
     let rows = q.len() / dim.max(1);
-    let threads = thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = rows.div_ceil(threads).max(1);
-    thread::scope(|scope| {
-        let workers: Vec<_> = (0..rows)
-            .step_by(chunk)
-            .map(|start| {
-                let (q, t) = (&q, &t);
-                scope.spawn(move || {
-                    (start..(start + chunk).min(rows))
-                        .map(|i| {
-                            let qi = &q[i * dim..(i + 1) * dim];
-                            let own = dot(qi, &t[i * dim..(i + 1) * dim]);
-                            1 + t.chunks_exact(dim).filter(|tj| dot(qi, tj) > own).count()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    })
+    (0..rows)
+        .into_par_iter()
+        .map(|i| {
+            let qi = &q[i * dim..(i + 1) * dim];
+            let own = dot(qi, &t[i * dim..(i + 1) * dim]);
+            1 + t.chunks_exact(dim).filter(|tj| dot(qi, tj) > own).count()
+        })
+        .collect()
 }
 
 /// One hit of a search: target row and cosine similarity.
@@ -108,8 +92,8 @@ const QUERY_BLOCK: usize = 256;
 /// bounded list per query. `queries` and `targets`: `[rows, dim]` row-major.
 ///
 /// Each (query block × target chunk) of similarities is one matrix product
-/// (the `gemm` crate's kernels, AVX-512 where the CPU has it, on all cores), then
-/// every query row's list is updated from its row of the block on all cores.
+/// (the `gemm` crate's kernels, AVX-512 where the CPU has it, on rayon's pool), then
+/// every query row's list is updated from its row of the block, in parallel.
 pub fn top_k(queries: &[f32], targets: &[f32], dim: usize, k: usize) -> Vec<Vec<Hit>> {
     top_k_chunked(queries, targets, dim, k, DEFAULT_CHUNK_ROWS)
 }
@@ -129,7 +113,7 @@ pub fn top_k_chunked(
         return best;
     }
     let chunk_rows = chunk_rows.max(1);
-    let threads = thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = rayon::current_num_threads();
     let mut scores = vec![0.0f32; QUERY_BLOCK.min(n_queries) * chunk_rows];
     let q = &q[..n_queries * dim];
     for (chunk_index, chunk) in targets.chunks(chunk_rows * dim).enumerate() {
@@ -142,27 +126,22 @@ pub fn top_k_chunked(
         {
             let block = &mut scores[..lists.len() * n_targets];
             similarities(q_block, &t, dim, block, threads);
-            let per_thread = lists.len().div_ceil(threads).max(1);
             let block = &*block;
-            thread::scope(|scope| {
-                for (part, lists) in lists.chunks_mut(per_thread).enumerate() {
-                    scope.spawn(move || {
-                        for (offset, list) in lists.iter_mut().enumerate() {
-                            let row = (part * per_thread + offset) * n_targets;
-                            for (j, &similarity) in block[row..row + n_targets].iter().enumerate() {
-                                insert_hit(
-                                    list,
-                                    k,
-                                    Hit {
-                                        row: first_row + j,
-                                        similarity,
-                                    },
-                                );
-                            }
-                        }
-                    });
-                }
-            });
+            lists
+                .par_iter_mut()
+                .zip(block.par_chunks(n_targets))
+                .for_each(|(list, similarities)| {
+                    for (j, &similarity) in similarities.iter().enumerate() {
+                        insert_hit(
+                            list,
+                            k,
+                            Hit {
+                                row: first_row + j,
+                                similarity,
+                            },
+                        );
+                    }
+                });
         }
     }
     best

@@ -3,6 +3,9 @@
 //! symmetrized by fuzzy union), then stochastic gradient descent of the
 //! cross-entropy layout loss with negative sampling, as umap-learn does it.
 
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
 use super::retrieval::top_k;
 
 /// Settings of a UMAP layout.
@@ -174,24 +177,6 @@ pub fn fit_ab(min_dist: f64, spread: f64) -> (f64, f64) {
     (best.0, best.1)
 }
 
-/// A splitmix64 stream.
-struct Stream(u64);
-
-impl Stream {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        crate::dataset::mix64(self.0)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// Stochastic gradient descent of the layout, umap-learn's schedule: each edge is
 /// sampled in proportion to its weight, with `negative` repulsive samples, and a
 /// learning rate decaying linearly from 1.
@@ -204,9 +189,14 @@ fn layout(
     negative: usize,
     seed: u64,
 ) -> Vec<(f64, f64)> {
-    let mut rng = Stream(seed);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut y: Vec<[f64; 2]> = (0..rows)
-        .map(|_| [rng.unit() * 20.0 - 10.0, rng.unit() * 20.0 - 10.0])
+        .map(|_| {
+            [
+                rng.random::<f64>() * 20.0 - 10.0,
+                rng.random::<f64>() * 20.0 - 10.0,
+            ]
+        })
         .collect();
     let max_weight = edges.iter().map(|e| e.2).fold(0.0, f64::max).max(1e-12);
     let every: Vec<f64> = edges.iter().map(|e| max_weight / e.2.max(1e-12)).collect();
@@ -231,7 +221,7 @@ fn layout(
                 y[head] = [p[0] + g[0], p[1] + g[1]];
                 y[tail] = [q[0] - g[0], q[1] - g[1]];
                 for _ in 0..negative {
-                    let other = rng.below(rows);
+                    let other = rng.random_range(0..rows);
                     if other == head {
                         continue;
                     }
@@ -276,7 +266,7 @@ mod tests {
     #[test]
     fn clusters_stay_together_and_apart() {
         // Three clusters in 16-d around orthogonal directions.
-        let mut rng = Stream(3);
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
         let dim = 16;
         let mut values = Vec::new();
         let mut labels = Vec::new();
@@ -284,7 +274,7 @@ mod tests {
             for _ in 0..40 {
                 for d in 0..dim {
                     let centre = if d == cluster * 5 { 5.0 } else { 0.0 };
-                    values.push((centre + rng.unit() - 0.5) as f32);
+                    values.push((centre + rng.random::<f64>() - 0.5) as f32);
                 }
                 labels.push(cluster);
             }
