@@ -42,6 +42,7 @@ fn parse_and_neighbors(c: &mut Criterion) {
             for cif in &cifs {
                 let structure = read_cif(cif).expect("real CIF").swap_remove(0);
                 pairs += all_neighbors(&structure, CUTOFF)
+                    .expect("neighbours")
                     .iter()
                     .map(Vec::len)
                     .sum::<usize>();

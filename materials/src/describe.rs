@@ -35,7 +35,8 @@ pub fn describe(structure: &Structure) -> Result<String, ParseError> {
         structure.len(),
         if structure.len() == 1 { "" } else { "s" }
     );
-    let neighbors = all_neighbors(structure, SEARCH_RADIUS);
+    let neighbors =
+        all_neighbors(structure, SEARCH_RADIUS).map_err(|e| ParseError::invalid(e.to_string()))?;
     for (site, &orbit) in symmetry.orbits.iter().enumerate() {
         if orbit != site {
             continue;

@@ -57,7 +57,17 @@ pub fn read_doscar(text: &str) -> Result<Dos, ParseError> {
     if header.len() < 4 {
         return Err(ParseError::at(6, "DOS header needs Emax Emin NEDOS Efermi"));
     }
-    let points = header[2] as usize;
+    let declared = header[2];
+    // Every row is a line of the file: a count beyond the lines present is refused
+    // before anything is allocated for it.
+    let present = lines.len().saturating_sub(6);
+    if !(declared >= 0.0 && declared <= present as f64 && declared.fract() == 0.0) {
+        return Err(ParseError::at(
+            6,
+            format!("NEDOS is {declared}, but the file has {present} lines of DOS rows"),
+        ));
+    }
+    let points = declared as usize;
     let mut energies = Vec::with_capacity(points);
     let mut up = Vec::with_capacity(points);
     let mut down = Vec::new();
@@ -153,7 +163,7 @@ pub fn read_vasprun_dos(text: &str) -> Result<Dos, ParseError> {
 }
 
 /// The text between `start` and the following `end`.
-fn section<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+pub(crate) fn section<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = text.find(start)? + start.len();
     let to = text[from..].find(end)? + from;
     Some(&text[from..to])

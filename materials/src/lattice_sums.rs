@@ -91,9 +91,9 @@ pub fn site_potential(structure: &Structure, charges: &[f64], site: usize) -> f6
 /// The Madelung constant of site `site`: −q_i Φ_i r₀, with r₀ the distance to its
 /// nearest neighbour.
 pub fn madelung_constant(structure: &Structure, charges: &[f64], site: usize) -> f64 {
-    let nearest = crate::all_neighbors(structure, 10.0)[site]
-        .first()
-        .map(|n| n.distance)
+    let nearest = crate::all_neighbors(structure, 10.0)
+        .ok()
+        .and_then(|lists| lists[site].first().map(|n| n.distance))
         .unwrap_or(f64::NAN);
     -charges[site] * site_potential(structure, charges, site) * nearest
 }

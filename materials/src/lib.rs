@@ -17,6 +17,8 @@ mod pymatgen_json;
 pub mod records;
 mod structure;
 mod symmetry;
+mod validation;
+mod vasprun;
 mod volumetric;
 
 pub use atom_features::{cgcnn_atom_features, cgcnn_feature_matrix, CGCNN_FEATURES};
@@ -26,7 +28,7 @@ pub use element::Element;
 pub use error::ParseError;
 pub use lattice::{Lattice, Mat3};
 pub use lattice_sums::{coulomb_potential, madelung_constant, site_potential};
-pub use neighbors::{all_neighbors, Neighbor};
+pub use neighbors::{all_neighbors, Neighbor, NeighborError, MAX_NEIGHBOR_PAIRS, MAX_SEARCH_WORK};
 pub use poscar::read_poscar;
 pub use potnet_sums::{
     k_half, potnet_infinite_sums, PairSums, PotentialLattice, POTNET_PAULI_ALPHA, POTNET_RANGE,
@@ -34,4 +36,8 @@ pub use potnet_sums::{
 pub use pymatgen_json::{structure_from_pymatgen, structure_to_pymatgen};
 pub use structure::{Occupant, Site, Structure};
 pub use symmetry::{space_group, CrystalSystem, SpaceGroup};
-pub use volumetric::{read_chgcar, resample_periodic, VolumetricData};
+pub use validation::{
+    validate_structure, InvalidStructure, MAX_LATTICE_LENGTH, MAX_SITES, MIN_SITE_DISTANCE,
+};
+pub use vasprun::read_vasprun_structure;
+pub use volumetric::{read_chgcar, resample_periodic, VolumetricData, MAX_GRID_POINTS};

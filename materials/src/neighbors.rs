@@ -1,9 +1,49 @@
 //! Periodic neighbour lists: every site within a cutoff, with its lattice image.
 
+use thiserror::Error;
+
 use crate::{
     lattice::{dot, norm},
     Structure,
 };
+
+/// Most (site, neighbour) pairs one search may list, ≈ 240 MB of neighbours. Real
+/// crystals list about 100 neighbours per site within 8 Å.
+pub const MAX_NEIGHBOR_PAIRS: f64 = 1e7;
+
+/// Most (site, site, image column) combinations one search may visit; bounds the
+/// time a thin or oblique cell, or a huge one, can ask for.
+pub const MAX_SEARCH_WORK: f64 = 1e9;
+
+/// A neighbour search refused before it started.
+#[derive(Clone, Debug, Error, PartialEq)]
+pub enum NeighborError {
+    /// The lattice vectors are not independent (or not finite).
+    #[error("the lattice is singular; no neighbour search is possible")]
+    SingularLattice,
+    /// The search would list more pairs than [`MAX_NEIGHBOR_PAIRS`].
+    #[error(
+        "a neighbour search within {cutoff} Å would list about {estimate:.2e} pairs \
+         ({sites} sites in {volume:.3} Å³), more than the limit of {MAX_NEIGHBOR_PAIRS:.0e}"
+    )]
+    TooManyPairs {
+        cutoff: f64,
+        estimate: f64,
+        sites: usize,
+        volume: f64,
+    },
+    /// The search would visit more image columns than [`MAX_SEARCH_WORK`].
+    #[error(
+        "a neighbour search within {cutoff} Å would visit about {estimate:.2e} periodic \
+         images ({sites} sites; a thin or very oblique cell), more than the limit of \
+         {MAX_SEARCH_WORK:.0e}"
+    )]
+    TooMuchWork {
+        cutoff: f64,
+        estimate: f64,
+        sites: usize,
+    },
+}
 
 /// One neighbour of a site.
 #[derive(Clone, Debug, PartialEq)]
@@ -19,14 +59,39 @@ pub struct Neighbor {
 /// For every site, all sites (in any periodic image, the site itself in other
 /// images included) within `cutoff` Å, as pymatgen's `get_all_neighbors`. Images are
 /// relative to the fractional coordinates as stored (not wrapped). Each list is
-/// sorted by distance, then index, then image.
-pub fn all_neighbors(structure: &Structure, cutoff: f64) -> Vec<Vec<Neighbor>> {
+/// sorted by distance, then index, then image. Refused, before any work, when the
+/// lists would exceed [`MAX_NEIGHBOR_PAIRS`] or the search [`MAX_SEARCH_WORK`].
+pub fn all_neighbors(
+    structure: &Structure,
+    cutoff: f64,
+) -> Result<Vec<Vec<Neighbor>>, NeighborError> {
     let lattice = &structure.lattice;
-    let Some(reciprocal) = lattice.reciprocal() else {
-        return vec![Vec::new(); structure.len()];
-    };
+    let volume = lattice.volume();
+    let reciprocal = lattice
+        .reciprocal()
+        .filter(|_| volume.is_finite() && volume > 0.0)
+        .ok_or(NeighborError::SingularLattice)?;
     // How far (in lattice units) the cutoff sphere reaches along each axis.
     let reach = reciprocal.map(|b| cutoff * norm(&b));
+    let sites = structure.len() as f64;
+    let sphere = 4.0 / 3.0 * std::f64::consts::PI * cutoff.powi(3);
+    let pairs = sites * sites * sphere / volume;
+    if pairs.is_nan() || pairs > MAX_NEIGHBOR_PAIRS {
+        return Err(NeighborError::TooManyPairs {
+            cutoff,
+            estimate: pairs,
+            sites: structure.len(),
+            volume,
+        });
+    }
+    let work = sites * sites * (2.0 * reach[0] + 2.0) * (2.0 * reach[1] + 2.0);
+    if work.is_nan() || work > MAX_SEARCH_WORK {
+        return Err(NeighborError::TooMuchWork {
+            cutoff,
+            estimate: work,
+            sites: structure.len(),
+        });
+    }
     let cart: Vec<[f64; 3]> = (0..structure.len())
         .map(|i| structure.cartesian(i))
         .collect();
@@ -82,5 +147,5 @@ pub fn all_neighbors(structure: &Structure, cutoff: f64) -> Vec<Vec<Neighbor>> {
         });
         out.push(list);
     }
-    out
+    Ok(out)
 }

@@ -12,8 +12,8 @@
 use mmhost_plugin_api::{Array, ErrorKind, PluginError, Record};
 
 use crate::{
-    resample_periodic, structure_from_pymatgen, structure_to_pymatgen, Dos, Structure,
-    VolumetricData,
+    resample_periodic, structure_from_pymatgen, structure_to_pymatgen, validate_structure, Dos,
+    InvalidStructure, Structure, VolumetricData,
 };
 
 /// Field of a `crystal` record holding the structure's JSON.
@@ -35,6 +35,9 @@ pub enum RecordError {
     /// A field the modality needs is absent.
     #[error("the record has no field '{0}'")]
     Missing(&'static str),
+    /// The structure fails [`validate_structure`](crate::validate_structure).
+    #[error("invalid structure: {0}")]
+    InvalidStructure(#[from] InvalidStructure),
     /// A field has the wrong element type or shape.
     #[error("field '{field}' {reason}")]
     Malformed {
@@ -75,12 +78,15 @@ pub fn crystal_record(structure: &Structure) -> Record {
     )
 }
 
-/// The structure of a `crystal` record.
+/// The structure of a `crystal` record, checked by
+/// [`validate_structure`](crate::validate_structure).
 pub fn structure_from_record(record: &Record) -> Result<Structure, RecordError> {
     let bytes = &field(record, STRUCTURE_FIELD)?.bytes;
     let json: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| malformed(STRUCTURE_FIELD, format!("is not JSON: {e}")))?;
-    structure_from_pymatgen(&json).map_err(|e| malformed(STRUCTURE_FIELD, e))
+    let structure = structure_from_pymatgen(&json).map_err(|e| malformed(STRUCTURE_FIELD, e))?;
+    validate_structure(&structure)?;
+    Ok(structure)
 }
 
 /// The `dos` record of a DOS.

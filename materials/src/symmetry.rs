@@ -88,14 +88,20 @@ pub fn space_group(structure: &Structure, symprec: f64) -> Result<SpaceGroup, Pa
         .map(|s| s.element().z() as i32)
         .collect();
     let cell = Cell::new(lattice, positions, numbers);
-    let dataset = MoyoDataset::new(
-        &cell,
-        symprec,
-        AngleTolerance::Default,
-        Setting::Spglib,
-        false,
-    )
-    .map_err(|e| ParseError::invalid(format!("symmetry search failed: {e:?}")))?;
+    // moyo's arithmetic can overflow on cells far from any real crystal; such a
+    // panic is this structure's failure, not the process's.
+    let search = std::panic::catch_unwind(|| {
+        MoyoDataset::new(
+            &cell,
+            symprec,
+            AngleTolerance::Default,
+            Setting::Spglib,
+            false,
+        )
+    })
+    .map_err(|_| ParseError::invalid("symmetry search failed: moyo panicked on this cell"))?;
+    let dataset =
+        search.map_err(|e| ParseError::invalid(format!("symmetry search failed: {e:?}")))?;
     let number = dataset.number as u32;
     let crystal_system = CrystalSystem::of_space_group(number)
         .ok_or_else(|| ParseError::invalid(format!("space group number {number} out of range")))?;

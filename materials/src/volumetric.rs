@@ -23,7 +23,12 @@ impl VolumetricData {
     }
 }
 
-/// Reads a CHGCAR-family file.
+/// Most grid points a volumetric file may declare: 2²⁷ (512³, 1 GiB as f64). VASP
+/// grids of real calculations stay below 500³.
+pub const MAX_GRID_POINTS: usize = 1 << 27;
+
+/// Reads a CHGCAR-family file. The declared grid is checked against
+/// [`MAX_GRID_POINTS`] and against the text present before values are read.
 pub fn read_chgcar(text: &str) -> Result<VolumetricData, ParseError> {
     let lines: Vec<&str> = text.lines().collect();
     // The header is a POSCAR ending at the first blank line after the coordinates.
@@ -34,7 +39,30 @@ pub fn read_chgcar(text: &str) -> Result<VolumetricData, ParseError> {
     let dims_line = header_end + 1;
     let grid = parse_dims(lines.get(dims_line).copied().unwrap_or(""))
         .ok_or_else(|| ParseError::at(dims_line + 1, "expected the grid size (three integers)"))?;
-    let count = grid[0] * grid[1] * grid[2];
+    let count = grid[0]
+        .checked_mul(grid[1])
+        .and_then(|n| n.checked_mul(grid[2]))
+        .filter(|&n| n <= MAX_GRID_POINTS)
+        .ok_or_else(|| {
+            ParseError::at(
+                dims_line + 1,
+                format!(
+                    "grid {}×{}×{} has more points than the limit of {MAX_GRID_POINTS}",
+                    grid[0], grid[1], grid[2]
+                ),
+            )
+        })?;
+    // Each value takes at least two bytes (a digit and a separator).
+    let rest: usize = lines[dims_line + 1..].iter().map(|l| l.len() + 1).sum();
+    if count > rest / 2 {
+        return Err(ParseError::at(
+            dims_line + 1,
+            format!(
+                "grid {}×{}×{} declares {count} values, but only {rest} bytes follow",
+                grid[0], grid[1], grid[2]
+            ),
+        ));
+    }
     let (total, next) = read_values(&lines, dims_line + 1, count)?;
     // A spin-polarized file repeats the grid size before the magnetization density,
     // after augmentation occupancies and per-atom moments.

@@ -104,7 +104,7 @@ fn coulomb_sums_give_madelung_constants() {
             .unwrap();
     for (s, expected) in [(nacl, 1.747565), (cscl, 1.762675)] {
         let charges = [1.0, -1.0];
-        let r0 = all_neighbors(&s, 5.0)[0][0].distance;
+        let r0 = all_neighbors(&s, 5.0).expect("neighbours")[0][0].distance;
         let madelung = |sums: &[PairSums], i: usize| {
             let potential: f64 = (0..2).map(|j| charges[j] * sums[i * 2 + j].coulomb).sum();
             -charges[i] * potential * r0

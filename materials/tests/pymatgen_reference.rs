@@ -133,6 +133,7 @@ fn neighbour_lists_match_pymatgen_on_200_real_structures() {
         // Pairs at the cutoff within rounding are allowed either way.
         let near_cutoff = |d: f64| (d - cutoff).abs() < 1e-6;
         let mut ours: Vec<(usize, usize, [i32; 3], f64)> = all_neighbors(structure, cutoff)
+            .expect("neighbours")
             .iter()
             .enumerate()
             .flat_map(|(i, list)| list.iter().map(move |n| (i, n.index, n.image, n.distance)))

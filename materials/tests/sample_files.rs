@@ -231,7 +231,7 @@ fn truncated_files_are_refused_with_the_line() {
     let err = read_doscar(&truncated).unwrap_err();
     assert!(
         err.to_string()
-            .contains("line 101: file ends after 94 of 301 DOS rows"),
+            .contains("line 6: NEDOS is 301, but the file has 94 lines of DOS rows"),
         "{err}"
     );
     assert!(read_vasprun_dos("<modeling></modeling>")

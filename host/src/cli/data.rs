@@ -41,6 +41,17 @@ pub enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Every material: id, formula, modalities and labels (the ids the importer
+    /// assigned; a CHGCAR's is its file stem).
+    List {
+        #[arg(long)]
+        db: PathBuf,
+        /// Only materials with a record of this modality (crystal, dos, charge, text, …).
+        #[arg(long)]
+        modality: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// One material: formula, symmetry, structure, modalities and labels.
     Show {
         #[arg(long)]
@@ -64,6 +75,7 @@ pub fn run(command: DataCommand) -> Result<()> {
             Ok(())
         }
         DataCommand::Info { db, json } => info(&db, json),
+        DataCommand::List { db, modality, json } => list(&db, modality.as_deref(), json),
         DataCommand::Show { db, id, json } => show(&db, &id, json),
     }
 }
@@ -90,11 +102,8 @@ fn import(db: &Path, sources: &[PathBuf], json: bool) -> Result<()> {
             print_report(report);
         }
     })?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
-        return Ok(());
-    }
     let count = |f: fn(&Outcome) -> bool| reports.iter().filter(|r| f(&r.outcome)).count();
+    let failed = count(|o| matches!(o, Outcome::Failed { .. }));
     let rejected: usize = reports
         .iter()
         .map(|r| match &r.outcome {
@@ -102,15 +111,24 @@ fn import(db: &Path, sources: &[PathBuf], json: bool) -> Result<()> {
             _ => 0,
         })
         .sum();
-    eprintln!(
-        "{} files imported, {} unchanged, {} skipped, {} failed; {} records rejected. Dataset: {}",
-        count(|o| matches!(o, Outcome::Imported { .. })),
-        count(|o| matches!(o, Outcome::Unchanged)),
-        count(|o| matches!(o, Outcome::Skipped { .. })),
-        count(|o| matches!(o, Outcome::Failed { .. })),
-        rejected,
-        db.display()
-    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        eprintln!(
+            "{} files imported, {} unchanged, {} skipped, {failed} failed; {rejected} records \
+             rejected. Dataset: {}",
+            count(|o| matches!(o, Outcome::Imported { .. })),
+            count(|o| matches!(o, Outcome::Unchanged)),
+            count(|o| matches!(o, Outcome::Skipped { .. })),
+            db.display()
+        );
+    }
+    if failed > 0 || rejected > 0 {
+        bail!(
+            "{failed} files failed and {rejected} records were rejected (listed above); \
+             everything else is imported"
+        );
+    }
     Ok(())
 }
 
@@ -134,6 +152,42 @@ fn print_report(report: &FileReport) {
         Outcome::Skipped { reason } => eprintln!("skipped   {}: {reason}", report.path),
         Outcome::Failed { reason } => eprintln!("FAILED    {}: {reason}", report.path),
     }
+}
+
+fn list(db: &Path, modality: Option<&str>, json: bool) -> Result<()> {
+    let listing = open_existing(db)?.listing(modality)?;
+    if json {
+        let rows: Vec<serde_json::Value> = listing
+            .iter()
+            .map(|(material, modalities)| {
+                serde_json::json!({
+                    "id": material.id,
+                    "formula": material.formula,
+                    "modalities": modalities,
+                    "labels": material.labels,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(());
+    }
+    println!("{:<24} {:<16} {:<28} labels", "id", "formula", "modalities");
+    for (material, modalities) in &listing {
+        let labels: Vec<String> = material
+            .labels
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        println!(
+            "{:<24} {:<16} {:<28} {}",
+            material.id,
+            material.formula.as_deref().unwrap_or("-"),
+            modalities.join(","),
+            labels.join(" ")
+        );
+    }
+    eprintln!("{} materials", listing.len());
+    Ok(())
 }
 
 fn info(db: &Path, json: bool) -> Result<()> {

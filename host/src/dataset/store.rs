@@ -272,6 +272,30 @@ impl Dataset {
             .collect())
     }
 
+    /// Every material (in id order) with the modalities it has records of; with
+    /// `modality`, only the materials that have that one.
+    pub fn listing(
+        &self,
+        modality: Option<&str>,
+    ) -> Result<Vec<(Material, Vec<String>)>, DatasetError> {
+        let mut modalities: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (m, id) in self.record_keys()? {
+            modalities.entry(id).or_default().push(m);
+        }
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(MATERIALS).map_err(storage)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, bytes) = entry.map_err(storage)?;
+            let material = decode_material(bytes.value())?;
+            let has = modalities.remove(&material.id).unwrap_or_default();
+            if modality.is_none_or(|m| has.iter().any(|h| h == m)) {
+                out.push((material, has));
+            }
+        }
+        Ok(out)
+    }
+
     fn record_keys(&self) -> Result<Vec<(String, String)>, DatasetError> {
         let txn = self.db.begin_read().map_err(storage)?;
         let table = txn.open_table(RECORDS).map_err(storage)?;

@@ -9,7 +9,8 @@ use std::{
 
 use mmhost_materials::{
     cif::read_cif, dos_from_pymatgen, read_chgcar, read_doscar, read_poscar, read_vasprun_dos,
-    space_group, structure_from_pymatgen, Dos, Structure,
+    read_vasprun_structure, space_group, structure_from_pymatgen, validate_structure, Dos,
+    Structure,
 };
 use serde_json::Value;
 
@@ -143,13 +144,24 @@ fn file_id(path: &Path) -> String {
     original[..stem.len().min(original.len())].to_string()
 }
 
-/// The content of `path`: `bytes`, gunzipped when the name ends in `.gz`.
+/// Most bytes a `.gz` file may decompress to (2 GiB): a small compressed file can
+/// claim any size.
+pub const MAX_DECOMPRESSED_BYTES: u64 = 2 << 30;
+
+/// The content of `path`: `bytes`, gunzipped when the name ends in `.gz` (refused
+/// beyond [`MAX_DECOMPRESSED_BYTES`]).
 fn decompressed<'a>(path: &Path, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, String> {
     if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(bytes)
+            .take(MAX_DECOMPRESSED_BYTES + 1)
             .read_to_end(&mut out)
             .map_err(|e| format!("cannot decompress: {e}"))?;
+        if out.len() as u64 > MAX_DECOMPRESSED_BYTES {
+            return Err(format!(
+                "decompresses to more than the limit of {MAX_DECOMPRESSED_BYTES} bytes"
+            ));
+        }
         Ok(Cow::Owned(out))
     } else {
         Ok(Cow::Borrowed(bytes))
@@ -196,7 +208,12 @@ pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, St
                 .push(("charge".into(), id, charge_record(&data)));
         }
         Format::Vasprun => {
-            let dos = read_vasprun_dos(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
+            let text = text_of(path, bytes)?;
+            let dos = read_vasprun_dos(&text).map_err(|e| e.to_string())?;
+            match read_vasprun_structure(&text) {
+                Ok(structure) => batch.structure_or_reject(&id, &structure, "final structure"),
+                Err(e) => batch.reject(format!("final structure ({id})"), e.to_string()),
+            }
             batch.dos(&id, &dos);
         }
         Format::Doscar => {
@@ -268,6 +285,7 @@ impl Builder {
 
     /// A structure with its material row; disordered structures are refused.
     fn structure(&mut self, id: &str, structure: &Structure) -> Result<(), String> {
+        validate_structure(structure).map_err(|e| e.to_string())?;
         if !structure.is_ordered() {
             return Err(format!(
                 "partial occupancy, which the encoders cannot use: {}",
@@ -436,7 +454,18 @@ fn read_csv(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
             let value = match cell {
                 "True" | "true" => Some(1.0),
                 "False" | "false" => Some(0.0),
-                _ => cell.parse::<f64>().ok().filter(|v| v.is_finite()),
+                _ => match cell.parse::<f64>() {
+                    Ok(v) => Some(v).filter(|v| v.is_finite()),
+                    // An empty cell is a missing value, as pandas writes it.
+                    Err(_) if cell.is_empty() => None,
+                    Err(_) => {
+                        batch.reject(
+                            format!("row {line} ({id}), column {name}"),
+                            format!("'{cell}' is not a number; imported without this label"),
+                        );
+                        None
+                    }
+                },
             };
             if let Some(v) = value {
                 labels.insert(name.clone(), v);
@@ -487,6 +516,15 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
     let npy = npyz::NpyFile::new(BufReader::new(bytes.as_ref()))
         .map_err(|e| format!("not an .npy file: {e}"))?;
     let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    // The header's shape must match the data present (4 bytes per float32) before
+    // anything is allocated for it.
+    let declared = shape.iter().try_fold(4usize, |n, &d| n.checked_mul(d));
+    if declared.is_none_or(|n| n > bytes.len()) {
+        return Err(format!(
+            "the header declares shape {shape:?} (float32), more than the {} bytes present",
+            bytes.len()
+        ));
+    }
     let values: Vec<f32> = npy
         .into_vec()
         .map_err(|e| format!("expected float32 data: {e}"))?;
@@ -545,10 +583,11 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
 
 /// The (first) structure in a structure file: CIF, POSCAR/CONTCAR, a CHGCAR-family
 /// file, or pymatgen `Structure` / Materials Project JSON.
+/// The structure is checked by `validate_structure`.
 pub fn read_structure(path: &Path) -> Result<Structure, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let text = text_of(path, &bytes)?;
-    match detect(path) {
+    let structure = match detect(path) {
         Some(Format::Cif) => read_cif(&text)
             .map_err(|e| e.to_string())
             .map(|mut s| s.swap_remove(0)),
@@ -564,5 +603,7 @@ pub fn read_structure(path: &Path) -> Result<Structure, String> {
             structure_from_pymatgen(structure).map_err(|e| e.to_string())
         }
         _ => Err("not a structure file (CIF, POSCAR/CONTCAR, CHGCAR, pymatgen JSON)".into()),
-    }
+    }?;
+    validate_structure(&structure).map_err(|e| e.to_string())?;
+    Ok(structure)
 }

@@ -14,6 +14,7 @@
 //! any moment leaves the previous checkpoint intact and named.
 
 pub mod checkpoint;
+pub mod clock;
 pub mod info;
 pub mod metrics_log;
 pub mod trained;
@@ -21,6 +22,7 @@ pub mod trained;
 pub use checkpoint::{
     Checkpoint, EncoderState, HostState, RunDir, RunDirError, SavedEncoder, StagedCheckpoint,
 };
+pub use clock::RunClock;
 pub use info::{read_run, write_run, EncoderInfo, RunInfo};
 pub use metrics_log::MetricsLog;
 pub use trained::{ModelError, TrainedRun};

@@ -41,16 +41,39 @@ pub fn structure_from_block(block: &Block) -> Result<Structure, ParseError> {
             .number()
             .ok_or_else(|| ParseError::invalid(format!("{tag} is not a number")))
     };
+    let length = |tag: &str| -> Result<f64, ParseError> {
+        let value = number(tag)?;
+        if value.is_finite() && value > 0.0 {
+            Ok(value)
+        } else {
+            Err(ParseError::invalid(format!(
+                "{tag} is {value}; a cell length must be a positive finite number of Å"
+            )))
+        }
+    };
+    let angle = |tag: &str| -> Result<f64, ParseError> {
+        let value = number(tag)?;
+        if value > 0.0 && value < 180.0 {
+            Ok(value)
+        } else {
+            Err(ParseError::invalid(format!(
+                "{tag} is {value}; a cell angle must lie strictly between 0 and 180°"
+            )))
+        }
+    };
     let lattice = Lattice::from_parameters(
-        number("_cell_length_a")?,
-        number("_cell_length_b")?,
-        number("_cell_length_c")?,
-        number("_cell_angle_alpha")?,
-        number("_cell_angle_beta")?,
-        number("_cell_angle_gamma")?,
+        length("_cell_length_a")?,
+        length("_cell_length_b")?,
+        length("_cell_length_c")?,
+        angle("_cell_angle_alpha")?,
+        angle("_cell_angle_beta")?,
+        angle("_cell_angle_gamma")?,
     );
-    if lattice.volume() < 1e-6 {
-        return Err(ParseError::invalid("the cell has zero volume"));
+    let volume = lattice.volume();
+    if volume.is_nan() || volume < 1e-6 {
+        return Err(ParseError::invalid(format!(
+            "the cell has no volume ({volume:.3e} Å³)"
+        )));
     }
     let ops = symmetry_operations(block)?;
     let xs = block.column("_atom_site_fract_x");

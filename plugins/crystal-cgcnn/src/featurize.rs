@@ -20,7 +20,7 @@ pub fn featurize_structure(
         .map_err(|element| invalid(format!("no CGCNN features for {element} (Z > 100)")))?;
     let mut index = Vec::with_capacity(n * max_neighbors);
     let mut distance = Vec::with_capacity(n * max_neighbors);
-    for list in all_neighbors(&structure, radius) {
+    for list in all_neighbors(&structure, radius).map_err(|e| invalid(e.to_string()))? {
         for k in 0..max_neighbors {
             match list.get(k) {
                 Some(neighbor) => {

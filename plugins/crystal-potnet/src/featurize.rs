@@ -21,7 +21,8 @@ pub fn featurize_structure(
     let n = structure.len();
     let features = cgcnn_feature_matrix(&structure)
         .map_err(|element| invalid(format!("no CGCNN features for {element} (Z > 100)")))?;
-    let edges = local_edges(&structure, cutoff, max_neighbors);
+    let edges =
+        local_edges(&structure, cutoff, max_neighbors).map_err(|e| invalid(e.to_string()))?;
     let pairs: Vec<i64> = edges
         .iter()
         .flat_map(|&(s, t, _)| [s as i64, t as i64])

@@ -4,7 +4,7 @@
 //! Checked against pymatgen's neighbour lists on real structures
 //! (`tests/local_graph.rs`).
 
-use mmhost_materials::{all_neighbors, Structure};
+use mmhost_materials::{all_neighbors, NeighborError, Structure};
 
 /// Neighbours closer than this are ignored (the reference's bond tolerance).
 const MIN_DISTANCE: f64 = 0.15;
@@ -16,17 +16,18 @@ const MIN_DISTANCE: f64 = 0.15;
 /// because a CIF rounds coordinates (~1e-7 Å) stay apart.
 const TIE_TOLERANCE: f64 = 1e-8;
 
-/// Directed local edges `(source, target, distance Å)`.
+/// Directed local edges `(source, target, distance Å)`; refused when a neighbour
+/// search would exceed its limits.
 pub fn local_edges(
     structure: &Structure,
     cutoff: f64,
     max_neighbors: usize,
-) -> Vec<(usize, usize, f64)> {
+) -> Result<Vec<(usize, usize, f64)>, NeighborError> {
     let lengths = structure.lattice.lengths();
     let longest = lengths.iter().cloned().fold(0.0, f64::max);
     let mut cutoff = cutoff;
     let lists = loop {
-        let lists: Vec<Vec<(usize, f64)>> = all_neighbors(structure, cutoff)
+        let lists: Vec<Vec<(usize, f64)>> = all_neighbors(structure, cutoff)?
             .into_iter()
             .map(|list| {
                 list.into_iter()
@@ -55,5 +56,5 @@ pub fn local_edges(
             edges.push((j, i, d));
         }
     }
-    edges
+    Ok(edges)
 }

@@ -64,7 +64,7 @@ fn local_graphs_match_pymatgen_with_ties_and_extended_cutoffs() {
         let structure = read_cif(&cifs[id])
             .unwrap_or_else(|e| panic!("{id}: {e}"))
             .remove(0);
-        let mut ours = local_edges(&structure, 4.0, 16);
+        let mut ours = local_edges(&structure, 4.0, 16).expect("edges");
         ours.sort_by(|a, b| (a.0, a.1, a.2).partial_cmp(&(b.0, b.1, b.2)).unwrap());
         let theirs: Vec<(usize, usize, f64)> = want["edges"]
             .as_array()

@@ -11,7 +11,8 @@ use std::{
 };
 
 use mmhost_tests::{
-    data_dir, mmhost_command, mmhost_ok, path, repo_root, scratch_dir, stderr_text, stdout_json,
+    data_dir, mmhost, mmhost_command, mmhost_ok, path, refused, repo_root, scratch_dir,
+    stderr_text, stdout_json,
 };
 use serde_json::Value;
 
@@ -20,10 +21,18 @@ fn mmhost_json(args: &[&str]) -> Value {
     stdout_json(&mmhost_ok(args))
 }
 
-fn import(db: &Path, sources: &[&Path]) -> Value {
+/// `data import --json` of `sources` into `db`: the per-file reports and the exit
+/// message, whatever the exit status (non-zero when a file failed or a record was
+/// rejected).
+fn import_reporting(db: &Path, sources: &[&Path]) -> (Value, String) {
     let mut args = vec!["data", "import", "--json", "--db", db.to_str().unwrap()];
     args.extend(sources.iter().map(|s| s.to_str().unwrap()));
-    mmhost_json(&args)
+    let out = mmhost(&args);
+    (stdout_json(&out), stderr_text(&out))
+}
+
+fn import(db: &Path, sources: &[&Path]) -> Value {
+    import_reporting(db, sources).0
 }
 
 fn info(db: &Path) -> Value {
@@ -35,7 +44,12 @@ fn imports_all_real_data_joined_by_material_id_and_idempotently() {
     let dir = scratch_dir("data-import-all");
     let db = dir.join("all.redb");
     let data = data_dir();
-    import(&db, &[&data]);
+    let (_, message) = import_reporting(&db, &[&data]);
+    // The atom-feature table is no dataset file; 37 charge grids are all zero.
+    assert!(
+        message.contains("1 files failed and 37 records were rejected"),
+        "{message}"
+    );
     let summary = info(&db);
     let modality = |m: &str| summary["modalities"][m].as_u64().unwrap_or(0);
     // 11,618 CSV structures plus the structures inside the sample files.
@@ -126,7 +140,23 @@ fn bad_files_and_records_are_reported_and_the_rest_imports() {
     fs::write(sources.join("garbage.cif"), "this is not a CIF").unwrap();
 
     let db = dir.join("bad.redb");
-    let reports = import(&db, &[&sources]);
+    let out = mmhost_command(&[
+        "data",
+        "import",
+        "--json",
+        "--db",
+        path(&db),
+        path(&sources),
+    ])
+    .output()
+    .unwrap();
+    // Everything good is imported, but the command says that not everything was.
+    let message = refused(&out);
+    assert!(
+        message.contains("2 files failed and 1 records were rejected"),
+        "{message}"
+    );
+    let reports = stdout_json(&out);
     let by_name = |name: &str| {
         reports
             .as_array()

@@ -11,6 +11,7 @@ mod describe;
 mod downstream;
 mod feature_cache;
 mod finetune;
+mod hostile_input;
 mod learning;
 mod plugin_faults;
 mod plugin_loading;

@@ -1,0 +1,110 @@
+//! Opening a fine-tuning: its recipe, the crystal encoder's configuration and the
+//! weights it starts from, for a new fine-tuning or one that resumes.
+
+use std::path::Path;
+
+use super::{io_at, FinetuneError, FinetuneRequest, FinetuneSpec, FinetuneStart};
+use crate::{
+    run::{Checkpoint, RunDir, TrainedRun},
+    settings::Settings,
+};
+
+/// Where the crystal encoder's weights come from.
+pub(super) enum Initial {
+    /// A checkpoint of this fine-tuning (resume): weights, optimizer and state.
+    Checkpoint(Checkpoint),
+    /// The crystal encoder of the pretraining run `--from` (safetensors bytes).
+    Pretrained(Vec<u8>),
+    /// Freshly initialized (`--scratch`).
+    Fresh,
+}
+
+/// The recipe, configuration and starting weights; a new fine-tuning records its
+/// recipe and configuration in `run`. A `--from` run is opened once, for both its
+/// configuration and its crystal encoder's weights.
+pub(super) fn open_run(
+    request: &FinetuneRequest,
+    run: &RunDir,
+) -> Result<(FinetuneSpec, Settings, Initial), FinetuneError> {
+    let out = run.root();
+    let spec_path = FinetuneSpec::path(out);
+    let model_path = out.join("model.json");
+    match &request.start {
+        FinetuneStart::Resume => {
+            let text = std::fs::read(&spec_path).map_err(|e| {
+                FinetuneError::Setup(format!(
+                    "{}: {e}; --resume continues a fine-tuning started with --out {}",
+                    spec_path.display(),
+                    out.display()
+                ))
+            })?;
+            let spec: FinetuneSpec = serde_json::from_slice(&text)
+                .map_err(|e| FinetuneError::Setup(format!("{}: {e}", spec_path.display())))?;
+            let config = run.config_path();
+            let toml = std::fs::read_to_string(&config).map_err(io_at(&config))?;
+            let settings: Settings = toml::from_str(&toml)
+                .map_err(|e| FinetuneError::Setup(format!("{}: {e}", config.display())))?;
+            let Some(checkpoint) = run.latest()? else {
+                return Err(FinetuneError::Setup(if model_path.is_file() {
+                    format!(
+                        "{}: this fine-tuning finished; its model is there (start again with \
+                         --overwrite)",
+                        out.display()
+                    )
+                } else {
+                    format!(
+                        "{}: no checkpoint to resume from yet (one is written every epoch and \
+                         every train.checkpoint_every steps); start again with --overwrite",
+                        out.display()
+                    )
+                }));
+            };
+            run.create()?;
+            Ok((spec, settings, Initial::Checkpoint(checkpoint)))
+        }
+        FinetuneStart::New { spec, settings } => {
+            if request.overwrite {
+                run.clear()?;
+                for file in [&spec_path, &model_path] {
+                    match std::fs::remove_file(file) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                            return Err(io_at(file)(e))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if spec_path.exists() || model_path.exists() {
+                return Err(FinetuneError::Setup(format!(
+                    "{} already holds a fine-tuning; continue it with --resume, or replace it \
+                     with --overwrite",
+                    out.display()
+                )));
+            }
+            let (settings, initial) = match &spec.from {
+                Some(from) => {
+                    let pretrained = TrainedRun::open(from)?;
+                    let weights = pretrained.weights("crystal")?;
+                    (pretrained.settings().clone(), Initial::Pretrained(weights))
+                }
+                None => ((**settings).clone(), Initial::Fresh),
+            };
+            // Absolute paths, so that `--resume` works from any directory.
+            let absolute = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+            let spec = FinetuneSpec {
+                db: absolute(&spec.db),
+                from: spec.from.as_deref().map(absolute),
+                ..spec.clone()
+            };
+            run.create()?;
+            let toml = toml::to_string(&settings)
+                .map_err(|e| FinetuneError::Setup(format!("configuration: {e}")))?;
+            let config = run.config_path();
+            crate::atomic::write(&config, toml.as_bytes()).map_err(io_at(&config))?;
+            let json = serde_json::to_vec_pretty(&spec)
+                .map_err(|e| FinetuneError::Setup(format!("recipe: {e}")))?;
+            crate::atomic::write(&spec_path, &json).map_err(io_at(&spec_path))?;
+            Ok((spec, settings, initial))
+        }
+    }
+}

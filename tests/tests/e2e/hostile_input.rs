@@ -1,0 +1,162 @@
+//! Broken and hostile files beside good ones: each is refused with its file, record
+//! and reason, the import exits non-zero, nothing allocates what a header claims,
+//! and every good file is still imported and listed.
+
+use std::fs;
+
+use mmhost_tests::{data_dir, mmhost_command, mmhost_ok, path, refused, scratch_dir, stdout_json};
+use serde_json::Value;
+
+/// A cubic CIF of Na sites with cell length `a` (as written) at `fracs`.
+fn cif(name: &str, a: &str, fracs: &[&str]) -> String {
+    let mut text = format!(
+        "data_{name}\n_cell_length_a {a}\n_cell_length_b 4.0\n_cell_length_c 4.0\n\
+         _cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\nloop_\n\
+         _atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n\
+         _atom_site_fract_z\n"
+    );
+    for (k, frac) in fracs.iter().enumerate() {
+        text.push_str(&format!("Na{k} Na {frac}\n"));
+    }
+    text
+}
+
+fn report<'a>(reports: &'a Value, name: &str) -> &'a Value {
+    reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["path"].as_str().unwrap().ends_with(name))
+        .unwrap_or_else(|| panic!("{name} not reported: {reports}"))
+}
+
+fn failure(reports: &Value, name: &str) -> String {
+    let r = report(reports, name);
+    assert_eq!(r["outcome"]["status"], "failed", "{r}");
+    r["outcome"]["reason"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn hostile_files_are_refused_with_reasons_and_the_good_ones_import() {
+    let dir = scratch_dir("hostile-import");
+    let sources = dir.join("sources");
+    fs::create_dir_all(&sources).unwrap();
+    // A real CHGCAR whose header claims a 10⁶ × 10⁶ × 10⁶ grid.
+    let li = fs::read_to_string(data_dir().join("samples/chgcar/Li_CHG")).unwrap();
+    let huge = li.replacen("   10   10   10", "   1000000   1000000   1000000", 1);
+    assert_ne!(huge, li);
+    fs::write(sources.join("Huge_CHGCAR"), huge).unwrap();
+    fs::write(sources.join("good.cif"), cif("good", "4.0", &["0 0 0"])).unwrap();
+    fs::write(sources.join("inf.cif"), cif("inf", "1e300", &["0 0 0"])).unwrap();
+    fs::write(sources.join("nan.cif"), cif("nan", "nan", &["0 0 0"])).unwrap();
+    fs::write(sources.join("negative.cif"), cif("neg", "-4.0", &["0 0 0"])).unwrap();
+    let stacked = cif("stacked", "1.0", &["0 0 0", "0 0 0.001", "0 0.001 0"]);
+    fs::write(sources.join("stacked.cif"), stacked).unwrap();
+    fs::write(
+        sources.join("labels.csv"),
+        "material_id,band_gap,description\nm-1,abc,a rock salt\nm-2,1.5,a perovskite\n",
+    )
+    .unwrap();
+    // A DOSCAR whose header claims 10¹⁸ rows.
+    fs::write(
+        sources.join("Huge_DOSCAR"),
+        "1\n0\n0\n0\nx\n10.0 -10.0 1e18 0.0 1.0\n-10.0 0.0 0.0\n",
+    )
+    .unwrap();
+
+    let db = dir.join("hostile.redb");
+    let out = mmhost_command(&[
+        "data",
+        "import",
+        "--json",
+        "--db",
+        path(&db),
+        path(&sources),
+    ])
+    .output()
+    .unwrap();
+    let message = refused(&out);
+    assert!(message.contains("everything else is imported"), "{message}");
+    let reports = stdout_json(&out);
+
+    let grid = failure(&reports, "Huge_CHGCAR");
+    assert!(grid.contains("more points than the limit"), "{grid}");
+    let inf = failure(&reports, "inf.cif");
+    assert!(
+        inf.contains("data block 1 (inf): lattice vector a is")
+            && inf.contains("long, more than the limit of 1000 Å"),
+        "{inf}"
+    );
+    let nan = failure(&reports, "nan.cif");
+    assert!(nan.contains("_cell_length_a is NaN"), "{nan}");
+    let negative = failure(&reports, "negative.cif");
+    assert!(negative.contains("_cell_length_a is -4"), "{negative}");
+    let stacked = failure(&reports, "stacked.cif");
+    assert!(
+        stacked.contains("sites 0 (Na0) and") && stacked.contains("closer than 0.5 Å"),
+        "{stacked}"
+    );
+    let doscar = failure(&reports, "Huge_DOSCAR");
+    assert!(doscar.contains("NEDOS is 1000000000000000000"), "{doscar}");
+    let labels = report(&reports, "labels.csv");
+    assert_eq!(labels["outcome"]["materials"], 2, "{labels}");
+    let rejected = &labels["outcome"]["rejected"][0];
+    assert_eq!(rejected["record"], "row 2 (m-1), column band_gap");
+    assert!(
+        rejected["reason"]
+            .as_str()
+            .unwrap()
+            .contains("'abc' is not a number"),
+        "{rejected}"
+    );
+
+    // What did import: listed with the ids the importer assigned.
+    let listed = stdout_json(&mmhost_ok(&["data", "list", "--json", "--db", path(&db)]));
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["good", "m-1", "m-2"], "{listed}");
+    assert_eq!(listed[2]["labels"]["band_gap"], 1.5);
+    assert!(listed[1]["labels"].get("band_gap").is_none());
+    let crystals = stdout_json(&mmhost_ok(&[
+        "data",
+        "list",
+        "--json",
+        "--modality",
+        "crystal",
+        "--db",
+        path(&db),
+    ]));
+    assert_eq!(crystals.as_array().unwrap().len(), 1, "{crystals}");
+    assert_eq!(crystals[0]["formula"], "Na");
+
+    // The same check guards the commands that read a structure file directly.
+    let stacked = sources.join("stacked.cif");
+    let message = refused(
+        &mmhost_command(&["describe", path(&stacked)])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        message.contains("stacked.cif") && message.contains("closer than 0.5 Å"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_vasprun_imports_its_final_structure_with_its_dos() {
+    let dir = scratch_dir("vasprun-structure");
+    let db = dir.join("vasprun.redb");
+    let vasprun = data_dir().join("samples/dos/Fe2_vasprun.xml");
+    mmhost_ok(&["data", "import", "--db", path(&db), path(&vasprun)]);
+    let listed = stdout_json(&mmhost_ok(&["data", "list", "--json", "--db", path(&db)]));
+    assert_eq!(listed[0]["formula"], "Fe", "{listed}");
+    let modalities = listed[0]["modalities"].as_array().unwrap();
+    assert!(
+        modalities.contains(&Value::from("crystal")) && modalities.contains(&Value::from("dos")),
+        "{listed}"
+    );
+}
