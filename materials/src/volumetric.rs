@@ -108,9 +108,13 @@ fn read_values(
             if values.len() == count {
                 break;
             }
-            let value: f64 = token
-                .parse()
-                .map_err(|_| ParseError::at(i + 1, format!("'{token}' is not a number")))?;
+            let value = token
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    ParseError::at(i + 1, format!("'{token}' is not a finite number"))
+                })?;
             values.push(value);
         }
         i += 1;

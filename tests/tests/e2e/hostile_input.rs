@@ -169,3 +169,59 @@ fn a_vasprun_imports_its_final_structure_with_its_dos() {
         "{listed}"
     );
 }
+
+#[test]
+fn every_file_of_the_malformed_corpus_is_refused_under_a_memory_limit() {
+    // tests/malformed: broken variants of every format (scripts/make-malformed-corpus.py).
+    let corpus = mmhost_tests::repo_root().join("tests/malformed");
+    let files = fs::read_dir(&corpus).unwrap().count();
+    assert!(files >= 40, "{files} files in {}", corpus.display());
+    let dir = scratch_dir("malformed-corpus");
+    let db = dir.join("malformed.redb");
+    let out = Command::new("sh")
+        .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
+        .arg(mmhost_binary())
+        .args(["data", "import", "--json", "--db", path(&db), path(&corpus)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_text(&out));
+    let reports = stdout_json(&out);
+    let reports = reports.as_array().unwrap();
+    assert_eq!(reports.len(), files);
+    for report in reports {
+        let outcome = &report["outcome"];
+        let refused = match outcome["status"].as_str().unwrap() {
+            "failed" => !outcome["reason"].as_str().unwrap().is_empty(),
+            // The id lists of the .npy files are read with them.
+            "skipped" => report["path"].as_str().unwrap().ends_with("_ids.txt"),
+            "imported" => !outcome["rejected"].as_array().unwrap().is_empty(),
+            _ => false,
+        };
+        assert!(refused, "not refused: {report}");
+    }
+    // Each structure file given straight to a command (`describe` reads structures
+    // as `predict` and `embed --input` do): refused with a message, under the limit.
+    let structure_files = fs::read_dir(&corpus)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            [".cif", ".vasp", ".json"].iter().any(|e| name.ends_with(e)) || name.contains("CHGCAR")
+        });
+    for file in structure_files {
+        let out = Command::new("sh")
+            .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
+            .arg(mmhost_binary())
+            .args(["describe", path(&file)])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}: {}",
+            file.display(),
+            stderr_text(&out)
+        );
+        assert!(stderr_text(&out).contains("error:"), "{}", file.display());
+    }
+}
