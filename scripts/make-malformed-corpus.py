@@ -2,6 +2,9 @@
 """Writes tests/malformed/: broken and hostile variants of every format mmhost
 imports, each derived from a real sample in ../shared/data or written by hand.
 
+The `fuzz_*` files beside them are inputs that crashed a reader under fuzzing
+(fuzz/run.sh), kept as found; this script leaves them in place.
+
 Every file must be refused (a failed file, or a rejected record) without crashing,
 aborting or allocating what it claims; tests/tests/e2e/hostile_input.rs imports the
 folder under a 4 GiB address-space limit and checks that. Rerun after changing a

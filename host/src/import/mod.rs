@@ -69,9 +69,16 @@ pub fn import_sources(
 /// materials, records and refused records. `Err` names why the file as a whole
 /// cannot be read.
 pub fn read_file(path: &Path) -> Result<ImportBatch, String> {
-    let format = formats::detect(path).ok_or_else(|| "not a format mmhost reads".to_string())?;
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    formats::read(format, path, &bytes)
+    read_bytes(path, &bytes)
+}
+
+/// [`read_file`] of `bytes` as the content of a file named `path` (its name picks the
+/// format; an `.npy` file's id list is still read from beside it). The fuzzing
+/// harnesses (`fuzz/`) drive the readers through this.
+pub fn read_bytes(path: &Path, bytes: &[u8]) -> Result<ImportBatch, String> {
+    let format = formats::detect(path).ok_or_else(|| "not a format mmhost reads".to_string())?;
+    formats::read(format, path, bytes)
 }
 
 /// Files under `sources` (folders recursively, in name order).

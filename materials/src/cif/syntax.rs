@@ -139,7 +139,11 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                     k += 1;
                 }
                 let word = &line[start..k];
-                let token = if word.len() >= 5 && word[..5].eq_ignore_ascii_case("data_") {
+                // `get`: the fifth byte may fall inside a multi-byte character.
+                let data_block = word
+                    .get(..5)
+                    .is_some_and(|prefix| prefix.eq_ignore_ascii_case("data_"));
+                let token = if data_block {
                     Token::Data(word[5..].to_string())
                 } else if word.eq_ignore_ascii_case("loop_") {
                     Token::Loop
