@@ -148,6 +148,53 @@ fn file_id(path: &Path) -> String {
 /// claim any size.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 2 << 30;
 
+/// Shape and float32 values of the `.npy` file `data`; the header's shape must match
+/// the data present (4 bytes per float32) before anything is allocated for it.
+fn npy_f32(data: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
+    plain_npy_header(data)?;
+    let npy =
+        npyz::NpyFile::new(BufReader::new(data)).map_err(|e| format!("not an .npy file: {e}"))?;
+    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
+    let declared = shape.iter().try_fold(4usize, |n, &d| n.checked_mul(d));
+    if declared.is_none_or(|n| n > data.len()) {
+        return Err(format!(
+            "the header declares shape {shape:?} (float32), more than the {} bytes present",
+            data.len()
+        ));
+    }
+    let values = npy
+        .into_vec()
+        .map_err(|e| format!("expected float32 data: {e}"))?;
+    Ok((shape, values))
+}
+
+/// Checks that an `.npy` header is the flat dictionary NumPy writes for a plain array
+/// (`{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2, 601), }`) before npyz
+/// parses it: its expression parser takes exponential time on nested brackets (found
+/// by fuzzing), and no float32 array needs them.
+fn plain_npy_header(data: &[u8]) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("not a plain .npy array: {why}"));
+    if data.len() < 10 || &data[..6] != b"\x93NUMPY" {
+        return bad("no .npy magic");
+    }
+    let (start, length): (usize, usize) = match data[6] {
+        1 => (10, usize::from(u16::from_le_bytes([data[8], data[9]]))),
+        2 | 3 if data.len() >= 12 => (
+            12,
+            u32::from_le_bytes([data[8], data[9], data[10], data[11]]) as usize,
+        ),
+        _ => return bad("unknown format version"),
+    };
+    let Some(header) = data.get(start..start.saturating_add(length)) else {
+        return bad("the header is longer than the file");
+    };
+    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
+    if !header.is_ascii() || count(b'{') != 1 || count(b'(') > 1 || count(b'[') > 0 {
+        return bad("the header is not a flat dictionary with one shape tuple");
+    }
+    Ok(())
+}
+
 /// The content of `path`: `bytes`, gunzipped when the name ends in `.gz` (refused
 /// beyond [`MAX_DECOMPRESSED_BYTES`]).
 fn decompressed<'a>(path: &Path, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, String> {
@@ -513,21 +560,12 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
         .filter(|l| !l.is_empty())
         .collect();
     let bytes = decompressed(path, bytes)?;
-    let npy = npyz::NpyFile::new(BufReader::new(bytes.as_ref()))
-        .map_err(|e| format!("not an .npy file: {e}"))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    // The header's shape must match the data present (4 bytes per float32) before
-    // anything is allocated for it.
-    let declared = shape.iter().try_fold(4usize, |n, &d| n.checked_mul(d));
-    if declared.is_none_or(|n| n > bytes.len()) {
-        return Err(format!(
-            "the header declares shape {shape:?} (float32), more than the {} bytes present",
-            bytes.len()
-        ));
-    }
-    let values: Vec<f32> = npy
-        .into_vec()
-        .map_err(|e| format!("expected float32 data: {e}"))?;
+    let data: &[u8] = &bytes;
+    // npyz's arithmetic on header shapes can overflow (found by fuzzing); a panic
+    // there is this file's failure, not the process's.
+    let (shape, values) = std::panic::catch_unwind(|| npy_f32(data)).map_err(|_| {
+        "not a readable .npy file (its header makes the .npy reader fail)".to_string()
+    })??;
     if shape.first() != Some(&ids.len()) {
         return Err(format!(
             "{} rows but {} ids in {}",
