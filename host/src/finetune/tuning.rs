@@ -202,10 +202,9 @@ impl FineTuning {
                 .recv()
                 .map_err(|_| FinetuneError::Setup("the data loader stopped".into()))??;
             materials += self.step(batch, progress)?;
-            let every = self.settings.train.checkpoint_every;
-            if every > 0
-                && self.state.global_step.is_multiple_of(every)
-                && self.state.next_batch < self.steps_per_epoch
+            if self
+                .state
+                .mid_epoch_checkpoint_due(self.settings.train.checkpoint_every)
             {
                 self.save()?;
             }

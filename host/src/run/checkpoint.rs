@@ -80,6 +80,14 @@ impl HostState {
         }
     }
 
+    /// Whether a checkpoint is due inside the epoch: every `every` steps (0: never),
+    /// unless the epoch just ended (its end writes one anyway).
+    pub fn mid_epoch_checkpoint_due(&self, every: usize) -> bool {
+        every > 0
+            && self.global_step.is_multiple_of(every)
+            && self.next_batch < self.steps_per_epoch
+    }
+
     /// Moves to the start of the next epoch, clearing the epoch's running sums.
     pub fn end_epoch(&mut self) {
         self.epoch += 1;

@@ -224,10 +224,9 @@ impl Pretraining {
                 .recv()
                 .map_err(|_| TrainError::Setup("the training data loader stopped".into()))??;
             materials += self.step(batch, progress)?;
-            let every = self.settings.train.checkpoint_every;
-            if every > 0
-                && self.state.global_step.is_multiple_of(every)
-                && self.state.next_batch < self.steps_per_epoch
+            if self
+                .state
+                .mid_epoch_checkpoint_due(self.settings.train.checkpoint_every)
             {
                 self.save()?;
             }

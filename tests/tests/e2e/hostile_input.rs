@@ -10,6 +10,16 @@ use mmhost_tests::{
 };
 use serde_json::Value;
 
+/// `mmhost ARGS` under a 4 GiB address-space limit (`ulimit -v`), run to completion.
+fn under_memory_limit<const N: usize>(args: [&str; N]) -> std::process::Output {
+    Command::new("sh")
+        .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
+        .arg(mmhost_binary())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// A cubic CIF of Na sites with cell length `a` (as written) at `fracs`.
 fn cif(name: &str, a: &str, fracs: &[&str]) -> String {
     let mut text = format!(
@@ -70,19 +80,14 @@ fn hostile_files_are_refused_with_reasons_and_the_good_ones_import() {
     // Under a 4 GiB address-space limit: what the headers claim is never allocated,
     // so the process ends normally (no allocation abort, no kill) with its report.
     let db = dir.join("hostile.redb");
-    let out = Command::new("sh")
-        .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
-        .arg(mmhost_binary())
-        .args([
-            "data",
-            "import",
-            "--json",
-            "--db",
-            path(&db),
-            path(&sources),
-        ])
-        .output()
-        .unwrap();
+    let out = under_memory_limit([
+        "data",
+        "import",
+        "--json",
+        "--db",
+        path(&db),
+        path(&sources),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_text(&out));
     let message = refused(&out);
     assert!(message.contains("everything else is imported"), "{message}");
@@ -178,12 +183,7 @@ fn every_file_of_the_malformed_corpus_is_refused_under_a_memory_limit() {
     assert!(files >= 40, "{files} files in {}", corpus.display());
     let dir = scratch_dir("malformed-corpus");
     let db = dir.join("malformed.redb");
-    let out = Command::new("sh")
-        .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
-        .arg(mmhost_binary())
-        .args(["data", "import", "--json", "--db", path(&db), path(&corpus)])
-        .output()
-        .unwrap();
+    let out = under_memory_limit(["data", "import", "--json", "--db", path(&db), path(&corpus)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_text(&out));
     let reports = stdout_json(&out);
     let reports = reports.as_array().unwrap();
@@ -209,12 +209,7 @@ fn every_file_of_the_malformed_corpus_is_refused_under_a_memory_limit() {
             [".cif", ".vasp", ".json"].iter().any(|e| name.ends_with(e)) || name.contains("CHGCAR")
         });
     for file in structure_files {
-        let out = Command::new("sh")
-            .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
-            .arg(mmhost_binary())
-            .args(["describe", path(&file)])
-            .output()
-            .unwrap();
+        let out = under_memory_limit(["describe", path(&file)]);
         assert_eq!(
             out.status.code(),
             Some(1),
