@@ -5,6 +5,7 @@
 pub mod atomic;
 pub mod backprop;
 pub mod batches;
+pub mod catalog;
 pub mod dataset;
 pub mod downstream;
 pub mod featurize;

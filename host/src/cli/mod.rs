@@ -3,6 +3,7 @@
 mod data;
 mod downstream;
 mod finetune;
+mod models;
 mod train;
 
 use std::path::PathBuf;
@@ -83,6 +84,17 @@ pub enum Command {
     /// A UMAP of a run's crystal embeddings coloured by crystal system, formation
     /// energy or metal/non-metal, as PNG (and CSV coordinates).
     Map(downstream::MapArgs),
+    /// The trained models of a folder (the repository's `models/` by default) with
+    /// their key figures; checks each model's weights against its card and that the
+    /// installed plugins are the versions it was trained with.
+    Models {
+        /// Folder of model directories.
+        #[arg(long, default_value = "models")]
+        dir: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The resolved run configuration.
     Config {
         #[command(subcommand)]
@@ -156,6 +168,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Retrieve(args) => downstream::retrieve(args, search),
         Command::Discover(args) => downstream::discover(args, search),
         Command::Map(args) => downstream::map(args, search),
+        Command::Models { dir, json } => models::list(&dir, &search, json),
         Command::Describe { file, json } => {
             let structure = mmhost::import::read_structure(&file)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;

@@ -23,7 +23,7 @@ use crate::{
     dataset::IS_METAL,
     head::{sigmoid, LinearHead},
     plugins::{EncoderHandle, FeaturizerHandle, PluginSearch},
-    run::ModelError,
+    run::{check_plugin_version, ModelError, SavedEncoder},
     session::configured_encoder,
     settings::Settings,
 };
@@ -59,6 +59,10 @@ pub struct ModelInfo {
     pub label_std: f64,
     pub head: LinearHead,
     pub outcome: FinetuneOutcome,
+    /// The crystal encoder's plugin and version (absent in models written before it
+    /// was recorded; those load with any version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<SavedEncoder>,
 }
 
 /// Head outputs for embeddings `z` (`[rows, dim]`): label units for regression,
@@ -126,6 +130,7 @@ pub fn write(
 
 /// A fine-tuned model read back from its directory.
 pub struct FinetunedModel {
+    dir: PathBuf,
     pub settings: Settings,
     pub info: ModelInfo,
     weights: Vec<u8>,
@@ -149,6 +154,7 @@ impl FinetunedModel {
         let info: ModelInfo = serde_json::from_slice(&read(&model)?)
             .map_err(|e| ModelError::Invalid(format!("{}: {e}", model.display())))?;
         Ok(Self {
+            dir: dir.to_path_buf(),
             settings,
             info,
             weights: read(&crystal)?,
@@ -160,7 +166,11 @@ impl FinetunedModel {
         &self,
         search: &PluginSearch,
     ) -> Result<(EncoderHandle, FeaturizerHandle), ModelError> {
-        let (mut encoder, featurizer, ..) = configured_encoder(&self.settings, "crystal", search)?;
+        let (mut encoder, featurizer, _, installed) =
+            configured_encoder(&self.settings, "crystal", search)?;
+        if let Some(trained) = &self.info.encoder {
+            check_plugin_version(&self.dir, trained, &installed)?;
+        }
         encoder.load_weights(&self.weights)?;
         Ok((encoder, featurizer))
     }

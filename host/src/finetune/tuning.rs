@@ -400,6 +400,7 @@ impl FineTuning {
             label_std: self.scaling.std,
             head: best.head,
             outcome: outcome.clone(),
+            encoder: self.state.encoders.first().cloned(),
         };
         let out = self.run.root().to_path_buf();
         model::write(

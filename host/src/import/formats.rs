@@ -3,7 +3,7 @@
 use std::{
     borrow::Cow,
     collections::BTreeMap,
-    io::{BufReader, Read},
+    io::Read,
     path::{Path, PathBuf},
 };
 
@@ -14,6 +14,7 @@ use mmhost_materials::{
 };
 use serde_json::Value;
 
+use super::npy::{self, NpyArray};
 use crate::dataset::{ImportBatch, Material, Rejected};
 use mmhost_materials::records::{
     charge_record, charge_record_from_grid, crystal_record, dos_record, text_record,
@@ -148,51 +149,26 @@ fn file_id(path: &Path) -> String {
 /// claim any size.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 2 << 30;
 
-/// Shape and float32 values of the `.npy` file `data`; the header's shape must match
-/// the data present (4 bytes per float32) before anything is allocated for it.
-fn npy_f32(data: &[u8]) -> Result<(Vec<usize>, Vec<f32>), String> {
-    plain_npy_header(data)?;
-    let npy =
-        npyz::NpyFile::new(BufReader::new(data)).map_err(|e| format!("not an .npy file: {e}"))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let declared = shape.iter().try_fold(4usize, |n, &d| n.checked_mul(d));
-    if declared.is_none_or(|n| n > data.len()) {
+/// Largest file read (2 GiB), compressed or not.
+pub const MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// Longest line of a line-oriented text format (CIF, POSCAR, CHGCAR, DOSCAR): 1 MiB.
+/// Real files have lines of at most a few hundred bytes.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The bytes of the file `path`, refused beyond [`MAX_FILE_BYTES`].
+pub fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(format!(
-            "the header declares shape {shape:?} (float32), more than the {} bytes present",
-            data.len()
+            "larger than the limit of {MAX_FILE_BYTES} bytes for one file"
         ));
     }
-    let values = npy
-        .into_vec()
-        .map_err(|e| format!("expected float32 data: {e}"))?;
-    Ok((shape, values))
-}
-
-/// Checks that an `.npy` header is the flat dictionary NumPy writes for a plain array
-/// (`{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2, 601), }`) before npyz
-/// parses it: its expression parser takes exponential time on nested brackets (found
-/// by fuzzing), and no float32 array needs them.
-fn plain_npy_header(data: &[u8]) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("not a plain .npy array: {why}"));
-    if data.len() < 10 || &data[..6] != b"\x93NUMPY" {
-        return bad("no .npy magic");
-    }
-    let (start, length): (usize, usize) = match data[6] {
-        1 => (10, usize::from(u16::from_le_bytes([data[8], data[9]]))),
-        2 | 3 if data.len() >= 12 => (
-            12,
-            u32::from_le_bytes([data[8], data[9], data[10], data[11]]) as usize,
-        ),
-        _ => return bad("unknown format version"),
-    };
-    let Some(header) = data.get(start..start.saturating_add(length)) else {
-        return bad("the header is longer than the file");
-    };
-    let count = |c: u8| header.iter().filter(|&&b| b == c).count();
-    if !header.is_ascii() || count(b'{') != 1 || count(b'(') > 1 || count(b'[') > 0 {
-        return bad("the header is not a flat dictionary with one shape tuple");
-    }
-    Ok(())
+    Ok(bytes)
 }
 
 /// The content of `path`: `bytes`, gunzipped when the name ends in `.gz` (refused
@@ -220,6 +196,24 @@ fn text_of(path: &Path, bytes: &[u8]) -> Result<String, String> {
         .map_err(|_| "not UTF-8 text".to_string())
 }
 
+/// [`text_of`] for a line-oriented format: refused when a line is longer than
+/// [`MAX_LINE_BYTES`].
+fn lines_of(path: &Path, bytes: &[u8]) -> Result<String, String> {
+    let text = text_of(path, bytes)?;
+    if let Some((number, line)) = text
+        .split('\n')
+        .enumerate()
+        .find(|(_, line)| line.len() > MAX_LINE_BYTES)
+    {
+        return Err(format!(
+            "line {} is {} bytes long, more than the limit of {MAX_LINE_BYTES}",
+            number + 1,
+            line.len()
+        ));
+    }
+    Ok(text)
+}
+
 /// Reads `bytes` (the content of `path`) as `format`. An `Err` means nothing of the
 /// file is usable; record-level problems are listed in the batch's `rejected`.
 pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, String> {
@@ -231,7 +225,7 @@ pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, St
     let id = file_id(path);
     match format {
         Format::Cif => {
-            let structures = read_cif(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
+            let structures = read_cif(&lines_of(path, bytes)?).map_err(|e| e.to_string())?;
             let many = structures.len() > 1;
             for (k, structure) in structures.iter().enumerate() {
                 let id = if many {
@@ -243,11 +237,11 @@ pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, St
             }
         }
         Format::Poscar => {
-            let (structure, _) = read_poscar(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
+            let (structure, _) = read_poscar(&lines_of(path, bytes)?).map_err(|e| e.to_string())?;
             batch.structure(&id, &structure)?;
         }
         Format::Volumetric => {
-            let data = read_chgcar(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
+            let data = read_chgcar(&lines_of(path, bytes)?).map_err(|e| e.to_string())?;
             batch.structure(&id, &data.structure)?;
             batch
                 .batch
@@ -261,11 +255,11 @@ pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, St
                 Ok(structure) => batch.structure_or_reject(&id, &structure, "final structure"),
                 Err(e) => batch.reject(format!("final structure ({id})"), e.to_string()),
             }
-            batch.dos(&id, &dos);
+            batch.dos(&id, &dos)?;
         }
         Format::Doscar => {
-            let dos = read_doscar(&text_of(path, bytes)?).map_err(|e| e.to_string())?;
-            batch.dos(&id, &dos);
+            let dos = read_doscar(&lines_of(path, bytes)?).map_err(|e| e.to_string())?;
+            batch.dos(&id, &dos)?;
         }
         Format::Npy => read_npy(&mut batch, path, bytes)?,
         Format::Csv => read_csv(&mut batch, path, bytes)?,
@@ -356,7 +350,21 @@ impl Builder {
         }
     }
 
-    fn dos(&mut self, id: &str, dos: &Dos) {
+    /// A DOS with its material row; refused unless its energies increase strictly
+    /// (the DOS encoder resamples onto a fixed energy grid).
+    fn dos(&mut self, id: &str, dos: &Dos) -> Result<(), String> {
+        if let Some(i) = dos
+            .energies
+            .windows(2)
+            .position(|w| w[1].is_nan() || w[1] <= w[0])
+        {
+            return Err(format!(
+                "DOS energies must increase strictly; {} eV at index {} follows {} eV",
+                dos.energies[i + 1],
+                i + 1,
+                dos.energies[i]
+            ));
+        }
         let mut labels = BTreeMap::new();
         if let Some(efermi) = dos.efermi {
             labels.insert("efermi".to_string(), efermi);
@@ -365,6 +373,7 @@ impl Builder {
         self.batch
             .records
             .push(("dos".into(), id.to_string(), dos_record(dos)));
+        Ok(())
     }
 
     /// One JSON document: a pymatgen Dos/CompleteDos or Structure, an MP summary or
@@ -431,8 +440,7 @@ impl Builder {
             let structure = structure_from_pymatgen(structure).map_err(|e| e.to_string())?;
             self.structure(id, &structure)?;
         }
-        self.dos(id, &dos);
-        Ok(())
+        self.dos(id, &dos)
     }
 }
 
@@ -552,7 +560,8 @@ fn read_csv(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
 fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String> {
     let name = base_name(path);
     let ids_path = path.with_file_name(format!("{}_ids.txt", name.trim_end_matches(".npy")));
-    let ids_text = std::fs::read_to_string(&ids_path)
+    let ids_text = read_limited(&ids_path)
+        .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".into()))
         .map_err(|e| format!("needs its id list {}: {e}", ids_path.display()))?;
     let ids: Vec<&str> = ids_text
         .lines()
@@ -561,11 +570,7 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
         .collect();
     let bytes = decompressed(path, bytes)?;
     let data: &[u8] = &bytes;
-    // npyz's arithmetic on header shapes can overflow (found by fuzzing); a panic
-    // there is this file's failure, not the process's.
-    let (shape, values) = std::panic::catch_unwind(|| npy_f32(data)).map_err(|_| {
-        "not a readable .npy file (its header makes the .npy reader fail)".to_string()
-    })??;
+    let NpyArray { shape, values } = npy::read_f32(data).map_err(|e| e.to_string())?;
     if shape.first() != Some(&ids.len()) {
         return Err(format!(
             "{} rows but {} ids in {}",
@@ -592,7 +597,9 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
                     densities: vec![row[points..].iter().map(|&v| f64::from(v)).collect()],
                     efermi: None,
                 };
-                batch.dos(id, &dos);
+                if let Err(reason) = batch.dos(id, &dos) {
+                    batch.reject(what, reason);
+                }
             }
             [a, b, c] => {
                 if row.iter().all(|&v| v <= 0.0) {
@@ -623,9 +630,13 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
 /// file, or pymatgen `Structure` / Materials Project JSON.
 /// The structure is checked by `validate_structure`.
 pub fn read_structure(path: &Path) -> Result<Structure, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let text = text_of(path, &bytes)?;
-    let structure = match detect(path) {
+    let bytes = read_limited(path)?;
+    let format = detect(path);
+    let text = match format {
+        Some(Format::Json) => text_of(path, &bytes)?,
+        _ => lines_of(path, &bytes)?,
+    };
+    let structure = match format {
         Some(Format::Cif) => read_cif(&text)
             .map_err(|e| e.to_string())
             .map(|mut s| s.swap_remove(0)),

@@ -4,6 +4,7 @@
 //! import can simply be rerun.
 
 mod formats;
+mod npy;
 
 use std::{
     path::{Path, PathBuf},
@@ -69,7 +70,7 @@ pub fn import_sources(
 /// materials, records and refused records. `Err` names why the file as a whole
 /// cannot be read.
 pub fn read_file(path: &Path) -> Result<ImportBatch, String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let bytes = formats::read_limited(path)?;
     read_bytes(path, &bytes)
 }
 
@@ -127,16 +128,9 @@ fn import_file(dataset: &Dataset, path: &Path) -> Result<FileReport, DatasetErro
             },
         ));
     };
-    let bytes = match std::fs::read(path) {
+    let bytes = match formats::read_limited(path) {
         Ok(b) => b,
-        Err(e) => {
-            return Ok(report(
-                format.name(),
-                Outcome::Failed {
-                    reason: e.to_string(),
-                },
-            ))
-        }
+        Err(e) => return Ok(report(format.name(), Outcome::Failed { reason: e })),
     };
     let hash = format!("{:016x}", crate::hash::fnv1a(&bytes));
     if dataset

@@ -25,4 +25,4 @@ pub use checkpoint::{
 pub use clock::RunClock;
 pub use info::{read_run, write_run, EncoderInfo, RunInfo};
 pub use metrics_log::MetricsLog;
-pub use trained::{ModelError, TrainedRun};
+pub use trained::{check_plugin_version, ModelError, TrainedRun};

@@ -5,10 +5,10 @@ use std::path::Path;
 
 use thiserror::Error;
 
-use super::{read_run, RunDir, RunDirError, RunInfo};
+use super::{read_run, RunDir, RunDirError, RunInfo, SavedEncoder};
 use crate::{
     dataset::{Dataset, DatasetError},
-    plugins::{EncoderHandle, LoadError, PluginCallError, PluginSearch},
+    plugins::{EncoderHandle, LoadError, PluginCallError, PluginDescription, PluginSearch},
     session::{encoder_from_settings, ModalitySource, SessionError},
     settings::Settings,
 };
@@ -26,6 +26,44 @@ pub enum ModelError {
     Dataset(#[from] DatasetError),
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    PluginVersion(Box<PluginVersionMismatch>),
+}
+
+/// Weights written by another version of a plugin than the installed one.
+#[derive(Debug, Error)]
+#[error(
+    "{model}: its {modality} encoder was trained with plugin '{plugin}' {trained}, but the \
+     installed '{plugin}' is {installed} ({path}); its weights are that version's layout: \
+     install plugin version {trained}, or train the model again"
+)]
+pub struct PluginVersionMismatch {
+    pub model: String,
+    pub modality: String,
+    pub plugin: String,
+    pub trained: String,
+    pub installed: String,
+    pub path: String,
+}
+
+/// Refuses weights that another version of a plugin than the installed one wrote:
+/// each plugin version owns its weight layout.
+pub fn check_plugin_version(
+    model: &Path,
+    saved: &SavedEncoder,
+    installed: &PluginDescription,
+) -> Result<(), ModelError> {
+    if saved.version == installed.version {
+        return Ok(());
+    }
+    Err(ModelError::PluginVersion(Box::new(PluginVersionMismatch {
+        model: model.display().to_string(),
+        modality: saved.modality.clone(),
+        plugin: saved.plugin.clone(),
+        trained: saved.version.clone(),
+        installed: installed.version.clone(),
+        path: installed.path.display().to_string(),
+    })))
 }
 
 impl From<SessionError> for ModelError {
@@ -87,9 +125,11 @@ impl TrainedRun {
         dataset: &Dataset,
     ) -> Result<(EncoderHandle, ModalitySource), ModelError> {
         let weights = self.weights(modality)?;
-        let (mut encoder, source) =
-            encoder_from_settings(&self.settings, modality, search, dataset)
-                .map(|(encoder, source, _)| (encoder, source))?;
+        let (mut encoder, source, installed) =
+            encoder_from_settings(&self.settings, modality, search, dataset)?;
+        if let Some(trained) = self.info.encoders.iter().find(|e| e.modality == modality) {
+            check_plugin_version(self.run.root(), &trained.saved(), &installed)?;
+        }
         encoder.load_weights(&weights)?;
         Ok((encoder, source))
     }

@@ -3,7 +3,12 @@
 //! `pair(a, b) = ½[CE(S, I) + CE(Sᵀ, I)]` with `S = â b̂ᵀ / τ` on L2-normalized rows.
 //! AllPairs averages `pair` over every modality pair; Anchored averages
 //! `pair(anchor, m)` over `m ≠ anchor`. Each pair uses only the rows where both
-//! modalities are present; a pair with no such row is left out.
+//! modalities are present, and the average weighs each pair by that row count, so
+//! every (material, pair) counts once: with every modality present it is the plain
+//! mean over pairs, and a pair that only two materials of the batch share does not
+//! weigh as much as one that all of them share. A pair with fewer than two shared
+//! rows is left out (one row has no negative to tell it from, its loss is 0), unless
+//! no pair of the batch has two.
 
 use burn::tensor::{
     activation::log_softmax, backend::Backend, ElementConversion, Int, Tensor, TensorData,
@@ -120,30 +125,43 @@ impl LossFunction for ClipLoss {
                 ),
             ));
         }
-        let mut total: Option<Tensor<B, 1>> = None;
-        let mut counted = 0usize;
-        let mut metrics = Vec::new();
         let modalities: Vec<String> = inputs.iter().map(|m| m.modality.clone()).collect();
-        for (i, j) in self.pairs(&modalities)?.pairs {
+        let shared: Vec<(usize, usize, Vec<i64>)> = self
+            .pairs(&modalities)?
+            .pairs
+            .into_iter()
+            .map(|(i, j)| {
+                let (a, b) = (&inputs[i].present, &inputs[j].present);
+                let rows = (0..a.len())
+                    .filter(|&r| a[r] && b.get(r).copied().unwrap_or(false))
+                    .map(|r| r as i64)
+                    .collect();
+                (i, j, rows)
+            })
+            .filter(|(.., rows): &(usize, usize, Vec<i64>)| !rows.is_empty())
+            .collect();
+        let fewest = if shared.iter().any(|(.., rows)| rows.len() >= 2) {
+            2
+        } else {
+            1
+        };
+        let mut total: Option<Tensor<B, 1>> = None;
+        let mut weight = 0usize;
+        let mut metrics = Vec::new();
+        for (i, j, rows) in shared.into_iter().filter(|(.., r)| r.len() >= fewest) {
             let (a, b) = (&inputs[i], &inputs[j]);
-            let rows: Vec<i64> = (0..a.present.len())
-                .filter(|&r| a.present[r] && b.present.get(r).copied().unwrap_or(false))
-                .map(|r| r as i64)
-                .collect();
-            if rows.is_empty() {
-                continue;
-            }
             let term = pair_loss(&a.embeddings, &b.embeddings, &rows, self.config.temperature);
             let name = format!("{}-{}", a.modality, b.modality);
             let value: f32 = term.loss.clone().into_scalar().elem();
             metrics.push((format!("{name}/loss"), f64::from(value)));
             metrics.push((format!("{name}/top1"), term.top1));
             metrics.push((format!("{name}/rows"), rows.len() as f64));
+            let weighted = term.loss.mul_scalar(rows.len() as f64);
             total = Some(match total {
-                Some(t) => t + term.loss,
-                None => term.loss,
+                Some(t) => t + weighted,
+                None => weighted,
             });
-            counted += 1;
+            weight += rows.len();
         }
         let loss = total.ok_or_else(|| {
             PluginError::new(
@@ -152,7 +170,7 @@ impl LossFunction for ClipLoss {
             )
         })?;
         Ok(LossTerms {
-            loss: loss.div_scalar(counted as f64),
+            loss: loss.div_scalar(weight as f64),
             metrics,
         })
     }

@@ -45,16 +45,17 @@ fn imports_all_real_data_joined_by_material_id_and_idempotently() {
     let db = dir.join("all.redb");
     let data = data_dir();
     let (_, message) = import_reporting(&db, &[&data]);
-    // The atom-feature table is no dataset file; 37 charge grids are all zero.
+    // The atom-feature table is no dataset file; 37 charge grids are all zero, and
+    // one DOS (mp-696961) repeats its first energy.
     assert!(
-        message.contains("1 files failed and 37 records were rejected"),
+        message.contains("1 files failed and 38 records were rejected"),
         "{message}"
     );
     let summary = info(&db);
     let modality = |m: &str| summary["modalities"][m].as_u64().unwrap_or(0);
     // 11,618 CSV structures plus the structures inside the sample files.
     assert!(modality("crystal") >= 11_618, "{summary}");
-    assert_eq!(modality("dos"), 312 + 5, "{summary}"); // dos.npy + vasprun, DOSCAR, 3 pymatgen DOS
+    assert_eq!(modality("dos"), 311 + 5, "{summary}"); // dos.npy + vasprun, DOSCAR, 3 pymatgen DOS
                                                        // charge_density.npy (its 37 all-zero grids rejected) + 4 CHGCAR-family files.
     assert_eq!(modality("charge"), 408 - 37 + 4, "{summary}");
     assert_eq!(modality("text"), 100, "{summary}");

@@ -65,6 +65,13 @@ fn hostile_files_are_refused_with_reasons_and_the_good_ones_import() {
     fs::write(sources.join("negative.cif"), cif("neg", "-4.0", &["0 0 0"])).unwrap();
     let stacked = cif("stacked", "1.0", &["0 0 0", "0 0 0.001", "0 0.001 0"]);
     fs::write(sources.join("stacked.cif"), stacked).unwrap();
+    // A 2 MiB comment line in an otherwise good CIF.
+    let long = format!(
+        "#{}\n{}",
+        "x".repeat(2 << 20),
+        cif("long", "4.0", &["0 0 0"])
+    );
+    fs::write(sources.join("long_line.cif"), long).unwrap();
     fs::write(
         sources.join("labels.csv"),
         "material_id,band_gap,description\nm-1,abc,a rock salt\nm-2,1.5,a perovskite\n",
@@ -109,6 +116,11 @@ fn hostile_files_are_refused_with_reasons_and_the_good_ones_import() {
     assert!(
         stacked.contains("sites 0 (Na0) and") && stacked.contains("closer than 0.5 Å"),
         "{stacked}"
+    );
+    let long = failure(&reports, "long_line.cif");
+    assert!(
+        long.contains("line 1 is 2097153 bytes long, more than the limit of 1048576"),
+        "{long}"
     );
     let doscar = failure(&reports, "Huge_DOSCAR");
     assert!(doscar.contains("NEDOS is 1000000000000000000"), "{doscar}");

@@ -16,6 +16,7 @@ mod learning;
 mod plugin_faults;
 mod plugin_loading;
 mod plugin_lock;
+mod shipped_models;
 mod split_backprop;
 mod text_encoder;
 mod training;

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Trains the models shipped in models/: the multimodal pretraining (crystal, DOS,
+# charge density and text over every structure of ../shared/data, missing modalities
+# masked by the all-pairs CLIP loss) and the two PotNet property models fine-tuned
+# from its crystal encoder. Every step resumes: rerun the script after an
+# interruption and it continues where it stopped (import skips unchanged files,
+# training and fine-tuning continue from their latest checkpoints).
+# Usage: scripts/train-models.sh [DATA_DIR] [WORK_DIR]
+# Environment: MMHOST_BIN (the mmhost executable, plugins beside it; default the
+# release build), PRETRAIN_EPOCHS (8), FINETUNE_EPOCHS (10), SEED (42).
+# Then `scripts/package-models.sh WORK_DIR` copies the results into models/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data="$(realpath "${1:-../shared/data}")"
+work="$(realpath -m "${2:-work/models}")"
+target="${CARGO_TARGET_DIR:-target}"
+m="${MMHOST_BIN:-$target/release/mmhost}"
+pretrain_epochs="${PRETRAIN_EPOCHS:-8}"
+finetune_epochs="${FINETUNE_EPOCHS:-10}"
+seed="${SEED:-42}"
+config=configs/models.toml
+mkdir -p "$work"
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
+
+# Every structure, DOS and charge density of the data folder; a record the importer
+# refuses (the all-zero charge grids) is reported and skipped, so its exit status 1
+# is expected here. Then generated descriptions for every structure.
+log "import"
+"$m" data import --db "$work/db.redb" "$data/mp/structures.csv.gz" "$data/multimat" \
+    --json > "$work/import.json" || true
+"$m" data describe --db "$work/db.redb"
+"$m" data info --db "$work/db.redb" | tee "$work/data-info.txt"
+
+run() { # run OUT COMMAND ARGS...: start, or resume a stopped run, or skip a finished one
+    local out="$1" command="$2"
+    shift
+    if [ -s "$out.json" ]; then
+        log "$(basename "$out") done"
+        return
+    fi
+    log "$(basename "$out")"
+    if [ -d "$out" ]; then
+        # a resumed run keeps its own configuration
+        "$m" "$command" --out "$out" --resume --json > "$out.json.tmp"
+    else
+        "$m" "$@" --out "$out" --json > "$out.json.tmp"
+    fi
+    mv "$out.json.tmp" "$out.json"
+}
+
+run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.redb" \
+    --plugins crystal,dos,charge,text --set train.epochs="$pretrain_epochs"
+for property in formation_energy_per_atom band_gap; do
+    run "$work/ft-$property" finetune --config $config --set seed="$seed" --db "$work/db.redb" \
+        --from "$work/pretrained" --property "$property" --epochs "$finetune_epochs"
+done
+log "finished: $work"

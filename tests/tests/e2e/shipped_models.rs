@@ -1,0 +1,243 @@
+//! The trained models of `models/`: listed with their cards, loadable right after the
+//! build, predicting what they predicted when they were packaged, refused when the
+//! installed plugin is another version, and safe on the malformed corpus.
+
+use std::{collections::HashMap, fs, path::Path, process::Command};
+
+use mmhost_tests::{
+    data_dir, import_demo, mmhost_binary, mmhost_command, mmhost_ok, path, refused, repo_root,
+    scratch_dir, stderr_text, stdout_json,
+};
+use serde_json::Value;
+
+const FORMATION: &str = "models/potnet-mp-formation-energy";
+const PRETRAINED: &str = "models/multimat-mp-pretrained";
+
+/// `material_id → cif` for `ids`, from `mp/structures.csv.gz`.
+fn cifs(ids: &[String]) -> HashMap<String, String> {
+    let file = fs::File::open(data_dir().join("mp/structures.csv.gz")).unwrap();
+    let mut reader = csv::Reader::from_reader(flate2::read::GzDecoder::new(file));
+    let headers = reader.headers().unwrap().clone();
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (id, cif) = (col("material_id"), col("cif"));
+    reader
+        .records()
+        .map(Result::unwrap)
+        .filter(|r| ids.iter().any(|wanted| wanted == &r[id]))
+        .map(|r| (r[id].to_string(), r[cif].to_string()))
+        .collect()
+}
+
+/// `(id, value)` rows of a predictions CSV's column `column`.
+fn column(csv_path: &Path, column: &str) -> Vec<(String, f64)> {
+    let mut reader = csv::Reader::from_path(csv_path).unwrap();
+    let headers = reader.headers().unwrap().clone();
+    let at = headers.iter().position(|h| h == column).unwrap();
+    reader
+        .records()
+        .map(Result::unwrap)
+        .map(|r| (r[0].to_string(), r[at].parse().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_shipped_models_are_listed_and_load() {
+    let models = repo_root().join("models");
+    let listed = stdout_json(&mmhost_ok(&["models", "--json", "--dir", path(&models)]));
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["card"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "multimat-mp-pretrained",
+            "potnet-mp-band-gap",
+            "potnet-mp-formation-energy"
+        ]
+    );
+    for model in listed.as_array().unwrap() {
+        assert_eq!(model["changed_weights"], Value::Array(vec![]), "{model}");
+        assert_eq!(model["plugin_problems"], Value::Array(vec![]), "{model}");
+    }
+    let mut total = 0;
+    for entry in walk(&models) {
+        total += fs::metadata(entry).unwrap().len();
+    }
+    assert!(total <= 60 << 20, "models/ holds {total} bytes");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn the_formation_energy_model_predicts_what_its_card_reports() {
+    // Test-split materials with the predictions made when the model was packaged.
+    let model = repo_root().join(FORMATION);
+    let packaged = column(
+        &model.join("test_predictions.csv"),
+        "predicted_formation_energy_per_atom",
+    );
+    let sample: Vec<(String, f64)> = packaged.into_iter().step_by(50).collect();
+    let ids: Vec<String> = sample.iter().map(|(id, _)| id.clone()).collect();
+    let structures = cifs(&ids);
+    let dir = scratch_dir("shipped-formation-energy");
+    let input = dir.join("structures.csv");
+    let mut writer = csv::Writer::from_path(&input).unwrap();
+    writer.write_record(["material_id", "cif"]).unwrap();
+    for id in &ids {
+        writer.write_record([id, &structures[id]]).unwrap();
+    }
+    writer.flush().unwrap();
+    let output = dir.join("predictions.csv");
+    mmhost_ok(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--input",
+        path(&input),
+        "--output",
+        path(&output),
+    ]);
+    let predicted: HashMap<String, f64> = column(&output, "predicted_formation_energy_per_atom")
+        .into_iter()
+        .collect();
+    assert_eq!(predicted.len(), sample.len());
+    for (id, want) in &sample {
+        let got = predicted[id];
+        assert!((got - want).abs() < 1e-4, "{id}: {got} vs {want}");
+    }
+}
+
+#[test]
+fn a_model_of_another_plugin_version_is_refused() {
+    let dir = scratch_dir("shipped-version");
+    let copy = dir.join("model");
+    fs::create_dir_all(&copy).unwrap();
+    for entry in fs::read_dir(repo_root().join(FORMATION)).unwrap() {
+        let file = entry.unwrap().path();
+        fs::copy(&file, copy.join(file.file_name().unwrap())).unwrap();
+    }
+    let model_json = copy.join("model.json");
+    let mut info: Value = serde_json::from_str(&fs::read_to_string(&model_json).unwrap()).unwrap();
+    info["encoder"]["version"] = "0.0.9".into();
+    fs::write(&model_json, info.to_string()).unwrap();
+    // One test-split structure of the model's own predictions.
+    let (id, _) = column(
+        &copy.join("test_predictions.csv"),
+        "predicted_formation_energy_per_atom",
+    )
+    .swap_remove(0);
+    let input = dir.join(format!("{id}.cif"));
+    fs::write(&input, &cifs(std::slice::from_ref(&id))[&id]).unwrap();
+    let message = refused(
+        &mmhost_command(&[
+            "predict",
+            "--model",
+            path(&copy),
+            "--input",
+            path(&input),
+            "--output",
+            path(&dir.join("out.csv")),
+        ])
+        .output()
+        .unwrap(),
+    );
+    assert!(
+        message.contains("trained with plugin 'crystal-potnet' 0.0.9, but the installed")
+            && message.contains("install plugin version 0.0.9"),
+        "{message}"
+    );
+}
+
+#[test]
+fn the_pretrained_model_embeds_and_retrieves_the_demo() {
+    let dir = scratch_dir("shipped-pretrained");
+    let db = import_demo(&dir);
+    let model = repo_root().join(PRETRAINED);
+    let out = mmhost_ok(&[
+        "retrieve",
+        "--model",
+        path(&model),
+        "--db",
+        path(&db),
+        "--query",
+        "text",
+        "--target",
+        "crystal",
+        "--text",
+        "a cubic rock salt structure of sodium and chlorine",
+        "--top",
+        "5",
+        "--json",
+    ]);
+    let hits = stdout_json(&out);
+    assert!(!hits.to_string().is_empty());
+    let embeddings = dir.join("crystal.npy");
+    mmhost_ok(&[
+        "embed",
+        "--model",
+        path(&model),
+        "--db",
+        path(&db),
+        "--modality",
+        "crystal",
+        "--split",
+        "all",
+        "--output",
+        path(&embeddings),
+    ]);
+    let array = npyz::NpyFile::new(fs::File::open(&embeddings).unwrap()).unwrap();
+    assert_eq!(array.shape()[1], 128);
+}
+
+#[test]
+fn the_malformed_corpus_is_refused_by_predict_under_a_memory_limit() {
+    let corpus = repo_root().join("tests/malformed");
+    let model = repo_root().join(FORMATION);
+    let dir = scratch_dir("shipped-malformed");
+    let structure_files = fs::read_dir(&corpus)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            [".cif", ".vasp", ".json"].iter().any(|e| name.ends_with(e)) || name.contains("CHGCAR")
+        });
+    let mut checked = 0;
+    for file in structure_files {
+        let out = Command::new("sh")
+            .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
+            .arg(mmhost_binary())
+            .args(["predict", "--model", path(&model), "--input", path(&file)])
+            .args(["--output", path(&dir.join("out.csv"))])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}: {}",
+            file.display(),
+            stderr_text(&out)
+        );
+        assert!(
+            stderr_text(&out).contains("not predicted:"),
+            "{}: {}",
+            file.display(),
+            stderr_text(&out)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 25, "{checked} structure files");
+}
