@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Fine-tuning from the shipped models' pretraining against fine-tuning from scratch,
+# same recipe and budget (configs/models.toml, EPOCHS epochs), on all of
+# ../shared/data/mp, formation energy and band gap, for each seed in SEEDS.
+# Needs the work folder of scripts/train-models.sh (its dataset and pretraining).
+# Resumable: a fine-tuning whose result is there is not run again.
+# Usage: benches/pretrain_vs_scratch.sh WORK_DIR   (env: SEEDS="1 2 3", EPOCHS=10,
+#        MMHOST_BIN)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work="$(realpath "$1")"
+target="${CARGO_TARGET_DIR:-target}"
+m="${MMHOST_BIN:-$target/release/mmhost}"
+seeds="${SEEDS:-1 2 3}"
+epochs="${EPOCHS:-10}"
+out="$work/comparison"
+mkdir -p "$out"
+for seed in $seeds; do
+    for property in formation_energy_per_atom band_gap; do
+        for start in scratch pretrained; do
+            result="$out/$start-$property-$seed.json"
+            if [ -s "$result" ]; then continue; fi
+            if [ $start = scratch ]; then from=(--scratch); else from=(--from "$work/pretrained"); fi
+            echo "[$(date -u +%H:%M:%S)] $start $property seed $seed" >&2
+            "$m" finetune --config configs/models.toml --set seed="$seed" --db "$work/db.redb" \
+                "${from[@]}" --property "$property" --epochs "$epochs" \
+                --out "$out/$start-$property-$seed" --overwrite --json > "$result.tmp" 2> /dev/null
+            mv "$result.tmp" "$result"
+        done
+    done
+done
+python3 - "$out" "$seeds" <<'PY'
+import json, statistics, sys
+from pathlib import Path
+out, seeds = Path(sys.argv[1]), sys.argv[2].split()
+def stats(values):
+    spread = f" ± {statistics.stdev(values):.3f}" if len(values) > 1 else " (one seed)"
+    return f"{statistics.mean(values):.3f}{spread}"
+for prop in ["formation_energy_per_atom", "band_gap"]:
+    for start in ["scratch", "pretrained"]:
+        runs = [json.loads((out / f"{start}-{prop}-{s}.json").read_text()) for s in seeds]
+        maes = [r["test"]["mae"] for r in runs]
+        print(f"{prop:<26} {start:<11} test MAE {stats(maes)} over seeds {' '.join(seeds)} "
+              f"(n_test = {runs[0]['test']['count']}, training-mean predictor "
+              f"{runs[0]['baseline']['mae']:.3f}, best epochs {[r['best_epoch'] for r in runs]})")
+PY
