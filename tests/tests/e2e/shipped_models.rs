@@ -183,8 +183,23 @@ fn the_pretrained_model_embeds_and_retrieves_the_demo() {
         "5",
         "--json",
     ]);
+    // Five candidates, best first; the shipped model reads "sodium and chlorine"
+    // (measured: NiCl2, KCuCl3, NaN3, NaMn2O4, NiHO2 among the demo's 407 crystals).
     let hits = stdout_json(&out);
-    assert!(!hits.to_string().is_empty());
+    let candidates = hits["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 5, "{hits}");
+    let similarity = |c: &Value| c["similarity"].as_f64().unwrap();
+    assert!(candidates
+        .windows(2)
+        .all(|w| similarity(&w[0]) >= similarity(&w[1])));
+    let named = candidates
+        .iter()
+        .filter(|c| {
+            let formula = c["formula"].as_str().unwrap();
+            formula.contains("Na") || formula.contains("Cl")
+        })
+        .count();
+    assert!(named >= 3, "{hits}");
     let embeddings = dir.join("crystal.npy");
     mmhost_ok(&[
         "embed",
@@ -201,6 +216,7 @@ fn the_pretrained_model_embeds_and_retrieves_the_demo() {
     ]);
     let array = npyz::NpyFile::new(fs::File::open(&embeddings).unwrap()).unwrap();
     assert_eq!(array.shape()[1], 128);
+    assert_eq!(array.shape()[0], 407, "every demo crystal");
 }
 
 #[test]
