@@ -85,7 +85,13 @@ pub(super) fn open_run(
                 Some(from) => {
                     let pretrained = TrainedRun::open(from)?;
                     let weights = pretrained.weights("crystal")?;
-                    (pretrained.settings().clone(), Initial::Pretrained(weights))
+                    // The encoders are the run's (its configuration); how this
+                    // fine-tuning runs (seed: epoch order and head; threads) is the
+                    // command's.
+                    let mut tuning = pretrained.settings().clone();
+                    tuning.seed = settings.seed;
+                    tuning.threads = settings.threads;
+                    (tuning, Initial::Pretrained(weights))
                 }
                 None => ((**settings).clone(), Initial::Fresh),
             };

@@ -257,3 +257,31 @@ fn the_malformed_corpus_is_refused_by_predict_under_a_memory_limit() {
     }
     assert!(checked >= 25, "{checked} structure files");
 }
+
+#[test]
+fn finetuning_from_the_pretrained_model_takes_the_commands_seed() {
+    let dir = scratch_dir("shipped-seed");
+    let db = import_demo(&dir);
+    let out = dir.join("ft");
+    mmhost_ok(&[
+        "finetune",
+        "--config",
+        path(&repo_root().join("configs/models.toml")),
+        "--set",
+        "seed=7",
+        "--db",
+        path(&db),
+        "--from",
+        path(&repo_root().join(PRETRAINED)),
+        "--property",
+        "formation_energy_per_atom",
+        "--epochs",
+        "1",
+        "--out",
+        path(&out),
+    ]);
+    // The encoder configuration is the pretraining's, the seed the command's.
+    let config = fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(config.lines().any(|l| l == "seed = 7"), "{config}");
+    assert!(config.contains("preset = \"small\""), "{config}");
+}
