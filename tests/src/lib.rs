@@ -223,3 +223,27 @@ pub fn read_jsonl(path: &Path) -> Vec<Value> {
 pub fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
 }
+
+/// `mmhost ARGS` under a 4 GiB address-space limit (`ulimit -v`), run to completion.
+pub fn under_memory_limit<const N: usize>(args: [&str; N]) -> Output {
+    Command::new("sh")
+        .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
+        .arg(mmhost_binary())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The structure files of the malformed-input corpus `tests/malformed` (CIF, POSCAR,
+/// JSON, CHGCAR-family).
+pub fn malformed_structure_files() -> Vec<PathBuf> {
+    let corpus = repo_root().join("tests/malformed");
+    std::fs::read_dir(&corpus)
+        .unwrap_or_else(|e| panic!("{}: {e}", corpus.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            [".cif", ".vasp", ".json"].iter().any(|e| name.ends_with(e)) || name.contains("CHGCAR")
+        })
+        .collect()
+}

@@ -2,23 +2,13 @@
 //! and reason, the import exits non-zero, nothing allocates what a header claims,
 //! and every good file is still imported and listed.
 
-use std::{fs, process::Command};
+use std::fs;
 
 use mmhost_tests::{
-    data_dir, mmhost_binary, mmhost_command, mmhost_ok, path, refused, scratch_dir, stderr_text,
-    stdout_json,
+    data_dir, malformed_structure_files, mmhost_command, mmhost_ok, path, refused, scratch_dir,
+    stderr_text, stdout_json, under_memory_limit,
 };
 use serde_json::Value;
-
-/// `mmhost ARGS` under a 4 GiB address-space limit (`ulimit -v`), run to completion.
-fn under_memory_limit<const N: usize>(args: [&str; N]) -> std::process::Output {
-    Command::new("sh")
-        .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
-        .arg(mmhost_binary())
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// A cubic CIF of Na sites with cell length `a` (as written) at `fracs`.
 fn cif(name: &str, a: &str, fracs: &[&str]) -> String {
@@ -213,14 +203,7 @@ fn every_file_of_the_malformed_corpus_is_refused_under_a_memory_limit() {
     }
     // Each structure file given straight to a command (`describe` reads structures
     // as `predict` and `embed --input` do): refused with a message, under the limit.
-    let structure_files = fs::read_dir(&corpus)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            [".cif", ".vasp", ".json"].iter().any(|e| name.ends_with(e)) || name.contains("CHGCAR")
-        });
-    for file in structure_files {
+    for file in malformed_structure_files() {
         let out = under_memory_limit(["describe", path(&file)]);
         assert_eq!(
             out.status.code(),

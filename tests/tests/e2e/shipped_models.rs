@@ -2,11 +2,11 @@
 //! build, predicting what they predicted when they were packaged, refused when the
 //! installed plugin is another version, and safe on the malformed corpus.
 
-use std::{collections::HashMap, fs, path::Path, process::Command};
+use std::{collections::HashMap, fs, path::Path};
 
 use mmhost_tests::{
-    data_dir, import_demo, mmhost_binary, mmhost_command, mmhost_ok, path, refused, repo_root,
-    scratch_dir, stderr_text, stdout_json,
+    data_dir, import_demo, malformed_structure_files, mmhost_command, mmhost_ok, path, refused,
+    repo_root, scratch_dir, stderr_text, stdout_json, under_memory_limit,
 };
 use serde_json::Value;
 
@@ -221,25 +221,19 @@ fn the_pretrained_model_embeds_and_retrieves_the_demo() {
 
 #[test]
 fn the_malformed_corpus_is_refused_by_predict_under_a_memory_limit() {
-    let corpus = repo_root().join("tests/malformed");
     let model = repo_root().join(FORMATION);
-    let dir = scratch_dir("shipped-malformed");
-    let structure_files = fs::read_dir(&corpus)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().to_string();
-            [".cif", ".vasp", ".json"].iter().any(|e| name.ends_with(e)) || name.contains("CHGCAR")
-        });
+    let output = scratch_dir("shipped-malformed").join("out.csv");
     let mut checked = 0;
-    for file in structure_files {
-        let out = Command::new("sh")
-            .args(["-c", "ulimit -v 4194304 && exec \"$0\" \"$@\""])
-            .arg(mmhost_binary())
-            .args(["predict", "--model", path(&model), "--input", path(&file)])
-            .args(["--output", path(&dir.join("out.csv"))])
-            .output()
-            .unwrap();
+    for file in malformed_structure_files() {
+        let out = under_memory_limit([
+            "predict",
+            "--model",
+            path(&model),
+            "--input",
+            path(&file),
+            "--output",
+            path(&output),
+        ]);
         assert_eq!(
             out.status.code(),
             Some(1),
