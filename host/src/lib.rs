@@ -13,6 +13,7 @@ pub mod finetune;
 pub mod hash;
 pub mod head;
 pub mod import;
+pub mod inputs;
 pub mod plot;
 pub mod plugins;
 pub mod run;

@@ -9,12 +9,13 @@ use mmhost::{
         finetune, EpochLine, FinetuneRequest, FinetuneSpec, FinetuneStart, FinetunedModel,
         LrSchedule, Task, TestMetrics,
     },
-    import::{files_under, read_file},
+    import::files_under,
+    inputs::{self, RawInput},
     plugins::PluginSearch,
+    run::Interrupt,
     settings::Settings,
     train::format_duration,
 };
-use mmhost_plugin_api::Record;
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
@@ -108,6 +109,7 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
         out: args.out.clone(),
         overwrite: args.overwrite,
         progress: true,
+        interrupt: Interrupt::default(),
     };
     let mut report = |line: &EpochLine| {
         eprintln!(
@@ -189,62 +191,33 @@ pub struct PredictArgs {
 pub fn run_predict(args: PredictArgs, search: PluginSearch) -> Result<()> {
     let model = FinetunedModel::open(&args.model)?;
     let (mut encoder, featurizer) = model.encoder(&search)?;
-    // (id, file, featurized record)
-    let mut inputs: Vec<(String, String, Record)> = Vec::new();
-    let mut refused: Vec<String> = Vec::new();
-    for file in files_under(&args.input) {
-        let name = file.display().to_string();
-        let batch = match read_file(&file) {
-            Ok(batch) => batch,
-            Err(reason) => {
-                refused.push(format!("{name}: {reason}"));
-                continue;
-            }
-        };
-        refused.extend(
-            batch
-                .rejected
-                .iter()
-                .map(|r| format!("{name}, {}: {}", r.record, r.reason)),
-        );
-        let mut structures = 0;
-        for (modality, id, raw) in &batch.records {
-            if modality != "crystal" {
-                continue;
-            }
-            structures += 1;
-            match featurizer.featurize(raw) {
-                Ok(record) => inputs.push((id.clone(), name.clone(), record)),
-                Err(e) => refused.push(format!("{name}, {id}: {}", e.source.message)),
-            }
-        }
-        if structures == 0 && batch.rejected.is_empty() {
-            refused.push(format!("{name}: holds no crystal structure"));
-        }
-    }
-    if inputs.is_empty() {
+    let files: Vec<RawInput> = files_under(&args.input)
+        .into_iter()
+        .map(RawInput::File)
+        .collect();
+    let (gathered, mut refused) = inputs::gather(&files, "crystal");
+    let ready = inputs::featurize(&featurizer, gathered, &mut refused);
+    if ready.is_empty() {
         for r in &refused {
             eprintln!("not predicted: {r}");
         }
         bail!("no structure could be predicted");
     }
+    let z = inputs::embed(&mut encoder, &ready, &mut |_, _| true)
+        .context("embedding structures")?
+        .unwrap_or_default();
     let property = &model.info.property;
     let mut csv = match model.info.task {
         Task::Regression => format!("material_id,file,predicted_{property}\n"),
         Task::Classification => format!("material_id,file,probability_{property},{property}\n"),
     };
-    for chunk in inputs.chunks(64) {
-        let records: Vec<Record> = chunk.iter().map(|(_, _, r)| r.clone()).collect();
-        let z = encoder.embed(&records).context("embedding structures")?;
-        for ((id, file, _), value) in chunk.iter().zip(model.predict(&z.values)) {
-            let file = file.replace(',', ";");
-            let _ = match model.info.task {
-                Task::Regression => writeln!(csv, "{id},{file},{value}"),
-                Task::Classification => {
-                    writeln!(csv, "{id},{file},{value},{}", u8::from(value > 0.5))
-                }
-            };
-        }
+    for (input, value) in ready.iter().zip(model.predict(&z)) {
+        let file = input.input.replace(',', ";");
+        let id = &input.id;
+        let _ = match model.info.task {
+            Task::Regression => writeln!(csv, "{id},{file},{value}"),
+            Task::Classification => writeln!(csv, "{id},{file},{value},{}", u8::from(value > 0.5)),
+        };
     }
     mmhost::atomic::write(&args.output, csv.as_bytes())
         .with_context(|| format!("writing {}", args.output.display()))?;
@@ -253,7 +226,7 @@ pub fn run_predict(args: PredictArgs, search: PluginSearch) -> Result<()> {
     }
     println!(
         "{} structures predicted ({property}) → {}; {} not predicted",
-        inputs.len(),
+        ready.len(),
         args.output.display(),
         refused.len()
     );

@@ -11,9 +11,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use mmhost::{
-    plugins::{
-        sha256_file, LockedPlugin, PluginDescription, PluginLock, PluginSearch, DEFAULT_LOCK_FILE,
-    },
+    plugins::{lock_path, sha256_file, LockedPlugin, PluginDescription, PluginLock, PluginSearch},
     settings::{self, Settings},
 };
 
@@ -151,7 +149,7 @@ pub enum PluginsCommand {
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> Result<()> {
     let settings = load_settings(&cli.global)?;
-    let search = plugin_search(&cli.global, &settings)?;
+    let search = PluginSearch::configured(&settings, &cli.global.plugin_dirs)?;
     match cli.command {
         Command::Plugins { command } => match command {
             PluginsCommand::List { json } => list_plugins(&search, json),
@@ -212,43 +210,13 @@ fn load_settings(global: &GlobalArgs) -> Result<Settings> {
     Ok(settings::load(global.config.as_deref(), &overrides)?)
 }
 
-/// The search path, with the lock file in force when there is one.
-fn plugin_search(global: &GlobalArgs, settings: &Settings) -> Result<PluginSearch> {
-    let lock = match lock_path(settings) {
-        Some(path) if path.is_file() => Some(PluginLock::read(&path)?),
-        Some(path) if settings.plugins.lock.is_some() => {
-            bail!(
-                "plugins.lock names {}, which does not exist",
-                path.display()
-            )
-        }
-        _ => None,
-    };
-    Ok(unlocked_search(global, settings).with_lock(lock))
-}
-
-fn unlocked_search(global: &GlobalArgs, settings: &Settings) -> PluginSearch {
-    let mut dirs = global.plugin_dirs.clone();
-    dirs.extend(settings.plugins.dir.iter().cloned());
-    PluginSearch::new(&dirs)
-}
-
-/// `plugins.lock`, or `mmhost.lock` in the working directory.
-fn lock_path(settings: &Settings) -> Option<PathBuf> {
-    settings
-        .plugins
-        .lock
-        .clone()
-        .or_else(|| Some(PathBuf::from(DEFAULT_LOCK_FILE)))
-}
-
 fn lock_plugins(
     global: &GlobalArgs,
     settings: &Settings,
     all: bool,
     output: Option<PathBuf>,
 ) -> Result<()> {
-    let search = unlocked_search(global, settings);
+    let search = PluginSearch::unlocked(settings, &global.plugin_dirs);
     let libraries = if all {
         let scan = search.scan();
         for skipped in &scan.skipped {
@@ -288,9 +256,7 @@ fn lock_plugins(
     if lock.plugins.is_empty() {
         bail!("no plugin library found to lock");
     }
-    let file = output
-        .or_else(|| lock_path(settings))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK_FILE));
+    let file = output.unwrap_or_else(|| lock_path(settings));
     lock.write(&file)
         .with_context(|| format!("writing {}", file.display()))?;
     for p in &lock.plugins {

@@ -6,6 +6,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use mmhost::{
     plugins::PluginSearch,
+    run::Interrupt,
     settings::Settings,
     train::{format_duration, train, EpochMetrics, TrainRequest},
 };
@@ -85,6 +86,7 @@ pub fn run(args: TrainArgs, mut settings: Settings, search: PluginSearch) -> Res
         resume: args.resume,
         overwrite: args.overwrite,
         progress: !args.quiet,
+        interrupt: Interrupt::default(),
     };
     let mut print_epoch = |m: &EpochMetrics| {
         if json {

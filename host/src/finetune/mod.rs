@@ -45,7 +45,7 @@ use tuning::FineTuning;
 use crate::{
     dataset::DatasetError,
     plugins::{PluginCallError, PluginSearch},
-    run::{ModelError, RunDirError},
+    run::{Interrupt, ModelError, RunDirError},
     settings::Settings,
     train::progress::Progress,
 };
@@ -73,6 +73,8 @@ pub struct FinetuneRequest {
     pub overwrite: bool,
     /// Show progress lines on stderr.
     pub progress: bool,
+    /// Stops the fine-tuning after the current step, with a checkpoint of it.
+    pub interrupt: Interrupt,
 }
 
 /// A fine-tuning that could not run.

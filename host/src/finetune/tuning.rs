@@ -21,7 +21,9 @@ use crate::{
     dataset::Dataset,
     head::LinearHead,
     plugins::EncoderHandle,
-    run::{EncoderState, HostState, MetricsLog, ModelError, RunClock, RunDir, SavedEncoder},
+    run::{
+        EncoderState, HostState, Interrupt, MetricsLog, ModelError, RunClock, RunDir, SavedEncoder,
+    },
     session::{encoder_from_settings, ModalitySource},
     settings::Settings,
     train::{format_duration, progress::Progress, CosineSchedule},
@@ -49,6 +51,7 @@ pub(super) struct FineTuning {
     best_weights: Vec<u8>,
     log: MetricsLog,
     clock: RunClock,
+    interrupt: Interrupt,
 }
 
 impl FineTuning {
@@ -157,6 +160,7 @@ impl FineTuning {
             ft,
             best_weights,
             log,
+            interrupt: request.interrupt.clone(),
         })
     }
 
@@ -207,6 +211,10 @@ impl FineTuning {
                 .mid_epoch_checkpoint_due(self.settings.train.checkpoint_every)
             {
                 self.save()?;
+            }
+            if self.interrupt.is_requested() {
+                self.save()?;
+                return Err(stopped(&self.run, &self.state, "interrupted".into()));
             }
         }
         Ok((materials, started.elapsed().as_secs_f64()))

@@ -9,4 +9,4 @@ mod search;
 pub use handles::{ComparedPairs, EncoderHandle, FeaturizerHandle, LossHandle, PluginCallError};
 pub use library::{LoadError, PluginDescription, PluginLibrary};
 pub use lock::{sha256_file, LockedPlugin, PluginLock, DEFAULT_LOCK_FILE};
-pub use search::{PluginSearch, Scan};
+pub use search::{lock_path, PluginSearch, Scan};

@@ -5,7 +5,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use super::{LoadError, PluginLibrary, PluginLock};
+use super::{LoadError, PluginLibrary, PluginLock, DEFAULT_LOCK_FILE};
+use crate::settings::Settings;
 
 /// Environment variable listing plugin directories (separated like `PATH`).
 pub const PLUGIN_PATH_VAR: &str = "MMHOST_PLUGIN_PATH";
@@ -50,6 +51,42 @@ impl PluginSearch {
             dirs: unique,
             lock: None,
         }
+    }
+
+    /// The search path every command uses: `MMHOST_PLUGIN_PATH`, the `extra`
+    /// directories (`--plugin-dir`), the configuration's `plugins.dir`, then the
+    /// executable's directory; without the lock.
+    pub fn unlocked(settings: &Settings, extra: &[PathBuf]) -> Self {
+        let mut dirs = extra.to_vec();
+        dirs.extend(settings.plugins.dir.iter().cloned());
+        Self::new(&dirs)
+    }
+
+    /// [`PluginSearch::unlocked`] with the lock file in force when there is one:
+    /// `plugins.lock` of the configuration (which must then exist), or
+    /// [`DEFAULT_LOCK_FILE`] in the working directory.
+    pub fn configured(settings: &Settings, extra: &[PathBuf]) -> Result<Self, LoadError> {
+        let path = lock_path(settings);
+        let lock = if path.is_file() {
+            Some(PluginLock::read(&path)?)
+        } else if settings.plugins.lock.is_some() {
+            return Err(LoadError::Lock {
+                lock: path,
+                reason: "plugins.lock names it, but it does not exist".into(),
+            });
+        } else {
+            None
+        };
+        Ok(Self::unlocked(settings, extra).with_lock(lock))
+    }
+
+    /// Searches `dir` after every other directory (a program embedding the host,
+    /// whose executable is not beside the plugins, names where they are).
+    pub fn with_last(mut self, dir: PathBuf) -> Self {
+        if !self.dirs.contains(&dir) {
+            self.dirs.push(dir);
+        }
+        self
     }
 
     /// Exactly these directories, nothing from the environment.
@@ -192,4 +229,14 @@ impl PluginSearch {
         }
         out
     }
+}
+
+/// The lock file a configuration puts in force: `plugins.lock`, or
+/// [`DEFAULT_LOCK_FILE`] in the working directory.
+pub fn lock_path(settings: &Settings) -> PathBuf {
+    settings
+        .plugins
+        .lock
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_LOCK_FILE))
 }

@@ -16,6 +16,7 @@
 pub mod checkpoint;
 pub mod clock;
 pub mod info;
+pub mod interrupt;
 pub mod metrics_log;
 pub mod trained;
 
@@ -24,5 +25,6 @@ pub use checkpoint::{
 };
 pub use clock::RunClock;
 pub use info::{read_run, write_run, EncoderInfo, RunInfo};
+pub use interrupt::Interrupt;
 pub use metrics_log::MetricsLog;
 pub use trained::{check_plugin_version, ModelError, TrainedRun};

@@ -8,8 +8,11 @@ use thiserror::Error;
 use super::{read_run, RunDir, RunDirError, RunInfo, SavedEncoder};
 use crate::{
     dataset::{Dataset, DatasetError},
-    plugins::{EncoderHandle, LoadError, PluginCallError, PluginDescription, PluginSearch},
-    session::{encoder_from_settings, ModalitySource, SessionError},
+    plugins::{
+        EncoderHandle, FeaturizerHandle, LoadError, PluginCallError, PluginDescription,
+        PluginSearch,
+    },
+    session::{configured_encoder, encoder_from_settings, ModalitySource, SessionError},
     settings::Settings,
 };
 
@@ -132,6 +135,29 @@ impl TrainedRun {
         }
         encoder.load_weights(&weights)?;
         Ok((encoder, source))
+    }
+
+    /// The encoder of `modality` with its trained weights, its featurizer and the
+    /// modality of the raw records that reads (usually `modality`), for inputs from
+    /// outside any dataset (files, objects handed over by a caller).
+    pub fn standalone_encoder(
+        &self,
+        modality: &str,
+        search: &PluginSearch,
+    ) -> Result<(EncoderHandle, FeaturizerHandle, String), ModelError> {
+        let weights = self.weights(modality)?;
+        let (mut encoder, featurizer, _, installed) =
+            configured_encoder(&self.settings, modality, search)?;
+        if let Some(trained) = self.info.encoders.iter().find(|e| e.modality == modality) {
+            check_plugin_version(self.run.root(), &trained.saved(), &installed)?;
+        }
+        encoder.load_weights(&weights)?;
+        let input = self
+            .settings
+            .encoders
+            .get(modality)
+            .map_or(modality, |e| e.input_modality(modality));
+        Ok((encoder, featurizer, input.to_string()))
     }
 
     /// The safetensors bytes of `modality`'s encoder in the latest checkpoint.

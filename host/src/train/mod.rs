@@ -33,7 +33,7 @@ use crate::{
     backprop::ModalityBatch,
     dataset::DatasetError,
     plugins::{LoadError, PluginCallError, PluginSearch},
-    run::{RunDir, RunDirError},
+    run::{Interrupt, RunDir, RunDirError},
     settings::Settings,
 };
 
@@ -52,6 +52,8 @@ pub struct TrainRequest {
     pub overwrite: bool,
     /// Show progress on stderr.
     pub progress: bool,
+    /// Stops the run after the current step, with a checkpoint of it.
+    pub interrupt: Interrupt,
 }
 
 /// A training run that could not start or did not finish.

@@ -13,8 +13,8 @@ use crate::{
     dataset::{split_of, Dataset, Split},
     plugins::{ComparedPairs, EncoderHandle, LossHandle},
     run::{
-        read_run, write_run, Checkpoint, EncoderInfo, EncoderState, HostState, MetricsLog,
-        RunClock, RunDir, RunInfo,
+        read_run, write_run, Checkpoint, EncoderInfo, EncoderState, HostState, Interrupt,
+        MetricsLog, RunClock, RunDir, RunInfo,
     },
     session::ModalitySource,
     settings::{Settings, TrainSettings},
@@ -107,6 +107,7 @@ pub(super) struct Pretraining {
     pub state: HostState,
     log: MetricsLog,
     clock: RunClock,
+    interrupt: Interrupt,
 }
 
 impl Pretraining {
@@ -193,6 +194,7 @@ impl Pretraining {
             schedule,
             state,
             log,
+            interrupt: request.interrupt.clone(),
         })
     }
 
@@ -229,6 +231,10 @@ impl Pretraining {
                 .mid_epoch_checkpoint_due(self.settings.train.checkpoint_every)
             {
                 self.save()?;
+            }
+            if self.interrupt.is_requested() {
+                self.save()?;
+                return Err(stopped(&self.run, &self.state, "interrupted".into()));
             }
         }
         Ok((materials, started.elapsed().as_secs_f64()))

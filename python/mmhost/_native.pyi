@@ -1,0 +1,78 @@
+"""Type stubs of the Rust extension ``mmhost._native`` (the ``mmhost`` package
+wraps it; use that). Inputs are ``(kind, name, payload)`` tuples built by
+``mmhost._inputs``; arrays travel as bytes in native order."""
+
+from os import PathLike
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+_Path = Union[str, PathLike[str]]
+_Input = Tuple[str, str, Any]
+# (values, dim, ids, inputs, refused): float32 [rows, dim] or float64 [rows] as bytes
+_Rows = Tuple[bytes, int, List[str], List[str], List[str]]
+
+class PluginError(ImportError):
+    """A plugin library that cannot be found, loaded or used."""
+
+class MmhostError(RuntimeError):
+    """A failure inside mmhost, with mmhost's message."""
+
+class FinetunedModel:
+    def __init__(self, path: _Path, plugin_dirs: Sequence[_Path] = ..., config: Optional[_Path] = ...) -> None: ...
+    def info_json(self) -> str: ...
+    def predict(self, items: List[_Input]) -> _Rows: ...
+
+class PretrainedModel:
+    def __init__(self, path: _Path, plugin_dirs: Sequence[_Path] = ..., config: Optional[_Path] = ...) -> None: ...
+    @property
+    def modalities(self) -> List[str]: ...
+    def info_json(self) -> str: ...
+    def embed(self, items: List[_Input], modality: str) -> _Rows: ...
+    def embed_dataset(self, modality: str, db: Optional[_Path] = ..., split: Optional[str] = ...) -> _Rows: ...
+
+class Dataset:
+    def __init__(self, path: _Path) -> None: ...
+    @property
+    def path(self) -> str: ...
+    def import_files(self, sources: Sequence[_Path], on_file: Callable[[str], None]) -> str: ...
+    def describe_missing(self) -> Tuple[int, str]: ...
+    def summary_json(self) -> str: ...
+    def material_ids(self) -> List[str]: ...
+    def materials_json(self) -> List[Tuple[str, List[str]]]: ...
+    def material_json(self, id: str) -> Optional[Tuple[str, List[str]]]: ...
+
+def train(
+    out: _Path,
+    on_epoch: Callable[[str], None],
+    db: Optional[_Path] = ...,
+    modalities: Sequence[str] = ...,
+    config: Optional[_Path] = ...,
+    overrides: Sequence[Tuple[str, str]] = ...,
+    plugin_dirs: Sequence[_Path] = ...,
+    resume: bool = ...,
+    overwrite: bool = ...,
+    progress: bool = ...,
+) -> str: ...
+def finetune(
+    out: _Path,
+    on_epoch: Callable[[str], None],
+    db: Optional[_Path] = ...,
+    property: Optional[str] = ...,
+    start_from: Optional[_Path] = ...,
+    task: Optional[str] = ...,
+    epochs: int = ...,
+    batch_size: int = ...,
+    lr: float = ...,
+    schedule: str = ...,
+    warmup: float = ...,
+    patience: int = ...,
+    split_seed: int = ...,
+    config: Optional[_Path] = ...,
+    overrides: Sequence[Tuple[str, str]] = ...,
+    plugin_dirs: Sequence[_Path] = ...,
+    resume: bool = ...,
+    overwrite: bool = ...,
+    progress: bool = ...,
+) -> str: ...
+def plugin_dirs(extra: Sequence[_Path] = ..., config: Optional[_Path] = ...) -> List[str]: ...
+def build_profile_dir() -> str: ...
+def repository_models_dir() -> str: ...

@@ -1,0 +1,93 @@
+"""Datasets, fine-tuning and pretraining from Python, against the `mmhost` binary."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mmhost
+from conftest import REPO, run_cli
+
+DEMO_CONFIG = REPO / "configs" / "demo.toml"
+#: As the end-to-end tests fine-tune: one thread, checkpoints every 2 steps.
+QUIET = {"threads": 1, "train.loader_threads": 1, "train.checkpoint_every": 2}
+
+
+def test_import_info_and_materials_match_the_cli(tmp_path, demo_db, mmhost_bin, capsys):
+    dataset = mmhost.Dataset(tmp_path / "demo.redb")
+    reports = dataset.import_files(REPO / "demo")
+    printed = capsys.readouterr().out
+    assert "structures.csv.gz: imported" in printed
+    assert {r["outcome"]["status"] for r in reports} == {"imported", "skipped"}
+    info = dataset.info()
+    cli = json.loads(run_cli(mmhost_bin, "data", "info", "--db", str(demo_db), "--json").stdout)
+    assert info == cli
+    materials = list(dataset)
+    assert len(materials) == len(dataset) == info["materials"]
+    with_dos = [m for m in materials if "dos" in m["modalities"]]
+    assert len(with_dos) == 91
+    first = dataset.material(materials[0]["id"])
+    assert first == materials[0] and first["formula"]
+    assert dataset.material("no-such-id") is None
+    # Importing again changes nothing.
+    again = dataset.import_files(REPO / "demo", quiet=True)
+    assert {r["outcome"]["status"] for r in again} <= {"unchanged", "skipped"}
+    with pytest.raises(FileNotFoundError):
+        dataset.import_files(tmp_path / "missing")
+
+
+def finetune_args(db, out):
+    return ["finetune", "--config", str(DEMO_CONFIG), *sum((["--set", f"{k}={v}"] for k, v in QUIET.items()), []),
+            "--db", str(db), "--scratch", "--property", "formation_energy_per_atom", "--epochs", "4",
+            "--out", str(out), "--json"]
+
+
+def test_finetune_equals_the_cli_and_ctrl_c_stops_with_a_checkpoint(tmp_path, demo_db, mmhost_bin):
+    cli = json.loads(run_cli(mmhost_bin, *finetune_args(demo_db, tmp_path / "cli")).stdout)
+
+    out = tmp_path / "python"
+    latest = out / "checkpoints" / "latest"
+
+    def interrupt_after_a_checkpoint() -> None:
+        started = time.monotonic()
+        while time.monotonic() - started < 300:
+            if latest.is_file() and latest.read_text().strip() >= "step-00000004":
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    epochs = []
+    kwargs = dict(config=DEMO_CONFIG, settings=QUIET, on_epoch=epochs.append)
+    threading.Thread(target=interrupt_after_a_checkpoint, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        mmhost.finetune(out, db=demo_db, property="formation_energy_per_atom", epochs=4, **kwargs)
+    assert latest.is_file() and not (out / "model.json").exists()
+    model = mmhost.finetune(out, resume=True, **kwargs)
+    outcome = model.info["outcome"]
+    assert outcome["test"] == cli["test"] and outcome["best_epoch"] == cli["best_epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4][-len(epochs):] and len(epochs) >= 2
+    assert model.predict(REPO / "demo" / "structures.csv.gz").shape == (407,)
+
+
+def test_pretraining_from_python_returns_a_model_that_embeds(tmp_path, demo_db):
+    epochs = []
+    run = mmhost.train(
+        tmp_path / "run", db=mmhost.Dataset(demo_db), modalities=["crystal", "dos"],
+        epochs=1, batch_size=32, config=DEMO_CONFIG, settings={"threads": 1},
+        on_epoch=epochs.append,
+    )
+    assert isinstance(run, mmhost.PretrainedModel) and run.modalities == ["crystal", "dos"]
+    assert len(epochs) == 1 and np.isfinite(epochs[0]["train_loss"])
+    z, ids = run.embed_dataset("dos")
+    assert z.shape == (91, 128) and len(ids) == 91
+    with pytest.raises(ValueError, match="resume"):
+        mmhost.train(tmp_path / "run", resume=True, epochs=2)
+    with pytest.raises(ValueError, match="not 'charge'|charge"):
+        run.embed(np.ones((4, 4, 4)), "charge")
