@@ -11,5 +11,6 @@ venv="${MMHOST_VENV:-$target/python-venv-release}"
 cargo build --release
 if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
 "$venv/bin/python" -m pip install --quiet "maturin>=1.5,<2" "numpy>=1.21" "pymatgen>=2024.1.1"
-"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps --no-build-isolation ./python
+# The README's install command (release profile, beside the release plugins).
+"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python
 "$venv/bin/python" benches/python_predict.py "$data" "$target/release/mmhost"

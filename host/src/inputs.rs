@@ -14,7 +14,7 @@ use mmhost_materials::{
 use mmhost_plugin_api::Record;
 
 use crate::{
-    import::{read_bytes, read_file},
+    import::{files_under, read_bytes, read_file},
     plugins::{EncoderHandle, FeaturizerHandle, PluginCallError},
 };
 
@@ -24,12 +24,13 @@ pub const EMBED_BATCH: usize = 64;
 /// One input of a caller.
 #[derive(Clone, Debug)]
 pub enum RawInput {
-    /// A file in any format import reads (detected from its name and content).
+    /// A file in any format import reads (detected from its name), or a folder of
+    /// them (read recursively, in name order).
     File(PathBuf),
     /// A file's content, with the name its format is detected from (`x.cif`,
     /// `POSCAR`, `x.json` for pymatgen JSON).
     Bytes { name: String, bytes: Vec<u8> },
-    /// A charge-density grid ρ·V indexed `[a][b][c]` (NumPy C order). // [a·b·c]
+    /// A charge-density grid ρ·V indexed `[a][b][c]` (NumPy C order), flattened.
     ChargeGrid {
         name: String,
         values: Vec<f32>,
@@ -64,7 +65,17 @@ pub struct Gathered {
 pub fn gather(inputs: &[RawInput], modality: &str) -> (Vec<Gathered>, Vec<String>) {
     let mut found = Vec::new();
     let mut refused = Vec::new();
-    for input in inputs {
+    let expanded: Vec<RawInput> = inputs
+        .iter()
+        .flat_map(|input| match input {
+            RawInput::File(path) if path.is_dir() => files_under(std::slice::from_ref(path))
+                .into_iter()
+                .map(RawInput::File)
+                .collect(),
+            other => vec![other.clone()],
+        })
+        .collect();
+    for input in &expanded {
         let name = input.name();
         let batch = match input {
             RawInput::File(path) => read_file(path),

@@ -10,9 +10,10 @@ structures, returning NumPy arrays.
 
 The package uses the plugin libraries, search path and lock file of the ``mmhost``
 binary: ``MMHOST_PLUGIN_PATH``, ``plugin_dirs=``, the configuration's
-``plugins.dir``, then the build directory the package was built from (where
-``cargo build`` puts the plugins); ``mmhost.lock`` in the working directory (or the
-configuration's ``plugins.lock``) is enforced.
+``plugins.dir``, the running executable's directory (the Python interpreter's),
+then the build directory the package was built from (where ``cargo build`` puts
+the plugins); ``mmhost.lock`` in the working directory (or the configuration's
+``plugins.lock``) is enforced.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Unio
 import numpy as np
 
 from . import _native
-from ._inputs import as_list, inputs_for
+from ._inputs import _existing_path, as_list, inputs_for
 from ._native import MmhostError, PluginError
 
 __all__ = [
@@ -145,8 +146,8 @@ class FinetunedModel:
         probabilities), and the material ids with ``return_ids``. A structure that
         cannot be used raises ``ValueError`` naming it (``on_error="warn"`` or
         ``"skip"`` predicts the rest)."""
-        items, _ = as_list(structures)
-        values, _, ids, _, refused = self._native.predict(inputs_for("crystal", items))
+        items = as_list(structures, "crystal")
+        values, _, ids, refused = self._native.predict(inputs_for("crystal", items))
         _refusals(refused, on_error, "structures")
         predictions = np.frombuffer(values, dtype=np.float64).copy()
         return (predictions, ids) if return_ids else predictions
@@ -196,8 +197,8 @@ class PretrainedModel:
         3-D array of ρ·V; text as strings."""
         if isinstance(items, Dataset):
             return self.embed_dataset(modality, items, return_ids=return_ids)
-        listed, _ = as_list(items)
-        values, dim, ids, _, refused = self._native.embed(inputs_for(modality, listed), modality)
+        listed = as_list(items, modality)
+        values, dim, ids, refused = self._native.embed(inputs_for(modality, listed), modality)
         _refusals(refused, on_error, f"{modality} inputs")
         z = np.frombuffer(values, dtype=np.float32).reshape(-1, dim).copy()
         return (z, ids) if return_ids else z
@@ -214,7 +215,7 @@ class PretrainedModel:
         them (default: the run's dataset; ``split`` of the run's seed: train,
         validation, test or all). Returns ``(float32 [n, dim], ids)``."""
         db = dataset.path if isinstance(dataset, Dataset) else dataset
-        values, dim, ids, _, failed = self._native.embed_dataset(modality, _opt(db), split)
+        values, dim, ids, failed = self._native.embed_dataset(modality, _opt(db), split)
         for failure in failed:
             warnings.warn(f"not embedded: {failure}", stacklevel=2)
         z = np.frombuffer(values, dtype=np.float32).reshape(-1, dim).copy()
@@ -235,10 +236,13 @@ class PretrainedModel:
         a string that is not a path, else the target's. ``among`` is a ``Dataset`` (or
         its path; ``split`` as in :meth:`embed_dataset`) or a list of ``target`` items."""
         if modality is None:
-            modality = "text" if isinstance(query, str) and not Path(query).exists() else target
+            is_sentence = isinstance(query, str) and _existing_path(query) is None
+            modality = "text" if is_sentence else target
         q = self.embed([query], modality)
-        formulas: Dict[str, str] = {}
+        formulas: Dict[str, Optional[str]] = {}
         if isinstance(among, (Dataset, str, os.PathLike)):
+            if not isinstance(among, Dataset) and not Path(among).is_file():
+                raise FileNotFoundError(f"{among}: no such dataset file")
             dataset = among if isinstance(among, Dataset) else Dataset(among)
             candidates, ids = self.embed_dataset(target, dataset, split=split)
             lookup = dataset
@@ -252,8 +256,8 @@ class PretrainedModel:
         similarity = (cn @ qn[0]).astype(np.float64)
         top = np.argsort(-similarity, kind="stable")[: max(0, k)]
         if lookup is not None:
-            wanted = {ids[i] for i in top}
-            formulas = {m["id"]: m.get("formula") for m in lookup.materials() if m["id"] in wanted}
+            for i in top:
+                formulas[ids[i]] = (lookup.material(ids[i]) or {}).get("formula")
         return [Neighbour(ids[i], float(similarity[i]), formulas.get(ids[i])) for i in top]
 
 
@@ -338,12 +342,20 @@ def _print_epoch(line: str) -> None:
                                for k, v in shown.items()), flush=True)
 
 
+def _toml(key: str, value: Any) -> str:
+    """A setting's value as TOML: booleans, numbers, strings and lists of them."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float, str)):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml(key, v) for v in value) + "]"
+    raise ValueError(f"setting {key!r}: {value!r} is not a boolean, number, string or list")
+
+
 def _overrides(settings: Optional[Dict[str, Any]]) -> List[tuple]:
     """``{"train.epochs": 3}`` as the CLI's ``--set train.epochs=3`` (TOML values)."""
-    pairs = []
-    for key, value in (settings or {}).items():
-        pairs.append((key, json.dumps(value) if not isinstance(value, bool) else str(value).lower()))
-    return pairs
+    return [(key, _toml(key, value)) for key, value in (settings or {}).items()]
 
 
 def train(

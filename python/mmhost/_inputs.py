@@ -13,57 +13,87 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable, List, Tuple
+import types
+from typing import Any, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 Input = Tuple[str, str, Any]
 
-#: The modalities whose inputs are files or objects (text takes sentences).
-FILE_MODALITIES = ("crystal", "dos", "charge")
-
-
-def as_list(items: Any) -> Tuple[List[Any], bool]:
-    """``items`` as a list, and whether a single item was given."""
-    if isinstance(items, (list, tuple)) and not _is_dos_tuple(items):
-        return list(items), False
-    return [items], True
+def as_list(items: Any, modality: str) -> List[Any]:
+    """``items`` as a list of items of ``modality``: a list, tuple, generator or
+    other iterator is many items; anything else (a pymatgen Structure or ASE Atoms,
+    which iterate over their sites, a string, a path, an array) is one. For ``dos``,
+    a tuple ``(energies, densities[, efermi])`` of arrays is one DOS."""
+    if modality == "dos" and _is_dos_tuple(items):
+        return [items]
+    if isinstance(items, (list, tuple)):
+        return list(items)
+    if isinstance(items, (types.GeneratorType, Iterator)) and not isinstance(items, (str, bytes)):
+        return list(items)
+    return [items]
 
 
 def _is_dos_tuple(items: Any) -> bool:
-    """``(energies, densities[, efermi])``: a DOS, not a list of items."""
-    return (
-        isinstance(items, tuple)
-        and len(items) in (2, 3)
-        and all(hasattr(a, "__len__") and not isinstance(a, (str, bytes)) for a in items[:2])
-        and np.ndim(items[0]) == 1
-    )
+    if not (isinstance(items, tuple) and len(items) in (2, 3)):
+        return False
+    try:
+        return np.ndim(items[0]) == 1 and np.ndim(items[1]) in (1, 2)
+    except (TypeError, ValueError):
+        return False
 
 
-def _path_or_none(item: Any) -> str | None:
+def _existing_path(item: Any) -> Optional[str]:
+    """The path ``item`` names when it is a path-like or a one-line string naming an
+    existing file or folder."""
     if isinstance(item, os.PathLike):
         return os.fspath(item)
-    if isinstance(item, str) and "\n" not in item and len(item) < 4096 and Path(item).exists():
-        return item
+    if isinstance(item, str) and "\n" not in item:
+        try:
+            if os.path.exists(item):
+                return item
+        except (OSError, ValueError):
+            return None
     return None
+
+
+def _file_or_missing(item: Any, what: str) -> Optional[str]:
+    """As :func:`_existing_path`, and a one-line string naming nothing raises
+    ``FileNotFoundError`` (file contents have several lines)."""
+    path = _existing_path(item)
+    if path is None and isinstance(item, str) and "\n" not in item.strip():
+        raise FileNotFoundError(f"{what}: {item!r} is no file or folder (and not file content)")
+    return path
 
 
 def _class_name(item: Any) -> str:
     return type(item).__name__
 
 
+def _is_pymatgen(item: Any, module: str, base: str) -> bool:
+    """Whether ``item`` is an instance of pymatgen's ``module.base`` (pymatgen is
+    imported only when the object could come from it)."""
+    if not type(item).__module__.startswith("pymatgen"):
+        return False
+    import importlib
+
+    return isinstance(item, getattr(importlib.import_module(module), base))
+
+
 def structure_input(item: Any, index: int) -> Input:
     """One structure as an input tuple."""
-    path = _path_or_none(item)
+    name = f"structures[{index}]"
+    path = _file_or_missing(item, name)
     if path is not None:
         return ("file", path, path)
-    name = f"structures[{index}]"
     if isinstance(item, str):
         text = item.lstrip()
         suffix = ".cif" if text.startswith("data_") or "_cell_length_a" in text else ".vasp"
         return ("bytes", name + suffix, item.encode())
-    if _class_name(item) in ("Structure", "IStructure") and hasattr(item, "as_dict"):
-        return ("bytes", name + ".json", json.dumps(_jsonable(item.as_dict())).encode())
+    if _is_pymatgen(item, "pymatgen.core.structure", "IStructure"):
+        document = _jsonable(item.as_dict())
+        document["@class"] = "Structure"  # subclasses (SymmetrizedStructure, …) too
+        return ("bytes", name + ".json", json.dumps(document).encode())
     if _class_name(item) == "Atoms" and hasattr(item, "get_scaled_positions"):
         return ("bytes", name + ".json", json.dumps(_atoms_as_pymatgen(item, name)).encode())
     raise TypeError(
@@ -105,12 +135,15 @@ def _jsonable(value: Any) -> Any:
 
 def dos_input(item: Any, index: int) -> Input:
     """One density of states as an input tuple."""
-    path = _path_or_none(item)
+    name = f"dos[{index}]"
+    path = _file_or_missing(item, name)
     if path is not None:
         return ("file", path, path)
-    name = f"dos[{index}]"
-    if _class_name(item) in ("Dos", "CompleteDos", "LobsterCompleteDos") and hasattr(item, "as_dict"):
-        return ("bytes", name + ".json", json.dumps(_jsonable(item.as_dict())).encode())
+    if _is_pymatgen(item, "pymatgen.electronic_structure.dos", "Dos"):
+        document = _jsonable(item.as_dict())
+        complete = _is_pymatgen(item, "pymatgen.electronic_structure.dos", "CompleteDos")
+        document["@class"] = "CompleteDos" if complete else "Dos"  # subclasses too
+        return ("bytes", name + ".json", json.dumps(document).encode())
     if isinstance(item, tuple) and len(item) in (2, 3):
         energies = np.asarray(item[0], dtype=float)
         densities = np.atleast_2d(np.asarray(item[1], dtype=float))
@@ -134,10 +167,10 @@ def dos_input(item: Any, index: int) -> Input:
 
 def charge_input(item: Any, index: int) -> Input:
     """One charge density as an input tuple."""
-    path = _path_or_none(item)
+    name = f"charge[{index}]"
+    path = _file_or_missing(item, name)
     if path is not None:
         return ("file", path, path)
-    name = f"charge[{index}]"
     grid = item.data["total"] if _class_name(item) == "Chgcar" else item
     if isinstance(grid, np.ndarray) or isinstance(grid, list):
         grid = np.ascontiguousarray(grid, dtype=np.float32)
@@ -168,7 +201,7 @@ def inputs_for(modality: str, items: Iterable[Any]) -> List[Input]:
     }.get(modality)
     if convert is None:
         def convert(item: Any, index: int) -> Input:
-            path = _path_or_none(item)
+            path = _existing_path(item)
             if path is None:
                 raise TypeError(f"{modality}[{index}]: pass a path to a file of this modality")
             return ("file", path, path)

@@ -1,7 +1,7 @@
 //! A materials dataset file (`mmhost data import` writes it): import, summary,
 //! materials.
 
-use std::path::PathBuf;
+use std::{ops::ControlFlow, path::PathBuf};
 
 use mmhost::{
     dataset::Dataset as Store,
@@ -16,7 +16,6 @@ use crate::{errors, interrupt};
 /// the Python side opens it for each call, so that models can open it too.
 #[pyclass(module = "mmhost._native", frozen)]
 pub struct Dataset {
-    path: PathBuf,
     store: Store,
 }
 
@@ -25,22 +24,17 @@ impl Dataset {
     #[new]
     fn new(path: PathBuf) -> PyResult<Self> {
         let store = Store::open(&path).map_err(errors::from_dataset)?;
-        Ok(Self { path, store })
-    }
-
-    /// The dataset file.
-    #[getter]
-    fn path(&self) -> PathBuf {
-        self.path.clone()
+        Ok(Self { store })
     }
 
     /// Imports files or folders (recursively) as `mmhost data import` does;
-    /// `on_file(report_json)` is called after each file. Returns the reports as JSON.
+    /// `on_file(report_json)` is called after each file; Ctrl-C stops after the
+    /// file being imported. Returns the reports as JSON.
     fn import_files(
         &self,
         py: Python<'_>,
         sources: Vec<PathBuf>,
-        on_file: Bound<'_, PyAny>,
+        on_file: Py<PyAny>,
     ) -> PyResult<String> {
         if let Some(missing) = sources.iter().find(|s| !s.exists()) {
             return Err(pyo3::exceptions::PyFileNotFoundError::new_err(format!(
@@ -48,16 +42,15 @@ impl Dataset {
                 missing.display()
             )));
         }
-        let on_file = on_file.unbind();
         let stop = Interrupt::default();
-        let reports = interrupt::run(py, &stop, || {
-            import_sources(&self.store, &sources, |report: &FileReport| {
-                let line = serde_json::to_string(report).unwrap_or_default();
-                Python::attach(|py| {
-                    if let Err(e) = on_file.call1(py, (line,)) {
-                        e.print(py);
-                    }
-                });
+        let reports = interrupt::run(py, &stop, Some(&on_file), |report| {
+            import_sources(&self.store, &sources, |file: &FileReport| {
+                report(serde_json::to_string(file).unwrap_or_default());
+                if stop.is_requested() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
             })
         })?
         .map_err(errors::from_dataset)?;
@@ -68,8 +61,9 @@ impl Dataset {
     /// returns the count written and the refusals as JSON.
     fn describe_missing(&self, py: Python<'_>) -> PyResult<(usize, String)> {
         let stop = Interrupt::default();
-        let (written, rejected) = interrupt::run(py, &stop, || describe_missing(&self.store))?
-            .map_err(errors::from_dataset)?;
+        let (written, rejected) =
+            interrupt::run(py, &stop, None, |_| describe_missing(&self.store))?
+                .map_err(errors::from_dataset)?;
         Ok((
             written,
             serde_json::to_string(&rejected).map_err(errors::failed)?,

@@ -14,13 +14,13 @@ use mmhost::{
 };
 
 create_exception!(
-    _native,
+    mmhost,
     PluginError,
     PyImportError,
     "A plugin library that cannot be found, loaded or used (the message names the search path or the version)."
 );
 create_exception!(
-    _native,
+    mmhost,
     MmhostError,
     PyRuntimeError,
     "A failure inside mmhost (plugin call, dataset, checkpoint), with mmhost's message."

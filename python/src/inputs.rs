@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use mmhost::inputs::RawInput;
+use mmhost_materials::MAX_GRID_POINTS;
 use pyo3::{prelude::*, types::PyBytes};
 
 use crate::errors;
@@ -26,9 +27,15 @@ pub fn raw_inputs(items: Vec<InputTuple<'_>>) -> PyResult<Vec<RawInput>> {
                 let (bytes, shape): (Bound<'_, PyBytes>, (usize, usize, usize)) =
                     payload.extract()?;
                 let bytes = bytes.as_bytes();
-                if bytes.len() % 4 != 0 {
+                let points = shape
+                    .0
+                    .checked_mul(shape.1)
+                    .and_then(|n| n.checked_mul(shape.2))
+                    .filter(|&n| n <= MAX_GRID_POINTS);
+                if points.and_then(|n| n.checked_mul(4)) != Some(bytes.len()) {
                     return Err(errors::invalid(format!(
-                        "{name}: {} bytes are not float32 values",
+                        "{name}: a grid of shape {shape:?} (at most {MAX_GRID_POINTS} points) \
+                         needs 4 bytes per point; {} bytes were given",
                         bytes.len()
                     )));
                 }

@@ -1,40 +1,71 @@
 //! Long calls run on a worker thread while the calling thread, without the GIL,
-//! waits for them and checks for signals: Ctrl-C raises `KeyboardInterrupt` after
-//! the work stops at its next step (training leaves a checkpoint of that step).
+//! waits for them: it returns as soon as the work ends, runs the Python callbacks
+//! the work reports through (so they run on the caller's thread, and an exception
+//! they raise stops the work), and checks for signals. Ctrl-C raises
+//! `KeyboardInterrupt` once the work has stopped at its next step (training leaves a
+//! checkpoint of that step).
 
 use std::{thread, time::Duration};
 
+use crossbeam_channel::{unbounded, RecvTimeoutError};
 use mmhost::run::Interrupt;
 use pyo3::prelude::*;
+
+use crate::errors;
 
 /// How often the waiting thread looks for signals.
 const POLL: Duration = Duration::from_millis(50);
 
-/// Runs `work` on a scoped worker thread; on a signal, requests `interrupt`, waits
-/// for `work` to return and raises the signal's exception.
+/// What the worker sends the waiting thread.
+enum Event<T> {
+    /// A line for the Python callback (JSON).
+    Message(String),
+    Done(T),
+}
+
+/// Runs `work` on a scoped worker thread. `work` gets a function that hands a
+/// message to `callback` (called on this thread). On a signal or an exception of
+/// the callback, requests `interrupt`, waits for `work` to return and raises.
 pub fn run<T: Send>(
     py: Python<'_>,
     interrupt: &Interrupt,
-    work: impl FnOnce() -> T + Send,
+    callback: Option<&Py<PyAny>>,
+    work: impl FnOnce(&dyn Fn(String)) -> T + Send,
 ) -> PyResult<T> {
+    let (sender, receiver) = unbounded::<Event<T>>();
     thread::scope(|scope| {
-        let worker = scope.spawn(work);
+        scope.spawn(move || {
+            let report = |message: String| {
+                let _ = sender.send(Event::Message(message));
+            };
+            let done = work(&report);
+            let _ = sender.send(Event::Done(done));
+        });
+        let mut failure: Option<PyErr> = None;
         loop {
-            let finished = py.detach(|| {
-                thread::sleep(POLL);
-                worker.is_finished()
-            });
-            if finished {
-                break;
-            }
-            if let Err(signal) = py.check_signals() {
-                interrupt.request();
-                let _ = py.detach(|| worker.join());
-                return Err(signal);
+            match py.detach(|| receiver.recv_timeout(POLL)) {
+                Ok(Event::Done(value)) => return failure.map_or(Ok(value), Err),
+                Ok(Event::Message(message)) => {
+                    if let (Some(callback), None) = (callback, &failure) {
+                        if let Err(error) = callback.call1(py, (message,)) {
+                            interrupt.request();
+                            failure = Some(error);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if failure.is_none() {
+                        if let Err(signal) = py.check_signals() {
+                            interrupt.request();
+                            failure = Some(signal);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(failure
+                        .unwrap_or_else(|| errors::failed("the mmhost worker thread panicked")))
+                }
             }
         }
-        worker
-            .join()
-            .map_err(|_| super::errors::failed("the mmhost worker thread panicked"))
     })
 }

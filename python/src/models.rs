@@ -21,11 +21,11 @@ use crate::{
 };
 
 /// What `embed` and `predict` return to the Python side: float32 bytes
-/// `[rows, dim]` (or float64 `[rows]` predictions), the material ids, the inputs
-/// each row came from, and `input: reason` for everything refused.
-type Rows = (Vec<u8>, usize, Vec<String>, Vec<String>, Vec<String>);
+/// `[rows, dim]` (or float64 `[rows]` predictions), dim, the material ids, and
+/// `input: reason` for everything refused.
+type Rows = (Vec<u8>, usize, Vec<String>, Vec<String>);
 
-/// Featurizes and embeds `items` with `encoder`; stops early when interrupted.
+/// Featurizes and embeds `items` with `encoder`; Ctrl-C stops between batches.
 fn embed_items(
     py: Python<'_>,
     encoder: &Mutex<EncoderHandle>,
@@ -35,7 +35,7 @@ fn embed_items(
 ) -> PyResult<(Vec<f32>, Vec<Gathered>, Vec<String>)> {
     let raw = raw_inputs(items)?;
     let stop = Interrupt::default();
-    let result = interrupt::run(py, &stop, || {
+    let result = interrupt::run(py, &stop, None, |_| {
         let (gathered, mut refused) = inputs::gather(&raw, input_modality);
         let ready = inputs::featurize(featurizer, gathered, &mut refused);
         let mut encoder = encoder
@@ -103,8 +103,8 @@ impl FinetunedModel {
             .iter()
             .flat_map(|v| v.to_ne_bytes())
             .collect();
-        let (ids, inputs) = ready.into_iter().map(|g| (g.id, g.input)).unzip();
-        Ok((values, 1, ids, inputs, refused))
+        let ids = ready.into_iter().map(|g| g.id).collect();
+        Ok((values, 1, ids, refused))
     }
 }
 
@@ -113,6 +113,8 @@ struct Loaded {
     encoder: Mutex<EncoderHandle>,
     featurizer: FeaturizerHandle,
     input: String,
+    /// Embedding width.
+    dim: usize,
 }
 
 /// A run written by `mmhost train` (a pretrained model is one): its encoders.
@@ -138,6 +140,7 @@ impl PretrainedModel {
             .standalone_encoder(modality, &self.search)
             .map_err(errors::from_model)?;
         let entry = std::sync::Arc::new(Loaded {
+            dim: encoder.embed_dim(),
             encoder: Mutex::new(encoder),
             featurizer,
             input,
@@ -176,14 +179,9 @@ impl PretrainedModel {
     }
 
     /// Embeddings of `items` with the `modality` encoder: float32 bytes
-    /// `[rows, dim]`, dim, ids, inputs, refusals.
+    /// `[rows, dim]`, dim, ids, refusals.
     fn embed(&self, py: Python<'_>, items: Vec<InputTuple<'_>>, modality: &str) -> PyResult<Rows> {
         let loaded = self.loaded(modality)?;
-        let dim = loaded
-            .encoder
-            .lock()
-            .map_err(|_| errors::failed("the encoder was poisoned by an earlier panic"))?
-            .embed_dim();
         let (z, ready, refused) = embed_items(
             py,
             &loaded.encoder,
@@ -191,13 +189,14 @@ impl PretrainedModel {
             &loaded.input,
             items,
         )?;
-        let (ids, inputs) = ready.into_iter().map(|g| (g.id, g.input)).unzip();
-        Ok((f32_bytes(&z), dim, ids, inputs, refused))
+        let ids = ready.into_iter().map(|g| g.id).collect();
+        Ok((f32_bytes(&z), loaded.dim, ids, refused))
     }
 
     /// Embeddings of a dataset's materials (`db`, default the run's; `split` of the
     /// run's seed, default all), exactly as `mmhost embed` computes them: float32
-    /// bytes, dim, ids, ids again, records that could not be featurized.
+    /// bytes, dim, ids, records that could not be featurized. Ctrl-C stops between
+    /// batches.
     #[pyo3(signature = (modality, db=None, split=None))]
     fn embed_dataset(
         &self,
@@ -208,15 +207,15 @@ impl PretrainedModel {
     ) -> PyResult<Rows> {
         let split = split_of(split)?;
         let stop = Interrupt::default();
-        let embedded = interrupt::run(py, &stop, || {
-            let on = ModelOnData::open(&self.path, db.as_deref(), split)?;
+        let embedded = interrupt::run(py, &stop, None, |_| {
+            let mut on = ModelOnData::open(&self.path, db.as_deref(), split)?;
+            on.interrupt = stop.clone();
             on.embed(&on.ids, &self.search, modality, &|_, _, _| {})
         })?
         .map_err(errors::from_downstream)?;
         Ok((
             f32_bytes(&embedded.values),
             embedded.dim,
-            embedded.ids.clone(),
             embedded.ids,
             embedded.failed,
         ))

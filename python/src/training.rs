@@ -13,14 +13,9 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::{errors, interrupt, search};
 
-/// Hands one epoch's metrics to the Python callable as JSON.
-fn report<T: Serialize>(on_epoch: &Py<PyAny>, metrics: &T) {
-    let line = serde_json::to_string(metrics).unwrap_or_default();
-    Python::attach(|py| {
-        if let Err(e) = on_epoch.call1(py, (line,)) {
-            e.print(py);
-        }
-    });
+/// One epoch's metrics as JSON for the Python callable.
+fn json<T: Serialize>(metrics: &T) -> String {
+    serde_json::to_string(metrics).unwrap_or_default()
 }
 
 /// A value of an enum that reads its lowercase name (`"cosine"`, `"regression"`).
@@ -60,8 +55,8 @@ pub fn train(
         progress,
         interrupt: interrupt.clone(),
     };
-    let outcome = interrupt::run(py, &interrupt, || {
-        run_train(request, &mut |m| report(&on_epoch, m))
+    let outcome = interrupt::run(py, &interrupt, Some(&on_epoch), |report| {
+        run_train(request, &mut |m| report(json(m)))
     })?
     .map_err(errors::from_train)?;
     Ok(outcome.checkpoint)
@@ -133,8 +128,8 @@ pub fn finetune(
         progress,
         interrupt: interrupt.clone(),
     };
-    let outcome = interrupt::run(py, &interrupt, || {
-        run_finetune(request, &mut |line| report(&on_epoch, line))
+    let outcome = interrupt::run(py, &interrupt, Some(&on_epoch), |report| {
+        run_finetune(request, &mut |line| report(json(line)))
     })?
     .map_err(errors::from_finetune)?;
     serde_json::to_string(&outcome).map_err(errors::failed)

@@ -63,7 +63,7 @@ def demo_db(tmp_path_factory, mmhost_bin) -> Path:
     db = tmp_path_factory.mktemp("demo") / "demo.redb"
     done = subprocess.run([str(mmhost_bin), "data", "import", "--db", str(db), str(REPO / "demo")],
                           cwd=REPO, capture_output=True, text=True)
-    assert db.is_file(), done.stderr
+    assert done.returncode == 0 and db.is_file(), done.stderr
     return db
 
 

@@ -89,5 +89,15 @@ def test_pretraining_from_python_returns_a_model_that_embeds(tmp_path, demo_db):
     assert z.shape == (91, 128) and len(ids) == 91
     with pytest.raises(ValueError, match="resume"):
         mmhost.train(tmp_path / "run", resume=True, epochs=2)
-    with pytest.raises(ValueError, match="not 'charge'|charge"):
+    with pytest.raises(ValueError, match="not 'charge'"):
         run.embed(np.ones((4, 4, 4)), "charge")
+
+    # An exception in the epoch callback stops the training and reaches the caller.
+    def fail(_metrics):
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        mmhost.train(tmp_path / "run2", db=demo_db, modalities=["crystal", "dos"], epochs=2,
+                     batch_size=32, config=DEMO_CONFIG, settings={"threads": 1}, on_epoch=fail)
+    lines = (tmp_path / "run2" / "metrics.jsonl").read_text().splitlines()
+    assert sum(json.loads(line)["kind"] == "epoch" for line in lines) == 1

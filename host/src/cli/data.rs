@@ -1,6 +1,9 @@
 //! `mmhost data import | info | show`.
 
-use std::path::{Path, PathBuf};
+use std::{
+    ops::ControlFlow,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
@@ -101,6 +104,7 @@ fn import(db: &Path, sources: &[PathBuf], json: bool) -> Result<()> {
         if !json {
             print_report(report);
         }
+        ControlFlow::Continue(())
     })?;
     let count = |f: fn(&Outcome) -> bool| reports.iter().filter(|r| f(&r.outcome)).count();
     let failed = count(|o| matches!(o, Outcome::Failed { .. }));

@@ -3,6 +3,7 @@
 
 use std::{
     io::Cursor,
+    ops::ControlFlow,
     path::{Path, PathBuf},
 };
 
@@ -32,7 +33,7 @@ pub struct Embedded {
 
 /// Embeds every id of `ids` that has a record of the encoder's modality, in batches
 /// of `batch_size`, featurizing through the dataset's cache; `progress` sees the
-/// number done after each batch.
+/// number done after each batch and stops it by breaking.
 pub fn embed_ids(
     dataset: &Dataset,
     encoder: &mut EncoderHandle,
@@ -40,7 +41,7 @@ pub fn embed_ids(
     ids: &[String],
     batch_size: usize,
     threads: usize,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
 ) -> Result<Embedded, ModelError> {
     let wanted: Vec<String> = ids
         .iter()
@@ -77,7 +78,9 @@ pub fn embed_ids(
             );
         }
         done += batch_ids.len();
-        progress(done, wanted.len());
+        if progress(done, wanted.len()).is_break() {
+            return Err(ModelError::Invalid("embedding interrupted".into()));
+        }
     }
     Ok(out)
 }

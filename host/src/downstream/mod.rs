@@ -13,6 +13,7 @@ pub mod umap;
 
 use std::{
     io,
+    ops::ControlFlow,
     path::{Path, PathBuf},
 };
 
@@ -21,7 +22,7 @@ use thiserror::Error;
 use crate::{
     dataset::{split_of, Dataset, DatasetError, Split},
     plugins::{PluginCallError, PluginSearch},
-    run::{ModelError, TrainedRun},
+    run::{Interrupt, ModelError, TrainedRun},
 };
 
 use embed::{embed_ids, Embedded};
@@ -64,6 +65,8 @@ pub struct ModelOnData {
     /// The materials of the chosen split under the run's seed and fractions, in
     /// dataset order.
     pub ids: Vec<String>,
+    /// Stops [`ModelOnData::embed`] between batches (never, unless requested).
+    pub interrupt: Interrupt,
 }
 
 impl ModelOnData {
@@ -93,6 +96,7 @@ impl ModelOnData {
             dataset,
             split,
             ids,
+            interrupt: Interrupt::default(),
         })
     }
 
@@ -115,7 +119,14 @@ impl ModelOnData {
             ids,
             64,
             threads,
-            &mut |done, total| progress(modality, done, total),
+            &mut |done, total| {
+                progress(modality, done, total);
+                if self.interrupt.is_requested() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            },
         )?;
         for failure in &embedded.failed {
             tracing::warn!("not embedded: {failure}");

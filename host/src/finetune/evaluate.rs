@@ -1,7 +1,7 @@
 //! Scoring the encoder and head on a split: predictions in label units (or
 //! probabilities), validation MAE or BCE.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, ops::ControlFlow};
 
 use super::{
     metrics::{bce, regression_metrics},
@@ -54,7 +54,7 @@ impl Evaluator<'_> {
             &ids,
             self.batch_size,
             self.threads,
-            &mut |_, _| {},
+            &mut |_, _| ControlFlow::Continue(()),
         )?;
         let labels: HashMap<&str, f64> = items.iter().map(|(id, y)| (id.as_str(), *y)).collect();
         let truth: Vec<f64> = embedded.ids.iter().map(|id| labels[id.as_str()]).collect();

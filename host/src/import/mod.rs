@@ -7,6 +7,7 @@ mod formats;
 mod npy;
 
 use std::{
+    ops::ControlFlow,
     path::{Path, PathBuf},
     time::Instant,
 };
@@ -47,11 +48,12 @@ pub enum Outcome {
 }
 
 /// Imports every file under `sources` (files or folders, recursively, in name
-/// order), calling `progress` after each file.
+/// order), calling `progress` after each file; it stops after a file when
+/// `progress` breaks (each file's import is a transaction of its own).
 pub fn import_sources(
     dataset: &Dataset,
     sources: &[PathBuf],
-    mut progress: impl FnMut(&FileReport),
+    mut progress: impl FnMut(&FileReport) -> ControlFlow<()>,
 ) -> Result<Vec<FileReport>, DatasetError> {
     let mut files = Vec::new();
     for source in sources {
@@ -60,8 +62,11 @@ pub fn import_sources(
     let mut reports = Vec::with_capacity(files.len());
     for path in files {
         let report = import_file(dataset, &path)?;
-        progress(&report);
+        let flow = progress(&report);
         reports.push(report);
+        if flow.is_break() {
+            break;
+        }
     }
     Ok(reports)
 }
