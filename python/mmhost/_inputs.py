@@ -2,8 +2,9 @@
 
 Structures: pymatgen ``Structure``, ASE ``Atoms``, CIF or POSCAR text, paths to any
 file ``mmhost data import`` reads. DOS: pymatgen ``Dos``/``CompleteDos`` or
-``(energies, densities[, efermi])`` arrays. Charge density: pymatgen ``Chgcar`` or
-a 3-D array of ρ·V (as CHGCAR stores it). Text: a string.
+``(energies, densities[, efermi])`` arrays. Charge density: pymatgen ``Chgcar``, a
+3-D array of ρ·V (as CHGCAR stores it) or ``(grid, lattice)`` (the lattice, 3×3 Å,
+is checked; the charge encoder sees the grid only, resampled to 32³). Text: a string.
 Each becomes a ``(kind, name, payload)`` tuple; the name is used in messages and
 carries the file format (``structures[3].cif``).
 """
@@ -27,6 +28,8 @@ def as_list(items: Any, modality: str) -> List[Any]:
     a tuple ``(energies, densities[, efermi])`` of arrays is one DOS."""
     if modality == "dos" and _is_dos_tuple(items):
         return [items]
+    if modality == "charge" and _is_grid_with_lattice(items):
+        return [items]
     if isinstance(items, (list, tuple)):
         return list(items)
     if isinstance(items, (types.GeneratorType, Iterator)) and not isinstance(items, (str, bytes)):
@@ -39,6 +42,16 @@ def _is_dos_tuple(items: Any) -> bool:
         return False
     try:
         return np.ndim(items[0]) == 1 and np.ndim(items[1]) in (1, 2)
+    except (TypeError, ValueError):
+        return False
+
+
+def _is_grid_with_lattice(items: Any) -> bool:
+    """``(grid, lattice)``: a 3-D grid and its 3×3 lattice."""
+    if not (isinstance(items, tuple) and len(items) == 2):
+        return False
+    try:
+        return np.ndim(items[0]) == 3 and np.shape(items[1]) == (3, 3)
     except (TypeError, ValueError):
         return False
 
@@ -172,6 +185,11 @@ def charge_input(item: Any, index: int) -> Input:
     if path is not None:
         return ("file", path, path)
     grid = item.data["total"] if _class_name(item) == "Chgcar" else item
+    if _is_grid_with_lattice(item):
+        grid, lattice = item
+        lattice = np.asarray(lattice, dtype=float)
+        if not np.all(np.isfinite(lattice)) or abs(np.linalg.det(lattice)) < 1e-6:
+            raise ValueError(f"{name}: the lattice {lattice.tolist()} is not a cell of positive volume")
     if isinstance(grid, np.ndarray) or isinstance(grid, list):
         grid = np.ascontiguousarray(grid, dtype=np.float32)
         if grid.ndim != 3:

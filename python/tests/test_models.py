@@ -106,6 +106,12 @@ def test_dos_and_charge_density_from_arrays_and_files():
 
     np.testing.assert_allclose(run.embed(Chgcar.from_file(str(chgcar)), "charge"), from_file,
                                atol=1e-5, rtol=0)
+    # With its lattice (checked, not an input of the encoder): the same embedding.
+    lattice = np.diag([3.0, 3.0, 3.0])
+    np.testing.assert_array_equal(run.embed((np.asarray(grid), lattice), "charge"),
+                                  run.embed(np.asarray(grid), "charge"))
+    with pytest.raises(ValueError, match="positive volume"):
+        run.embed((np.asarray(grid), np.zeros((3, 3))), "charge")
     with pytest.raises(ValueError, match="at least 2 points"):
         run.embed(np.ones((1, 4, 4)), "charge")
 
