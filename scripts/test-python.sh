@@ -11,6 +11,8 @@ venv="${MMHOST_VENV:-$target/python-venv}"
 if [ ! -x "$venv/bin/python" ]; then
     "${PYTHON:-python3}" -m venv "$venv"
 fi
+# The build backend runs `maturin` from PATH.
+export PATH="$(realpath "$venv")/bin:$PATH"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 "$venv/bin/python" -m pip install --quiet "maturin>=1.5,<2" "numpy>=1.21" "pytest>=7" \
     "pymatgen>=2024.1.1" "ase>=3.22"
