@@ -53,17 +53,18 @@ pub fn run<T: Send>(
                         }
                     }
                 }
-                Err(RecvTimeoutError::Timeout) => {
-                    if failure.is_none() {
-                        if let Err(signal) = py.check_signals() {
-                            interrupt.request();
-                            failure = Some(signal);
-                        }
-                    }
-                }
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(failure
                         .unwrap_or_else(|| errors::failed("the mmhost worker thread panicked")))
+                }
+            }
+            // After every event, not only on timeouts: a stream of messages must not
+            // keep a Ctrl-C waiting.
+            if failure.is_none() {
+                if let Err(signal) = py.check_signals() {
+                    interrupt.request();
+                    failure = Some(signal);
                 }
             }
         }

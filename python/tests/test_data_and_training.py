@@ -58,7 +58,11 @@ def test_finetune_equals_the_cli_and_ctrl_c_stops_with_a_checkpoint(tmp_path, de
     def interrupt_after_a_checkpoint() -> None:
         started = time.monotonic()
         while time.monotonic() - started < 300:
-            if latest.is_file() and latest.read_text().strip() >= "step-00000004":
+            try:
+                reached = latest.read_text().strip() >= "step-00000004"
+            except OSError:  # not written yet
+                reached = False
+            if reached:
                 os.kill(os.getpid(), signal.SIGINT)
                 return
             time.sleep(0.02)

@@ -1,10 +1,7 @@
-//! Batch normalization of `[batch, channels, d, h, w]` volumes, computed the same
-//! way as burn's `BatchNorm` (biased batch variance, momentum 0.1, ε = 1e-5, same
-//! parameter names) but laid out for burn's Flex backend: statistics reduce the
-//! contiguous last axis of `[batch, channels, d·h·w]`, and per-channel values are
-//! broadcast as `[batch, channels, 1]` columns. burn's version swaps the batch and
-//! channel axes and broadcasts `[1, channels, 1, 1, 1]`, which Flex walks element
-//! by element: that took about half of a ResNeXt-50 training step.
+//! Batch normalization of channels-last volumes (`[points, channels]` rows, see
+//! `Volumes`), computed as burn's `BatchNorm` computes it (biased batch variance,
+//! momentum 0.1, ε = 1e-5, same parameter names): statistics reduce the rows, and
+//! per-channel values broadcast as one `[1, channels]` row.
 
 use burn::{
     module::{Param, RunningState},
@@ -51,21 +48,16 @@ impl ChannelNormConfig {
 }
 
 impl<B: Backend> ChannelNorm<B> {
-    /// `[batch, channels, d, h, w]` → same shape. Batch statistics while the
-    /// backend records gradients (training), running statistics otherwise.
-    pub fn forward(&self, x: Tensor<B, 5>) -> Tensor<B, 5> {
-        let dims = x.dims();
-        let [batch, channels] = [dims[0], dims[1]];
-        let x = x.reshape([batch, channels, dims[2] * dims[3] * dims[4]]);
-        let column = |per_channel: Tensor<B, 1>| {
-            per_channel.reshape([1, channels, 1]).repeat_dim(0, batch) // [batch, channels, 1]
-        };
+    /// `[points, channels]` → same shape. Batch statistics while the backend
+    /// records gradients (training), running statistics otherwise.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        let channels = x.dims()[1];
         let (centered, var) = if B::ad_enabled(&x.device()) {
-            let mean = x.clone().mean_dim(2).mean_dim(0); // [1, channels, 1]
-            let centered = x - mean.clone().repeat_dim(0, batch);
-            let var = centered.clone().square().mean_dim(2).mean_dim(0); // [1, channels, 1]
+            let mean = x.clone().mean_dim(0); // [1, channels]
+            let centered = x - mean.clone();
+            let var = centered.clone().square().mean_dim(0); // [1, channels]
             let m = self.momentum;
-            let update = |state: &RunningState<Tensor<B, 1>>, batch_value: Tensor<B, 3>| {
+            let update = |state: &RunningState<Tensor<B, 1>>, batch_value: Tensor<B, 2>| {
                 let old = state.value_sync();
                 let new = old.mul_scalar(1.0 - m)
                     + batch_value.detach().reshape([channels]).mul_scalar(m);
@@ -75,12 +67,11 @@ impl<B: Backend> ChannelNorm<B> {
             update(&self.running_var, var.clone());
             (centered, var.reshape([channels]))
         } else {
-            let mean = self.running_mean.value();
-            (x - column(mean), self.running_var.value())
+            let mean = self.running_mean.value().reshape([1, channels]);
+            (x - mean, self.running_var.value())
         };
         let scale = self.gamma.val() / var.add_scalar(self.epsilon).sqrt(); // [channels]
-        let y = centered * column(scale) + column(self.beta.val());
-        y.reshape(dims)
+        centered * scale.reshape([1, channels]) + self.beta.val().reshape([1, channels])
     }
 }
 
@@ -95,6 +86,18 @@ mod tests {
 
     use super::*;
 
+    /// `[3, 6, 4, 3, 5]` → `[3·4·3·5, 6]` channels-last rows.
+    fn volume_to_rows<B: Backend>(x: Tensor<B, 5>) -> Tensor<B, 2> {
+        x.reshape([3, 6, 60]).swap_dims(1, 2).reshape([180, 6])
+    }
+
+    /// The inverse of [`volume_to_rows`].
+    fn rows_to_volume<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 5> {
+        x.reshape([3, 60, 6])
+            .swap_dims(1, 2)
+            .reshape([3, 6, 4, 3, 5])
+    }
+
     #[test]
     fn matches_burns_batch_norm_forward_backward_and_running_statistics() {
         let device = Default::default();
@@ -103,7 +106,7 @@ mod tests {
         let x = Tensor::<Ad, 5>::random([3, 6, 4, 3, 5], Distribution::Normal(0.5, 2.0), &device)
             .require_grad();
         let weights = Tensor::<Ad, 5>::random([3, 6, 4, 3, 5], Distribution::Default, &device);
-        let a = ours.forward(x.clone());
+        let a = rows_to_volume(ours.forward(volume_to_rows(x.clone())));
         let b = theirs.forward(x.clone());
         a.to_data()
             .assert_approx_eq::<f32>(&b.to_data(), Tolerance::absolute(1e-5));
@@ -128,7 +131,7 @@ mod tests {
             Tolerance::absolute(1e-6),
         );
         let x = x.inner();
-        ours.forward(x.clone())
+        rows_to_volume(ours.forward(volume_to_rows(x.clone())))
             .to_data()
             .assert_approx_eq::<f32>(&theirs.forward(x).to_data(), Tolerance::absolute(1e-5));
     }

@@ -6,12 +6,15 @@
 //! normalized as [`normalize_density`] documents.
 
 mod channel_norm;
+mod conv;
 mod model;
 mod normalize;
+mod volumes;
 
 pub use channel_norm::{ChannelNorm, ChannelNormConfig};
 pub use model::{Bottleneck, BottleneckConfig, ChargeResNeXt, ChargeResNeXtConfig};
 pub use normalize::normalize_density;
+pub use volumes::Volumes;
 
 use burn::tensor::{backend::Backend, Tensor};
 use mmhost_plugin_sdk::{
