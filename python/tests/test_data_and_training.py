@@ -49,7 +49,18 @@ def finetune_args(db, out):
             "--out", str(out), "--json"]
 
 
-def test_finetune_equals_the_cli_and_ctrl_c_stops_with_a_checkpoint(tmp_path, demo_db, mmhost_bin):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's Ctrl-C handler, whatever the process inherited: a shell without job
+    control starts background jobs with SIGINT ignored, and Python then installs no
+    handler."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_finetune_equals_the_cli_and_ctrl_c_stops_with_a_checkpoint(tmp_path, demo_db, mmhost_bin,
+                                                                    ctrl_c_raises):
     cli = json.loads(run_cli(mmhost_bin, *finetune_args(demo_db, tmp_path / "cli")).stdout)
 
     out = tmp_path / "python"
