@@ -185,12 +185,20 @@ fn grid(n: [usize; 3]) -> impl Iterator<Item = (usize, usize, usize)> {
 }
 
 /// Cached gather indices: a training run convolves the same few geometries every
-/// step, and the stem's index (7³ taps per output point) takes longer to build than
-/// to use.
+/// step, and an index holds one entry per group, output point and kernel tap.
 struct IndexCache {
-    entries: Vec<(TypeId, String, Geometry, Box<dyn Any + Send>)>,
+    entries: Vec<CachedIndex>,
     /// Indices held, in elements.
     held: usize,
+}
+
+/// One cached index: a `Tensor<B, 1, Int>` of the backend `backend` on `device`.
+struct CachedIndex {
+    backend: TypeId,
+    device: String,
+    geometry: Geometry,
+    length: usize,
+    index: Box<dyn Any + Send>,
 }
 
 static INDEX_CACHE: Mutex<IndexCache> = Mutex::new(IndexCache {
@@ -208,9 +216,9 @@ fn gather_index<B: Backend>(geometry: &Geometry, device: &B::Device) -> Tensor<B
     let mut cache = INDEX_CACHE
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let found = cache.entries.iter().find_map(|(b, d, g, index)| {
-        (*b == backend && *d == device_name && g == geometry)
-            .then(|| index.downcast_ref::<Tensor<B, 1, Int>>().cloned())
+    let found = cache.entries.iter().find_map(|entry| {
+        (entry.backend == backend && entry.device == device_name && entry.geometry == *geometry)
+            .then(|| entry.index.downcast_ref::<Tensor<B, 1, Int>>().cloned())
             .flatten()
     });
     if let Some(index) = found {
@@ -220,19 +228,18 @@ fn gather_index<B: Backend>(geometry: &Geometry, device: &B::Device) -> Tensor<B
     let length = rows.len();
     let index = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [length]), device);
     if length <= CACHE_ELEMENTS {
-        while cache.held + length > CACHE_ELEMENTS {
-            let (.., oldest) = cache.entries.remove(0);
-            cache.held -= oldest
-                .downcast_ref::<Tensor<B, 1, Int>>()
-                .map_or(0, |t| t.dims()[0]);
+        while cache.held + length > CACHE_ELEMENTS && !cache.entries.is_empty() {
+            let oldest = cache.entries.remove(0);
+            cache.held -= oldest.length;
         }
         cache.held += length;
-        cache.entries.push((
+        cache.entries.push(CachedIndex {
             backend,
-            device_name,
-            geometry.clone(),
-            Box::new(index.clone()),
-        ));
+            device: device_name,
+            geometry: geometry.clone(),
+            length,
+            index: Box::new(index.clone()),
+        });
     }
     index
 }
@@ -240,6 +247,7 @@ fn gather_index<B: Backend>(geometry: &Geometry, device: &B::Device) -> Tensor<B
 #[cfg(test)]
 mod tests {
     use burn::{
+        module::AutodiffModule,
         nn::conv::Conv3dConfig,
         tensor::{Distribution, Tolerance},
     };
@@ -305,6 +313,29 @@ mod tests {
         let conv = Conv3dConfig::new([6, 10], [1, 1, 1]).with_bias(false);
         compare(conv.clone(), [2, 6, 3, 4, 5]);
         compare(conv.with_stride([2, 2, 2]), [2, 6, 3, 4, 5]);
+    }
+
+    #[test]
+    fn training_and_inference_backends_keep_their_own_cached_indices() {
+        // The same geometry on two backends: two cache entries of different types.
+        let device = Default::default();
+        let conv = Conv3dConfig::new([4, 4], [3, 3, 3])
+            .with_padding(PaddingConfig3d::Explicit(1, 1, 1))
+            .with_groups(2)
+            .init::<Ad>(&device);
+        let x = Tensor::<Ad, 5>::random([1, 4, 3, 3, 3], Distribution::Default, &device);
+        // Built on the first pass, found on the second.
+        for _ in 0..2 {
+            let training = convolve(&conv, Volumes::from_channels_first(x.clone()));
+            let inference = convolve(
+                &conv.valid(),
+                Volumes::from_channels_first(x.clone().inner()),
+            );
+            inference.rows.to_data().assert_approx_eq::<f32>(
+                &training.rows.inner().to_data(),
+                Tolerance::absolute(1e-6),
+            );
+        }
     }
 
     #[test]
