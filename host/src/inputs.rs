@@ -3,7 +3,10 @@
 //! one modality, through the same readers and validation as import, then featurized
 //! and embedded in batches. What cannot be used is listed with its reason.
 
-use std::path::{Path, PathBuf};
+use std::{
+    ops::ControlFlow,
+    path::{Path, PathBuf},
+};
 
 use rayon::prelude::*;
 
@@ -203,11 +206,11 @@ pub fn featurize(
 }
 
 /// Embeds featurized records in batches of [`EMBED_BATCH`], calling `progress` with
-/// the rows done after each; `[records.len(), dim]` row-major.
+/// the rows done after each (`None` when it breaks); `[records.len(), dim]` row-major.
 pub fn embed(
     encoder: &mut EncoderHandle,
     records: &[Gathered],
-    progress: &mut dyn FnMut(usize, usize) -> bool,
+    progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
 ) -> Result<Option<Vec<f32>>, PluginCallError> {
     let mut values = Vec::with_capacity(records.len() * encoder.embed_dim());
     let mut done = 0;
@@ -215,7 +218,7 @@ pub fn embed(
         let batch: Vec<Record> = chunk.iter().map(|g| g.record.clone()).collect();
         values.extend_from_slice(&encoder.embed(&batch)?.values);
         done += chunk.len();
-        if !progress(done, records.len()) {
+        if progress(done, records.len()).is_break() {
             return Ok(None);
         }
     }

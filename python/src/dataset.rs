@@ -1,7 +1,7 @@
 //! A materials dataset file (`mmhost data import` writes it): import, summary,
 //! materials.
 
-use std::{ops::ControlFlow, path::PathBuf};
+use std::path::PathBuf;
 
 use mmhost::{
     dataset::Dataset as Store,
@@ -46,11 +46,7 @@ impl Dataset {
         let reports = interrupt::run(py, &stop, Some(&on_file), |report| {
             import_sources(&self.store, &sources, |file: &FileReport| {
                 report(serde_json::to_string(file).unwrap_or_default());
-                if stop.is_requested() {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
+                stop.flow()
             })
         })?
         .map_err(errors::from_dataset)?;

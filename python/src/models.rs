@@ -41,7 +41,7 @@ fn embed_items(
         let mut encoder = encoder
             .lock()
             .map_err(|_| "the encoder was poisoned by an earlier panic".to_string())?;
-        let z = inputs::embed(&mut encoder, &ready, &mut |_, _| !stop.is_requested())
+        let z = inputs::embed(&mut encoder, &ready, &mut |_, _| stop.flow())
             .map_err(|e| e.to_string())?
             .unwrap_or_default();
         Ok::<_, String>((z, ready, refused))

@@ -1,6 +1,6 @@
 //! `mmhost finetune` and `mmhost predict`.
 
-use std::{fmt::Write as _, path::PathBuf};
+use std::{fmt::Write as _, ops::ControlFlow, path::PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -203,7 +203,7 @@ pub fn run_predict(args: PredictArgs, search: PluginSearch) -> Result<()> {
         }
         bail!("no structure could be predicted");
     }
-    let z = inputs::embed(&mut encoder, &ready, &mut |_, _| true)
+    let z = inputs::embed(&mut encoder, &ready, &mut |_, _| ControlFlow::Continue(()))
         .context("embedding structures")?
         .unwrap_or_default();
     let property = &model.info.property;

@@ -13,7 +13,6 @@ pub mod umap;
 
 use std::{
     io,
-    ops::ControlFlow,
     path::{Path, PathBuf},
 };
 
@@ -121,11 +120,7 @@ impl ModelOnData {
             threads,
             &mut |done, total| {
                 progress(modality, done, total);
-                if self.interrupt.is_requested() {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
+                self.interrupt.flow()
             },
         )?;
         for failure in &embedded.failed {

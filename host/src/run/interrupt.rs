@@ -1,9 +1,12 @@
 //! A request to stop a long computation (training, fine-tuning) at the next step,
 //! from another thread: a Ctrl-C seen by the Python package, for one.
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc,
+use std::{
+    ops::ControlFlow,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
 };
 
 /// Shared stop flag; clones see the same flag. The default is never requested.
@@ -19,5 +22,15 @@ impl Interrupt {
     /// Whether a stop was requested.
     pub fn is_requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
+    }
+
+    /// `Break` once a stop was requested, `Continue` before: what a progress
+    /// callback returns to stop the loop calling it.
+    pub fn flow(&self) -> ControlFlow<()> {
+        if self.is_requested() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     }
 }
