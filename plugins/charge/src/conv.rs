@@ -143,39 +143,37 @@ impl Geometry {
 
     /// For each group, output point (batch, d, h, w order) and kernel tap (kd, kh,
     /// kw order): the input row of `[groups·(rows + 1), c_in / groups]` it reads, the
-    /// group's zero row where the tap falls in the padding. `[groups·out·taps]`.
+    /// group's zero row where the tap falls in the padding. `[groups·out·taps]`;
+    /// groups differ only by their offset, `rows + 1` apart.
     fn gather_rows(&self) -> Vec<i32> {
         let [d, h, w] = self.size;
         let rows = self.batch * d * h * w;
         let out = self.output_size();
-        let taps: usize = self.kernel.iter().product();
-        let points = self.batch * out.iter().product::<usize>();
-        let mut index = Vec::with_capacity(self.groups * points * taps);
         // Input coordinate along axis `a` of output `o`, tap `t`; None in the padding.
         let source = |a: usize, o: usize, t: usize| {
             (o * self.stride[a] + t * self.dilation[a])
                 .checked_sub(self.padding[a])
                 .filter(|&i| i < self.size[a])
         };
-        for group in 0..self.groups {
-            let base = group * (rows + 1);
-            let zero = (base + rows) as i32;
-            for b in 0..self.batch {
-                for (oz, oy, ox) in grid(out) {
-                    for (tz, ty, tx) in grid(self.kernel) {
-                        index.push(
-                            match (source(0, oz, tz), source(1, oy, ty), source(2, ox, tx)) {
-                                (Some(z), Some(y), Some(x)) => {
-                                    (base + ((b * d + z) * h + y) * w + x) as i32
-                                }
-                                _ => zero,
-                            },
-                        );
-                    }
+        let mut first_group = Vec::new();
+        for b in 0..self.batch {
+            for (oz, oy, ox) in grid(out) {
+                for (tz, ty, tx) in grid(self.kernel) {
+                    first_group.push(
+                        match (source(0, oz, tz), source(1, oy, ty), source(2, ox, tx)) {
+                            (Some(z), Some(y), Some(x)) => ((b * d + z) * h + y) * w + x,
+                            _ => rows,
+                        },
+                    );
                 }
             }
         }
-        index
+        (0..self.groups)
+            .flat_map(|group| {
+                let base = group * (rows + 1);
+                first_group.iter().map(move |&row| (base + row) as i32)
+            })
+            .collect()
     }
 }
 

@@ -19,13 +19,10 @@ impl<B: Backend> Volumes<B> {
     /// `[batch, channels, d, h, w]` → rows (one transpose of the input).
     pub fn from_channels_first(x: Tensor<B, 5>) -> Self {
         let [batch, channels, d, h, w] = x.dims();
-        let rows = if channels == 1 {
-            x.reshape([batch * d * h * w, 1])
-        } else {
-            x.reshape([batch, channels, d * h * w])
-                .swap_dims(1, 2)
-                .reshape([batch * d * h * w, channels])
-        };
+        let rows = x
+            .reshape([batch, channels, d * h * w])
+            .swap_dims(1, 2)
+            .reshape([batch * d * h * w, channels]);
         Self {
             rows,
             batch,
