@@ -3,7 +3,8 @@
 //! plugin, AdamW in every plugin) on real materials that have all three
 //! modalities, at the batch sizes in `MMHOST_BENCH_BATCHES` (default `32,128`) and
 //! the preset in `MMHOST_BENCH_PRESET` (default `reference`, MultiMat's sizes), with
-//! `MMHOST_BENCH_THREADS` threads per plugin (default 0: one per core).
+//! `MMHOST_BENCH_THREADS` threads per plugin (default 0: one per core), on
+//! `MMHOST_BENCH_DEVICE` (default `cpu`; `cuda:0` with plugins built with `cuda`).
 //!
 //! The batches cycle through the 89 demo materials with a structure, a DOS and a
 //! charge density (a batch of 128 repeats some). Featurization is done beforehand
@@ -44,7 +45,9 @@ fn main() {
 
     // CPU threads of each plugin's pool (0: one per core).
     let threads = std::env::var("MMHOST_BENCH_THREADS").unwrap_or_else(|_| "0".into());
-    let config = format!("preset = \"{preset}\"\nseed = 1\nthreads = {threads}");
+    let device = std::env::var("MMHOST_BENCH_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let config =
+        format!("preset = \"{preset}\"\nseed = 1\nthreads = {threads}\ndevice = \"{device}\"");
     let mut encoders: Vec<EncoderHandle> = Vec::new();
     let mut featurized: Vec<Vec<Record>> = Vec::new();
     let ids: Vec<String> = {
@@ -93,7 +96,7 @@ fn main() {
         encoders.push(encoder);
     }
     println!(
-        "{} materials with crystal, DOS and charge density; featurized in {:.1} s; preset {preset}, threads {threads}, DOS recompute chunk {dos_recompute}",
+        "{} materials with crystal, DOS and charge density; featurized in {:.1} s; preset {preset}, device {device}, threads {threads}, DOS recompute chunk {dos_recompute}",
         ids.len(),
         started.elapsed().as_secs_f64()
     );

@@ -248,6 +248,16 @@ fn override_value(text: &str) -> config::Value {
 }
 
 impl Settings {
+    /// Moves every encoder to `device` (`cpu`, `cuda:N`): the run-wide device, and
+    /// no encoder keeps a `device` key of its own (a model trained on one device,
+    /// used on another).
+    pub fn move_to(&mut self, device: &str) {
+        self.device = device.to_string();
+        for encoder in self.encoders.values_mut() {
+            encoder.config.remove("device");
+        }
+    }
+
     /// The TOML a plugin receives: its own table, with `device`, `seed` and
     /// `threads` filled from the run settings where the table does not set them.
     pub fn plugin_config(&self, table: &Table) -> String {

@@ -1,7 +1,10 @@
 //! `mmhost embed`, `retrieve`, `discover` and `map`: arguments and printing around
 //! the library's downstream tasks (`mmhost::downstream`).
 
-use std::{io::IsTerminal, path::PathBuf};
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -148,9 +151,24 @@ pub struct MapArgs {
     pub min_dist: f64,
 }
 
+/// The trained run at `model` on `db` (default: its own dataset), its encoders
+/// moved to `device` where one is given.
+fn open_model(
+    model: &Path,
+    db: Option<&Path>,
+    split: Option<Split>,
+    device: Option<&str>,
+) -> Result<ModelOnData> {
+    let mut on = ModelOnData::open(model, db, split)?;
+    if let Some(device) = device {
+        on.run.move_to(device);
+    }
+    Ok(on)
+}
+
 /// Runs `mmhost embed`.
-pub fn embed(args: EmbedArgs, search: PluginSearch) -> Result<()> {
-    let on = ModelOnData::open(&args.model, args.db.as_deref(), args.split.split())?;
+pub fn embed(args: EmbedArgs, search: PluginSearch, device: Option<&str>) -> Result<()> {
+    let on = open_model(&args.model, args.db.as_deref(), args.split.split(), device)?;
     let embedded = on.embed(&on.ids, &search, &args.modality, &show_progress)?;
     let ids = write_embeddings(&args.output, &embedded)
         .with_context(|| format!("writing {}", args.output.display()))?;
@@ -167,17 +185,17 @@ pub fn embed(args: EmbedArgs, search: PluginSearch) -> Result<()> {
 }
 
 /// Runs `mmhost retrieve`.
-pub fn retrieve(args: RetrieveArgs, search: PluginSearch) -> Result<()> {
+pub fn retrieve(args: RetrieveArgs, search: PluginSearch, device: Option<&str>) -> Result<()> {
     let query = match (&args.input, &args.text) {
         (_, Some(sentence)) => Some(Query::Text(sentence)),
         (Some(file), None) => Some(Query::File(file)),
         (None, None) => None,
     };
     if let Some(query) = query {
-        return retrieve_one(&args, query, search);
+        return retrieve_one(&args, query, search, device);
     }
     let split = args.split.unwrap_or(SplitChoice::Test);
-    let on = ModelOnData::open(&args.model, args.db.as_deref(), split.split())?;
+    let on = open_model(&args.model, args.db.as_deref(), split.split(), device)?;
     let scores = score_split(&on, &search, &args.query, &args.target, &show_progress)?;
     let split_name = format!("{split:?}").to_lowercase();
     if args.json {
@@ -212,9 +230,14 @@ pub fn retrieve(args: RetrieveArgs, search: PluginSearch) -> Result<()> {
 }
 
 /// `mmhost retrieve --input FILE | --text SENTENCE`: the top candidates of one query.
-fn retrieve_one(args: &RetrieveArgs, query: Query<'_>, search: PluginSearch) -> Result<()> {
+fn retrieve_one(
+    args: &RetrieveArgs,
+    query: Query<'_>,
+    search: PluginSearch,
+    device: Option<&str>,
+) -> Result<()> {
     let split = args.split.unwrap_or(SplitChoice::All);
-    let on = ModelOnData::open(&args.model, args.db.as_deref(), split.split())?;
+    let on = open_model(&args.model, args.db.as_deref(), split.split(), device)?;
     let found = nearest(
         &on,
         &search,
@@ -250,8 +273,8 @@ fn retrieve_one(args: &RetrieveArgs, query: Query<'_>, search: PluginSearch) -> 
 }
 
 /// Runs `mmhost discover`.
-pub fn discover(args: DiscoverArgs, search: PluginSearch) -> Result<()> {
-    let on = ModelOnData::open(&args.model, args.db.as_deref(), None)?;
+pub fn discover(args: DiscoverArgs, search: PluginSearch, device: Option<&str>) -> Result<()> {
+    let on = open_model(&args.model, args.db.as_deref(), None, device)?;
     let request = DiscoverRequest {
         target_dos: &args.target_dos,
         neighbours: args.neighbours,
@@ -295,8 +318,8 @@ pub fn discover(args: DiscoverArgs, search: PluginSearch) -> Result<()> {
 }
 
 /// Runs `mmhost map`.
-pub fn map(args: MapArgs, search: PluginSearch) -> Result<()> {
-    let on = ModelOnData::open(&args.model, args.db.as_deref(), args.split.split())?;
+pub fn map(args: MapArgs, search: PluginSearch, device: Option<&str>) -> Result<()> {
+    let on = open_model(&args.model, args.db.as_deref(), args.split.split(), device)?;
     let config = UmapConfig {
         neighbours: args.neighbours,
         min_dist: args.min_dist,

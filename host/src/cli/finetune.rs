@@ -188,8 +188,11 @@ pub struct PredictArgs {
 }
 
 /// Runs `mmhost predict`.
-pub fn run_predict(args: PredictArgs, search: PluginSearch) -> Result<()> {
-    let model = FinetunedModel::open(&args.model)?;
+pub fn run_predict(args: PredictArgs, search: PluginSearch, device: Option<&str>) -> Result<()> {
+    let mut model = FinetunedModel::open(&args.model)?;
+    if let Some(device) = device {
+        model.settings.move_to(device);
+    }
     let (mut encoder, featurizer) = model.encoder(&search)?;
     let files: Vec<RawInput> = files_under(&args.input)
         .into_iter()

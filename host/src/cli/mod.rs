@@ -150,6 +150,8 @@ pub enum PluginsCommand {
 pub fn run(cli: Cli) -> Result<()> {
     let settings = load_settings(&cli.global)?;
     let search = PluginSearch::configured(&settings, &cli.global.plugin_dirs)?;
+    // `--device` moves a trained model's encoders off the device it was trained on.
+    let device = cli.global.device.as_deref();
     match cli.command {
         Command::Plugins { command } => match command {
             PluginsCommand::List { json } => list_plugins(&search, json),
@@ -161,11 +163,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data { command } => data::run(command),
         Command::Train(args) => train::run(args, settings, search),
         Command::Finetune(args) => finetune::run_finetune(args, settings, search),
-        Command::Predict(args) => finetune::run_predict(args, search),
-        Command::Embed(args) => downstream::embed(args, search),
-        Command::Retrieve(args) => downstream::retrieve(args, search),
-        Command::Discover(args) => downstream::discover(args, search),
-        Command::Map(args) => downstream::map(args, search),
+        Command::Predict(args) => finetune::run_predict(args, search, device),
+        Command::Embed(args) => downstream::embed(args, search, device),
+        Command::Retrieve(args) => downstream::retrieve(args, search, device),
+        Command::Discover(args) => downstream::discover(args, search, device),
+        Command::Map(args) => downstream::map(args, search, device),
         Command::Models { dir, json } => models::list(&dir, &search, json),
         Command::Describe { file, json } => {
             let structure = mmhost::import::read_structure(&file)

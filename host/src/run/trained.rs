@@ -99,6 +99,12 @@ impl TrainedRun {
         })
     }
 
+    /// Runs its encoders on `device` (`cpu`, `cuda:N`) rather than the one it
+    /// was trained on.
+    pub fn move_to(&mut self, device: &str) {
+        self.settings.move_to(device);
+    }
+
     /// The run's split seed: with [`TrainedRun::splits`], which split a material is in.
     pub fn split_seed(&self) -> u64 {
         self.settings.train.split_seed

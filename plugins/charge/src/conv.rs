@@ -22,9 +22,14 @@ use crate::volumes::Volumes;
 
 /// `conv` applied to `x`: `[batch·d·h·w, c_in]` rows → `[batch·d'·h'·w', c_out]`
 /// rows, with burn's output size `(n + 2·padding − dilation·(k − 1) − 1) / stride + 1`
-/// per axis.
+/// per axis. On the CPU (burn's Flex backend) by a gather and a matrix product; on
+/// other backends (CUDA) by burn's own convolution kernels, where the gather's
+/// scatter-add back-propagation is slow and its gathered rows take tens of GB.
 pub fn convolve<B: Backend>(conv: &Conv3d<B>, x: Volumes<B>) -> Volumes<B> {
     let geometry = Geometry::of(conv, &x);
+    if !geometry.is_pointwise() && !on_cpu::<B>() {
+        return Volumes::from_channels_first(conv.forward(x.into_channels_first()));
+    }
     if !geometry.fits_i32_rows() && x.batch > 1 {
         // Row indices are the backend's 32-bit integers: halve the batch.
         let half = x.batch / 2;
@@ -90,6 +95,13 @@ pub fn convolve<B: Backend>(conv: &Conv3d<B>, x: Volumes<B>) -> Volumes<B> {
         batch: x.batch,
         size: out_size,
     }
+}
+
+/// Whether `B` is burn's CPU backend (Flex), with or without autodiff.
+fn on_cpu<B: Backend>() -> bool {
+    use burn::backend::{Autodiff, Flex};
+    let backend = TypeId::of::<B>();
+    backend == TypeId::of::<Flex>() || backend == TypeId::of::<Autodiff<Flex>>()
 }
 
 /// Everything the gather's row indices depend on.

@@ -5,8 +5,8 @@
 use std::{collections::HashMap, fs, path::Path};
 
 use mmhost_tests::{
-    data_dir, import_demo, malformed_structure_files, mmhost_command, mmhost_ok, path, refused,
-    repo_root, scratch_dir, stderr_text, stdout_json, under_memory_limit,
+    data_dir, import_demo, malformed_structure_files, mmhost, mmhost_command, mmhost_ok, path,
+    refused, repo_root, scratch_dir, stderr_text, stdout_json, under_memory_limit,
 };
 use serde_json::Value;
 
@@ -278,4 +278,46 @@ fn finetuning_from_the_pretrained_model_takes_the_commands_seed() {
     let config = fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(config.lines().any(|l| l == "seed = 7"), "{config}");
     assert!(config.contains("preset = \"small\""), "{config}");
+}
+
+#[test]
+fn the_device_flag_moves_a_shipped_model_off_the_cpu() {
+    // The models were trained on the CPU; `--device cuda:0` must reach their
+    // encoders. The test build has no `cuda` feature, so each encoder refuses,
+    // naming the feature (a build with it would run there instead).
+    let dir = scratch_dir("shipped-device");
+    let db = import_demo(&dir);
+    let embed = mmhost(&[
+        "--device",
+        "cuda:0",
+        "embed",
+        "--model",
+        path(&repo_root().join(PRETRAINED)),
+        "--db",
+        path(&db),
+        "--modality",
+        "dos",
+        "--output",
+        path(&dir.join("dos.npy")),
+    ]);
+    let input = data_dir().join("samples/chgcar/Fe_CHGCAR_no_spin");
+    let predict = mmhost(&[
+        "predict",
+        "--device",
+        "cuda:0",
+        "--model",
+        path(&repo_root().join(FORMATION)),
+        "--input",
+        path(&input),
+        "--output",
+        path(&dir.join("predictions.csv")),
+    ]);
+    for out in [embed, predict] {
+        let message = refused(&out);
+        assert!(
+            message.contains("device 'cuda:0'")
+                && message.contains("built without the `cuda` feature"),
+            "{message}"
+        );
+    }
 }
