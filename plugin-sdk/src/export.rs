@@ -114,13 +114,46 @@ where
         let resolved = resolve_encoder::<S>(config.as_str())?;
         match resolved.runtime.device {
             DeviceSpec::Cpu => Ok(boxed(cpu_trainer::<S>(resolved))),
-            DeviceSpec::Cuda(index) => Ok(boxed(Box::new(Trainer::<crate::Gpu, S>::new(
-                resolved.model,
-                &resolved.runtime,
-                burn::backend::cuda::CudaDevice::new(index),
-            )))),
+            DeviceSpec::Cuda(index) => {
+                check_cuda_device(index)?;
+                Ok(boxed(Box::new(Trainer::<crate::Gpu, S>::new(
+                    resolved.model,
+                    &resolved.runtime,
+                    burn::backend::cuda::CudaDevice::new(index),
+                ))))
+            }
         }
     })
+}
+
+/// Whether the CUDA driver loads and has device `index`: burn's CUDA backend would
+/// otherwise panic on its own device thread, and the caller only see that thread's
+/// channel close.
+#[cfg(feature = "cuda")]
+fn check_cuda_device(index: usize) -> Result<(), PluginError> {
+    use cudarc::driver::{result, sys};
+    let unavailable = |why: String| {
+        PluginError::new(
+            ErrorKind::Unsupported,
+            format!("device 'cuda:{index}' asked for, but {why}"),
+        )
+    };
+    // SAFETY: loads the driver library by name (dlopen) without calling into it.
+    if !unsafe { sys::is_culib_present() } {
+        return Err(unavailable(
+            "the CUDA driver library (libcuda.so) was not found: is an NVIDIA driver installed?"
+                .into(),
+        ));
+    }
+    result::init().map_err(|e| unavailable(format!("the CUDA driver did not start: {e}")))?;
+    let count = result::device::get_count()
+        .map_err(|e| unavailable(format!("the CUDA driver counts no devices: {e}")))?;
+    if index >= count.max(0) as usize {
+        return Err(unavailable(format!(
+            "this machine has {count} CUDA device(s)"
+        )));
+    }
+    Ok(())
 }
 
 /// Loss constructor of a loss plugin.
