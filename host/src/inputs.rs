@@ -192,7 +192,7 @@ pub fn featurize(
         .into_par_iter()
         .map(|g| match featurizer.featurize(&g.record) {
             Ok(record) => Ok(Gathered { record, ..g }),
-            Err(e) => Err(format!("{}, {}: {}", g.input, g.id, e.source.message)),
+            Err(e) => Err(format!("{}, {}: {}", g.input, g.id, e.error.message)),
         })
         .collect();
     let mut ready = Vec::with_capacity(results.len());

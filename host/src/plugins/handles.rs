@@ -10,12 +10,13 @@ use thiserror::Error;
 
 /// A plugin call that failed (including a panic caught inside the plugin).
 #[derive(Debug, Error, Clone, PartialEq)]
-#[error("plugin '{plugin}' failed in {operation}: {source}")]
+// The plugin's error is part of the message, not a separate cause: a chain of
+// causes (`{:#}`) would print it twice.
+#[error("plugin '{plugin}' failed in {operation}: {error}")]
 pub struct PluginCallError {
     pub plugin: String,
     pub operation: &'static str,
-    #[source]
-    pub source: PluginError,
+    pub error: PluginError,
 }
 
 fn call<T>(
@@ -23,10 +24,10 @@ fn call<T>(
     operation: &'static str,
     result: RResult<T, PluginError>,
 ) -> Result<T, PluginCallError> {
-    result.into_result().map_err(|source| PluginCallError {
+    result.into_result().map_err(|error| PluginCallError {
         plugin: plugin.to_string(),
         operation,
-        source,
+        error,
     })
 }
 
@@ -39,7 +40,7 @@ fn checked(
     let fail = |kind, message: String| PluginCallError {
         plugin: plugin.to_string(),
         operation,
-        source: PluginError::new(kind, message),
+        error: PluginError::new(kind, message),
     };
     let z = call(plugin, operation, result)?;
     z.validate()
@@ -219,7 +220,7 @@ impl LossHandle {
         let invalid = |what: String| PluginCallError {
             plugin: self.plugin.clone(),
             operation: "pairs",
-            source: PluginError::new(
+            error: PluginError::new(
                 ErrorKind::Internal,
                 format!("stated {what} among {count} modalities"),
             ),
@@ -262,7 +263,7 @@ impl LossHandle {
             return Err(PluginCallError {
                 plugin: self.plugin.clone(),
                 operation: "compute",
-                source: PluginError::new(
+                error: PluginError::new(
                     if non_finite {
                         ErrorKind::NonFinite
                     } else {

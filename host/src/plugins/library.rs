@@ -214,10 +214,10 @@ impl PluginLibrary {
         operation: &'static str,
         result: Result<T, mmhost_plugin_api::PluginError>,
     ) -> Result<T, PluginCallError> {
-        result.map_err(|source| PluginCallError {
+        result.map_err(|error| PluginCallError {
             plugin: self.description.name.clone(),
             operation,
-            source,
+            error,
         })
     }
 }

@@ -25,7 +25,7 @@ fn a_panic_in_forward_becomes_an_error_and_the_host_carries_on() {
     let err = encoder.forward(&batch(Some(b'p')), true).unwrap_err();
     assert_eq!(err.plugin, "faulty");
     assert_eq!(err.operation, "forward");
-    assert_eq!(err.source.kind, ErrorKind::Panic);
+    assert_eq!(err.error.kind, ErrorKind::Panic);
     assert!(
         err.to_string().contains("deliberate panic in forward"),
         "{err}"
@@ -49,7 +49,7 @@ fn nan_embeddings_are_reported_with_the_row() {
     let faulty = PluginLibrary::load(&built_library("faulty_plugin")).unwrap();
     let mut encoder = faulty.encoder("threads = 1").unwrap();
     let err = encoder.embed(&batch(Some(b'n'))).unwrap_err();
-    assert_eq!(err.source.kind, ErrorKind::NonFinite);
+    assert_eq!(err.error.kind, ErrorKind::NonFinite);
     let name = faulty.description().name.clone();
     let message = err.to_string();
     assert!(message.contains("row 0"), "{message}");
@@ -67,18 +67,18 @@ fn bad_input_and_misuse_are_errors_not_crashes() {
     // Raw (unfeaturized) records of the wrong shape.
     let wrong = vec![Record::single("dos", Array::from_f32(&[2, 10], &[0.0; 20]))];
     let err = encoder.forward(&wrong, true).unwrap_err();
-    assert_eq!(err.source.kind, ErrorKind::InvalidInput);
+    assert_eq!(err.error.kind, ErrorKind::InvalidInput);
 
     // backward and step out of order.
     let z = mmhost_plugin_api::Embeddings::new(1, 128, vec![0.0; 128]);
     assert_eq!(
-        encoder.backward(&z).unwrap_err().source.kind,
+        encoder.backward(&z).unwrap_err().error.kind,
         ErrorKind::Unsupported
     );
 
     // Configuration mistakes name the key.
     let err = dos.encoder("dept = 3").err().unwrap();
-    assert_eq!(err.source.kind, ErrorKind::InvalidConfig);
+    assert_eq!(err.error.kind, ErrorKind::InvalidConfig);
     assert!(err.to_string().contains("unknown key 'dept'"), "{err}");
     for known in ["depth", "heads", "preset", "threads"] {
         assert!(err.to_string().contains(&format!("\"{known}\"")), "{err}");
@@ -89,7 +89,7 @@ fn bad_input_and_misuse_are_errors_not_crashes() {
     assert!(err.to_string().contains("device 'tpu'"), "{err}");
     // The workspace builds the plugins for the CPU: CUDA is refused, saying why.
     let err = dos.encoder("device = \"cuda:0\"").err().unwrap();
-    assert_eq!(err.source.kind, ErrorKind::Unsupported);
+    assert_eq!(err.error.kind, ErrorKind::Unsupported);
     assert!(
         err.to_string().contains(
             "device 'cuda:0' asked for, but plugin 'dos' was built without the `cuda` feature"
@@ -102,7 +102,7 @@ fn bad_input_and_misuse_are_errors_not_crashes() {
     let records = vec![featurizer.featurize(&real_dos_records(1)[0]).unwrap()];
     let before = encoder.embed(&records).unwrap();
     let err = encoder.load_weights(b"not safetensors").unwrap_err();
-    assert_eq!(err.source.kind, ErrorKind::InvalidInput, "{err}");
+    assert_eq!(err.error.kind, ErrorKind::InvalidInput, "{err}");
     assert!(
         encoder.embed(&records).unwrap() == before,
         "weights changed"
@@ -114,7 +114,7 @@ fn bad_input_and_misuse_are_errors_not_crashes() {
     let err = encoder
         .load_weights(&deeper.save_weights().unwrap())
         .unwrap_err();
-    assert_eq!(err.source.kind, ErrorKind::InvalidInput, "{err}");
+    assert_eq!(err.error.kind, ErrorKind::InvalidInput, "{err}");
     let message = err.to_string();
     assert!(
         message.contains("weights do not fit this model"),
