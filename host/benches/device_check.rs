@@ -13,11 +13,7 @@
 //! cache, so a dataset featurized beforehand (the text encoder's frozen language
 //! model runs in its featurizer) needs no language model where the check runs.
 
-use std::{
-    path::{Path, PathBuf},
-    process::ExitCode,
-    time::Instant,
-};
+use std::{path::PathBuf, process::ExitCode, time::Instant};
 
 use mmhost::{
     dataset::Dataset,
@@ -59,13 +55,10 @@ fn main() -> ExitCode {
     let db = PathBuf::from(std::env::var("MMHOST_CHECK_DB").expect("MMHOST_CHECK_DB"));
     let device = std::env::var("MMHOST_CHECK_DEVICE").unwrap_or_else(|_| "cuda:0".into());
     let preset = std::env::var("MMHOST_CHECK_PRESET").unwrap_or_else(|_| "reference".into());
-    let batch: usize = std::env::var("MMHOST_CHECK_BATCH")
-        .ok()
-        .and_then(|b| b.parse().ok())
-        .unwrap_or(32);
+    let batch: usize = mmhost_bench_support::env_or("MMHOST_CHECK_BATCH", 32);
     let chosen = std::env::var("MMHOST_CHECK_PLUGINS").unwrap_or_default();
     let dataset = Dataset::open(&db).expect("dataset");
-    let search = PluginSearch::only(vec![plugin_dir()]);
+    let search = PluginSearch::only(vec![mmhost_bench_support::built_plugin_dir()]);
     println!("device {device} against cpu; preset {preset}; batch {batch}");
     println!(
         "tolerances: embeddings {FORWARD_TOLERANCE:.0e}, gradients {GRADIENT_TOLERANCE:.0e} (relative, float32)"
@@ -236,13 +229,4 @@ fn workload(modality: &str, records: &[Record]) -> String {
             format!("{values} values")
         }
     }
-}
-
-/// The plugin libraries: beside this bench's `deps/` folder.
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/release/deps")
-        .to_path_buf()
 }

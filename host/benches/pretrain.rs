@@ -14,10 +14,7 @@
 //! subset; `MMHOST_BENCH_DOS_RECOMPUTE=N` back-propagates the DOS encoder in
 //! recomputed chunks of N. Run through `benches/pretrain.sh`.
 
-use std::{
-    path::{Path, PathBuf},
-    time::Instant,
-};
+use std::{path::PathBuf, time::Instant};
 
 use mmhost::{
     backprop::{train_step, ModalityBatch},
@@ -41,7 +38,7 @@ fn main() {
         .collect();
     let db = PathBuf::from(std::env::var("MMHOST_BENCH_DB").expect("MMHOST_BENCH_DB"));
     let dataset = mmhost::dataset::Dataset::open(&db).expect("dataset");
-    let search = PluginSearch::only(vec![plugin_dir()]);
+    let search = PluginSearch::only(vec![mmhost_bench_support::built_plugin_dir()]);
 
     // CPU threads of each plugin's pool (0: one per core).
     let threads = std::env::var("MMHOST_BENCH_THREADS").unwrap_or_else(|_| "0".into());
@@ -156,15 +153,6 @@ fn crossing_copies(batch: usize, encoders: &[EncoderHandle]) -> f64 {
         }
     }
     started.elapsed().as_secs_f64() / REPEATS as f64
-}
-
-/// The directory of the release plugin libraries: beside this bench's `deps/`.
-fn plugin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("bench path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/release/deps")
-        .to_path_buf()
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in GB.

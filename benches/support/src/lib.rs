@@ -41,6 +41,16 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The plugin libraries a host benchmark loads: `target/release`, the folder above
+/// the benchmark executable's `deps/`.
+pub fn built_plugin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("bench path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/release/deps")
+        .to_path_buf()
+}
+
 /// Where a benchmark writes its inputs for the PyTorch side: `target/bench-NAME`.
 pub fn exchange_dir(name: &str) -> PathBuf {
     let dir = repo_root().join("target").join(format!("bench-{name}"));
