@@ -3,7 +3,7 @@
 # and by its PyTorch counterpart (benches/torch/dos.py) on the same batch, with peak
 # memory and the ratio. Usage: benches/dos.sh [reference|small] [DATA_DIR]
 # Environment: MMHOST_BENCH_SEED (7), MMHOST_BENCH_THREADS (2), MMHOST_BENCH_RECOMPUTE
-# (32, as configs/default.toml). The PyTorch side needs `pip install torch numpy`.
+# (0, as configs/default.toml). The PyTorch side needs `pip install torch numpy`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export MMHOST_BENCH_PRESET="${1:-reference}"

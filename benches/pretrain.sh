@@ -14,10 +14,8 @@ trap 'rm -rf "$work"' EXIT
 "$target/release/mmhost" data import --db "$work/demo.redb" demo/ > /dev/null
 MMHOST_BENCH_DB="$work/demo.redb" MMHOST_BENCH_PRESET="$preset" MMHOST_BENCH_BATCHES=32 \
     cargo bench -p mmhost --bench pretrain
-# Batch 128 with the DOS encoder back-propagated in recomputed chunks of 32, as
-# configs/default.toml does: the whole batch's attention graph does not fit in 24 GB.
 MMHOST_BENCH_DB="$work/demo.redb" MMHOST_BENCH_PRESET="$preset" MMHOST_BENCH_BATCHES=128 \
-    MMHOST_BENCH_DOS_RECOMPUTE=32 cargo bench -p mmhost --bench pretrain
+    cargo bench -p mmhost --bench pretrain
 echo "end to end: mmhost train --config configs/demo.toml --plugins crystal,dos,charge (demo, small presets)"
 /usr/bin/time -f "wall %e s, peak RSS %M KB" "$target/release/mmhost" train --quiet \
     --config configs/demo.toml --db "$work/demo.redb" --plugins crystal,dos,charge \

@@ -47,7 +47,8 @@ class PotNet(nn.Module):
         super().__init__()
         h = c["hidden_dim"]
         self.local_rbf, self.infinite_rbf = c["local_rbf"], c["infinite_rbf"]
-        self.register_buffer("weights", torch.tensor(c["weights"], dtype=torch.float32))
+        weights = [c["coulomb_weight"], c["london_weight"], c["pauli_weight"]]
+        self.register_buffer("weights", torch.tensor(weights, dtype=torch.float32))
         self.atom_embedding = nn.Linear(92, h)
         self.local_embedding = nn.Linear(self.local_rbf, h)
         self.infinite_embedding = nn.Linear(self.infinite_rbf, h)

@@ -20,6 +20,12 @@ pub struct Settings {
     /// Device for every encoder unless its own config says otherwise: `cpu`, `cuda:N`.
     #[serde(default = "default_device")]
     pub device: String,
+    /// Data parallelism: every encoder unless its own config says otherwise holds
+    /// one replica per device (`["cpu", "cpu"]`, `["cuda:0", "cuda:1"]`); each step
+    /// splits the batch across them and sums their gradients. Empty: one replica
+    /// on `device`.
+    #[serde(default)]
+    pub devices: Vec<String>,
     /// Base seed; each encoder gets it unless its config sets `seed`.
     #[serde(default = "default_seed")]
     pub seed: u64,
@@ -253,18 +259,25 @@ impl Settings {
     /// used on another).
     pub fn move_to(&mut self, device: &str) {
         self.device = device.to_string();
+        self.devices.clear();
         for encoder in self.encoders.values_mut() {
             encoder.config.remove("device");
+            encoder.config.remove("devices");
         }
     }
 
-    /// The TOML a plugin receives: its own table, with `device`, `seed` and
-    /// `threads` filled from the run settings where the table does not set them.
+    /// The TOML a plugin receives: its own table, with `device` (or `devices`),
+    /// `seed` and `threads` filled from the run settings where the table does not
+    /// set them.
     pub fn plugin_config(&self, table: &Table) -> String {
         let mut table = table.clone();
-        table
-            .entry("device")
-            .or_insert_with(|| Value::String(self.device.clone()));
+        let own_device = table.contains_key("device") || table.contains_key("devices");
+        if !own_device && !self.devices.is_empty() {
+            let devices = self.devices.iter().cloned().map(Value::String).collect();
+            table.insert("devices".to_string(), Value::Array(devices));
+        } else if !own_device {
+            table.insert("device".to_string(), Value::String(self.device.clone()));
+        }
         table
             .entry("seed")
             .or_insert_with(|| Value::Integer(self.seed as i64));

@@ -34,10 +34,10 @@ pub use objects::{
 pub use abi_stable;
 
 /// Configuration keys every plugin takes besides its model's own: how it runs
-/// (device, seed, CPU threads, recomputation chunk), never what it computes, so a
+/// (device or replica devices, seed, CPU threads, recomputation chunk), never what it computes, so a
 /// host leaves them out of featurization cache keys. (`preset`, which selects
 /// model settings, is not among them.)
-pub const RUNTIME_KEYS: [&str; 4] = ["device", "seed", "threads", "recompute_chunk"];
+pub const RUNTIME_KEYS: [&str; 5] = ["device", "devices", "seed", "threads", "recompute_chunk"];
 
 /// The ABI version this crate defines: its package version.
 pub const ABI_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,8 +14,13 @@ use crate::DeviceSpec;
 /// Settings every plugin takes besides its model configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuntimeSettings {
-    /// Where to run (`device = "cpu" | "cuda:N"`, default `cpu`).
+    /// Where to run (`device = "cpu" | "cuda:N"`, default `cpu`); with `devices`,
+    /// where replica 0 runs.
     pub device: DeviceSpec,
+    /// One replica per device for data parallelism (`devices = ["cpu", "cpu"]`,
+    /// `["cuda:0", "cuda:1"]`): all CPU or all CUDA. Empty (default) or one: a
+    /// single replica on `device`.
+    pub devices: Vec<DeviceSpec>,
     /// Seed for parameter initialization and any randomness (default 42).
     pub seed: u64,
     /// Threads of this library's CPU pool; 0 = one per core (default 0).
@@ -51,12 +56,25 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(
     let mut user: Table = text
         .parse()
         .map_err(|e| invalid(format!("not TOML: {e}")))?;
+    let device = match user.remove("device") {
+        Some(Value::String(s)) => Some(s.parse()?),
+        Some(other) => return Err(invalid(format!("device must be a string, got {other}"))),
+        None => None,
+    };
+    let devices = take_devices(&mut user)?;
     let runtime = RuntimeSettings {
-        device: match user.remove("device") {
-            Some(Value::String(s)) => s.parse()?,
-            Some(other) => return Err(invalid(format!("device must be a string, got {other}"))),
-            None => DeviceSpec::Cpu,
+        device: match (device, devices.first()) {
+            (Some(device), Some(&first)) if device != first => {
+                return Err(invalid(format!(
+                    "device '{device}' is not the first of devices {}: replica 0 runs there",
+                    list(&devices)
+                )))
+            }
+            (Some(device), _) => device,
+            (None, Some(&first)) => first,
+            (None, None) => DeviceSpec::Cpu,
         },
+        devices,
         seed: take_unsigned(&mut user, "seed")?.unwrap_or(42),
         threads: take_unsigned(&mut user, "threads")?.unwrap_or(0) as usize,
         recompute_chunk: take_unsigned(&mut user, "recompute_chunk")?.unwrap_or(0) as usize,
@@ -95,11 +113,48 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(
 
 /// The full default configuration as TOML, runtime keys first.
 pub(crate) fn default_config_toml<C: Serialize>(defaults: &C) -> String {
-    let mut text = String::from("device = \"cpu\"\nseed = 42\nthreads = 0\nrecompute_chunk = 0\n");
+    let mut text = String::from(
+        "device = \"cpu\"\ndevices = []\nseed = 42\nthreads = 0\nrecompute_chunk = 0\n",
+    );
     if let Ok(model) = toml::to_string(defaults) {
         text.push_str(&model);
     }
     text
+}
+
+/// The `devices` key: device strings, all CPU or all CUDA.
+fn take_devices(table: &mut Table) -> Result<Vec<DeviceSpec>, PluginError> {
+    let items = match table.remove("devices") {
+        None => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            return Err(invalid(format!(
+                "devices must be a list of device strings, got {other}"
+            )))
+        }
+    };
+    let devices = items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(s) => s.parse(),
+            other => Err(invalid(format!(
+                "devices: '{other}' is not a device string"
+            ))),
+        })
+        .collect::<Result<Vec<DeviceSpec>, _>>()?;
+    let on_cpu = devices.iter().filter(|d| **d == DeviceSpec::Cpu).count();
+    if on_cpu != 0 && on_cpu != devices.len() {
+        return Err(invalid(format!(
+            "devices {} mix the CPU and CUDA: replicas share one backend",
+            list(&devices)
+        )));
+    }
+    Ok(devices)
+}
+
+fn list(devices: &[DeviceSpec]) -> String {
+    let names: Vec<String> = devices.iter().map(ToString::to_string).collect();
+    format!("[{}]", names.join(", "))
 }
 
 fn take_unsigned(table: &mut Table, key: &str) -> Result<Option<u64>, PluginError> {
@@ -167,6 +222,7 @@ mod tests {
             r.runtime,
             RuntimeSettings {
                 device: DeviceSpec::Cpu,
+                devices: Vec::new(),
                 seed: 42,
                 threads: 0,
                 recompute_chunk: 0
@@ -184,6 +240,26 @@ mod tests {
         let r = resolve("device = \"cuda:1\"\nrecompute_chunk = 8").unwrap();
         assert_eq!(r.runtime.device, DeviceSpec::Cuda(1));
         assert_eq!(r.runtime.recompute_chunk, 8);
+        let r = resolve("devices = [\"cuda:2\", \"cuda:3\"]").unwrap();
+        assert_eq!(r.runtime.device, DeviceSpec::Cuda(2));
+        assert_eq!(
+            r.runtime.devices,
+            vec![DeviceSpec::Cuda(2), DeviceSpec::Cuda(3)]
+        );
+    }
+
+    #[test]
+    fn replica_devices_are_one_backend_and_agree_with_device() {
+        let message = |text: &str| resolve(text).unwrap_err().message.to_string();
+        assert!(message("devices = [\"cpu\", \"cuda:0\"]").contains("mix the CPU and CUDA"));
+        assert!(message("devices = \"cpu\"").contains("must be a list"));
+        assert!(message("devices = [1]").contains("not a device string"));
+        let disagree = message("device = \"cuda:1\"\ndevices = [\"cuda:0\", \"cuda:1\"]");
+        assert!(
+            disagree.contains("not the first of devices [cuda:0, cuda:1]"),
+            "{disagree}"
+        );
+        assert!(resolve("device = \"cpu\"\ndevices = [\"cpu\", \"cpu\"]").is_ok());
     }
 
     #[test]
@@ -195,6 +271,7 @@ mod tests {
             "depth",
             "width",
             "device",
+            "devices",
             "seed",
             "threads",
             "recompute_chunk",

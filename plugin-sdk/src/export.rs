@@ -13,7 +13,7 @@ use mmhost_plugin_api::{
 use crate::{
     config::default_config_toml, device::cap_threads, guard, resolve_config, Cpu, CpuInner,
     DeviceSpec, EncoderAdapter, EncoderModel, FeaturizerAdapter, LossAdapter, LossFunction,
-    Resolved, Trainer, TrainerOps,
+    Replicated, Resolved, Trainer, TrainerOps,
 };
 
 /// `PluginInfo` of an encoder plugin of crate version `version`.
@@ -67,15 +67,21 @@ pub extern "C" fn new_featurizer<S: EncoderModel>(
     })
 }
 
-fn cpu_trainer<S: EncoderModel>(resolved: Resolved<S::Config>) -> Box<dyn TrainerOps>
+/// The encoder on the CPU: one trainer, or one replica per entry of `devices`.
+fn cpu_trainer<S: EncoderModel>(
+    resolved: Resolved<S::Config>,
+) -> Result<Box<dyn TrainerOps>, PluginError>
 where
     S::Model<Cpu>: AutodiffModule<Cpu, InnerModule = S::Model<CpuInner>>,
 {
-    Box::new(Trainer::<Cpu, S>::new(
-        resolved.model,
-        &resolved.runtime,
-        Default::default(),
-    ))
+    let Resolved { model, runtime } = resolved;
+    let replicas = runtime.devices.len();
+    Ok(if replicas > 1 {
+        let devices = vec![Default::default(); replicas];
+        Box::new(Replicated::<Cpu, S>::new(model, &runtime, devices)?)
+    } else {
+        Box::new(Trainer::<Cpu, S>::new(model, &runtime, Default::default()))
+    })
 }
 
 fn boxed(trainer: Box<dyn TrainerOps>) -> EncoderBox {
@@ -91,7 +97,7 @@ where
     guard("new_encoder", || {
         let resolved = resolve_encoder::<S>(config.as_str())?;
         match resolved.runtime.device {
-            DeviceSpec::Cpu => Ok(boxed(cpu_trainer::<S>(resolved))),
+            DeviceSpec::Cpu => Ok(boxed(cpu_trainer::<S>(resolved)?)),
             cuda @ DeviceSpec::Cuda(_) => Err(PluginError::new(
                 ErrorKind::Unsupported,
                 format!(
@@ -113,13 +119,26 @@ where
     guard("new_encoder", || {
         let resolved = resolve_encoder::<S>(config.as_str())?;
         match resolved.runtime.device {
-            DeviceSpec::Cpu => Ok(boxed(cpu_trainer::<S>(resolved))),
+            DeviceSpec::Cpu => Ok(boxed(cpu_trainer::<S>(resolved)?)),
             DeviceSpec::Cuda(index) => {
+                use burn::backend::cuda::CudaDevice;
+                let Resolved { model, runtime } = resolved;
+                if runtime.devices.len() > 1 {
+                    let mut devices = Vec::new();
+                    for device in &runtime.devices {
+                        if let DeviceSpec::Cuda(index) = *device {
+                            check_cuda_device(index)?;
+                            devices.push(CudaDevice::new(index));
+                        }
+                    }
+                    let replicated = Replicated::<crate::Gpu, S>::new(model, &runtime, devices)?;
+                    return Ok(boxed(Box::new(replicated)));
+                }
                 check_cuda_device(index)?;
                 Ok(boxed(Box::new(Trainer::<crate::Gpu, S>::new(
-                    resolved.model,
-                    &resolved.runtime,
-                    burn::backend::cuda::CudaDevice::new(index),
+                    model,
+                    &runtime,
+                    CudaDevice::new(index),
                 ))))
             }
         }

@@ -24,6 +24,7 @@ mod guard;
 mod loss;
 mod optimizer_state;
 mod params;
+mod replicas;
 mod tensors;
 mod trainer;
 
@@ -33,6 +34,7 @@ pub use encoder::{EncoderAdapter, EncoderModel, FeaturizerAdapter};
 pub use guard::guard;
 pub use loss::{ComparedPairs, LossAdapter, LossFunction, LossTerms, ModalityBatch};
 pub use params::{assign_path_ids, named_gradients, NamedTensor};
+pub use replicas::Replicated;
 pub use tensors::{embeddings_from_tensor, mean_pool_weights, stack_field, tensor_from_embeddings};
 pub use trainer::{Trainer, TrainerOps};
 

@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 
 use burn::{
+    collective::{PeerId, ReduceOperation},
     module::{AutodiffModule, Module},
     optim::{
         adaptor::OptimizerAdaptor, AdamW, AdamWConfig, GradientsAccumulator, GradientsParams,
@@ -127,6 +128,20 @@ where
             accumulator.accumulate(&self.model, grads);
         }
         Ok(accumulator.grads())
+    }
+
+    /// Sums the gradients of the last `backward` with the other replicas' (burn-collective
+    /// all-reduce, in parameter-id order: replicas must share ids, as path-derived
+    /// ids do). Every replica of the group calls it at once, each on its own thread.
+    pub(crate) fn all_reduce_gradients(&mut self, peer: PeerId) -> Result<(), PluginError> {
+        let grads = self.grads.take().ok_or_else(|| {
+            PluginError::new(ErrorKind::Unsupported, "no gradients to all-reduce")
+        })?;
+        let reduced = grads
+            .all_reduce::<B::InnerBackend>(peer, ReduceOperation::Sum)
+            .map_err(|e| internal(format!("burn-collective, all-reduce of gradients: {e:?}")))?;
+        self.grads = Some(reduced);
+        Ok(())
     }
 
     /// The model, for in-process use (tests, benchmarks).

@@ -13,7 +13,7 @@ use std::{
     process::{Command, Output},
 };
 
-use mmhost_plugin_api::{Array, Record};
+use mmhost_plugin_api::{Array, Record, StepSettings};
 use serde_json::Value;
 
 /// The repository root.
@@ -246,4 +246,17 @@ pub fn malformed_structure_files() -> Vec<PathBuf> {
             [".cif", ".vasp", ".json"].iter().any(|e| name.ends_with(e)) || name.contains("CHGCAR")
         })
         .collect()
+}
+
+/// AdamW as pretraining configures it (β = 0.9, 0.95; weight decay 0.05; gradient
+/// norm clipped at 1) at learning rate 1e-3.
+pub fn pretraining_step_settings() -> StepSettings {
+    StepSettings {
+        learning_rate: 1e-3,
+        weight_decay: 0.05,
+        beta1: 0.9,
+        beta2: 0.95,
+        epsilon: 1e-8,
+        grad_clip_norm: 1.0,
+    }
 }

@@ -12,6 +12,8 @@ use std::{
     time::Instant,
 };
 
+pub mod torch_inputs;
+
 use mmhost_plugin_sdk::{
     api::{Embeddings, Record, StepSettings},
     TrainerOps,
@@ -112,14 +114,24 @@ pub struct Timing {
     pub peak_mb: f64,
 }
 
-/// Runs `benches/torch/SCRIPT dir --threads N EXTRA…`, which prints one JSON
-/// object with `seconds` and `peak_mb`.
+/// Runs `benches/torch/SCRIPT dir --threads N EXTRA…` with `threads()` threads,
+/// which prints one JSON object with `seconds` and `peak_mb`.
 pub fn run_torch(script: &str, dir: &Path, extra: &[&str]) -> Result<Timing, String> {
+    run_torch_on(script, dir, threads(), extra)
+}
+
+/// `run_torch` with `threads` threads.
+pub fn run_torch_on(
+    script: &str,
+    dir: &Path,
+    threads: usize,
+    extra: &[&str],
+) -> Result<Timing, String> {
     let path = repo_root().join("benches/torch").join(script);
     let out = Command::new("python3")
         .arg(path)
         .arg(dir)
-        .args(["--threads", &threads().to_string()])
+        .args(["--threads", &threads.to_string()])
         .args(extra)
         .output()
         .map_err(|e| format!("python3: {e}"))?;

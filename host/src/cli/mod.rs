@@ -35,8 +35,13 @@ pub struct GlobalArgs {
     #[arg(long = "plugin-dir", global = true)]
     pub plugin_dirs: Vec<PathBuf>,
     /// Device for the encoders: cpu, cuda:N.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "devices")]
     pub device: Option<String>,
+    /// Data parallelism: one replica of every encoder per device, e.g.
+    /// `cpu,cpu` or `cuda:0,cuda:1`; each batch is split across them and their
+    /// gradients summed (burn-collective all-reduce).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub devices: Vec<String>,
     /// Override any configuration key, e.g. `--set encoders.dos.config.preset=small`.
     #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     pub overrides: Vec<String>,
@@ -209,7 +214,11 @@ fn load_settings(global: &GlobalArgs) -> Result<Settings> {
     if let Some(device) = &global.device {
         overrides.push(("device".to_string(), format!("\"{device}\"")));
     }
-    Ok(settings::load(global.config.as_deref(), &overrides)?)
+    let mut settings = settings::load(global.config.as_deref(), &overrides)?;
+    if !global.devices.is_empty() {
+        settings.devices = global.devices.clone();
+    }
+    Ok(settings)
 }
 
 fn lock_plugins(

@@ -10,7 +10,8 @@
 use std::{fs::File, io::BufReader};
 
 use mmhost_bench_support::{
-    data_dir, draw, exchange_dir, report, run_torch, threads, time_training_steps, write_npy,
+    data_dir, draw, exchange_dir, report, run_torch, threads, time_training_steps,
+    torch_inputs::write_charge,
 };
 use mmhost_charge::ChargePlugin;
 use mmhost_plugin_sdk::{
@@ -66,29 +67,8 @@ fn main() {
         grids.len()
     );
     let dir = exchange_dir("charge");
-    let mut densities = Vec::with_capacity(BATCH * 32 * 32 * 32);
-    for record in &batch {
-        densities.extend(
-            record
-                .require("density")
-                .expect("density")
-                .to_f32()
-                .expect("f32"),
-        );
-    }
-    write_npy(
-        &dir.join("density.npy"),
-        &[BATCH as u64, 1, 32, 32, 32],
-        &densities,
-    );
-    write_npy(&dir.join("grad.npy"), &[BATCH as u64, 128], &grad);
-    let model = &resolved.model;
-    let sizes = serde_json::json!({
-        "stem_channels": model.stem_channels, "stem_kernel": model.stem_kernel,
-        "layers": model.layers, "planes": model.planes, "cardinality": model.cardinality,
-        "expansion": model.expansion, "embed_dim": model.embed_dim,
-    });
-    std::fs::write(dir.join("config.json"), sizes.to_string()).expect("config.json");
+    let config = serde_json::to_value(&resolved.model).expect("config as JSON");
+    write_charge(&dir, &batch, &grad, &config);
     let torch = run_torch("charge.py", &dir, &["--steps", &STEPS.to_string()]);
     report("step", BATCH, "materials", mmhost, torch);
 }

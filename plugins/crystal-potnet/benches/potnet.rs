@@ -18,11 +18,11 @@ use std::{fs::File, path::Path, time::Instant};
 use flate2::read::GzDecoder;
 use mmhost_bench_support::{
     data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_training_steps,
-    write_npy,
+    torch_inputs::write_potnet,
 };
-use mmhost_crystal_potnet::{PotNetConfig, PotNetPlugin};
+use mmhost_crystal_potnet::PotNetPlugin;
+use mmhost_materials::cif::read_cif;
 use mmhost_materials::records::crystal_record;
-use mmhost_materials::{cif::read_cif, CGCNN_FEATURES};
 use mmhost_plugin_sdk::{
     api::{Embeddings, Record},
     resolve_config, Cpu, EncoderModel, Trainer,
@@ -84,7 +84,8 @@ fn main() {
         workload.describe()
     );
     let dir = exchange_dir("potnet");
-    write_batch(&dir, batch, &grad, &resolved.model);
+    let config = serde_json::to_value(&resolved.model).expect("config as JSON");
+    write_potnet(&dir, batch, &grad, &config);
     let torch = run_torch("potnet.py", &dir, &["--steps", &STEPS.to_string()]);
     report("step", BATCH, "materials", mmhost, torch);
 }
@@ -139,62 +140,4 @@ impl Workload {
             self.infinite_edges
         )
     }
-}
-
-/// Writes the batch as the PyTorch counterpart reads it: concatenated atom
-/// features, local edges (offset per crystal), distances, lattice sums, crystal
-/// sizes, the fixed dL/dZ, and the model sizes.
-fn write_batch(dir: &Path, batch: &[Record], grad: &[f32], config: &PotNetConfig) {
-    std::fs::create_dir_all(dir).expect("bench directory");
-    let (mut features, mut edges, mut distance, mut sums, mut sizes) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    let mut offset = 0i64;
-    for r in batch {
-        let n = r.require("atom_features").expect("features").dims()[0];
-        features.extend(r.require("atom_features").unwrap().to_f32().unwrap());
-        edges.extend(
-            r.require("local_edges")
-                .unwrap()
-                .to_i64()
-                .unwrap()
-                .iter()
-                .map(|k| k + offset),
-        );
-        distance.extend(r.require("local_distance").unwrap().to_f32().unwrap());
-        sums.extend(r.require("infinite_sums").unwrap().to_f32().unwrap());
-        sizes.push(n as i64);
-        offset += n as i64;
-    }
-    let atoms = offset as u64;
-    write_npy(
-        &dir.join("features.npy"),
-        &[atoms, CGCNN_FEATURES as u64],
-        &features,
-    );
-    write_npy(
-        &dir.join("local_edges.npy"),
-        &[edges.len() as u64 / 2, 2],
-        &edges,
-    );
-    write_npy(
-        &dir.join("local_distance.npy"),
-        &[distance.len() as u64],
-        &distance,
-    );
-    write_npy(
-        &dir.join("infinite_sums.npy"),
-        &[sums.len() as u64 / 3, 3],
-        &sums,
-    );
-    write_npy(&dir.join("sizes.npy"), &[sizes.len() as u64], &sizes);
-    write_npy(&dir.join("grad.npy"), &[batch.len() as u64, 128], grad);
-    let sizes = serde_json::json!({
-        "hidden_dim": config.hidden_dim,
-        "conv_layers": config.conv_layers,
-        "local_rbf": config.local_rbf,
-        "infinite_rbf": config.infinite_rbf,
-        "weights": [config.coulomb_weight, config.london_weight, config.pauli_weight],
-        "embed_dim": config.embed_dim,
-    });
-    std::fs::write(dir.join("config.json"), sizes.to_string()).expect("config.json");
 }

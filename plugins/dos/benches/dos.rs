@@ -3,17 +3,17 @@
 //! featurized batch, in one invocation: forward, back-propagation of a fixed dL/dZ,
 //! AdamW; s/step, materials/s and peak resident memory over the timed steps.
 //!
-//! mmhost runs as `configs/default.toml` configures it (reference sizes,
-//! `recompute_chunk = 32` unless `MMHOST_BENCH_RECOMPUTE` says otherwise);
-//! `benches/torch/dos.py` computes attention as the reference does (scores,
-//! softmax, product). Environment: `MMHOST_BENCH_PRESET`, `MMHOST_BENCH_SEED`,
+//! mmhost runs as `configs/default.toml` configures it (reference sizes, the fused
+//! CPU attention, the whole batch's graph: `recompute_chunk = 0` unless
+//! `MMHOST_BENCH_RECOMPUTE` says otherwise); `benches/torch/dos.py` computes
+//! attention as the reference does (scores, softmax, product). Environment: `MMHOST_BENCH_PRESET`, `MMHOST_BENCH_SEED`,
 //! `MMHOST_BENCH_THREADS`, `MMHOST_DATA`. Run through `benches/dos.sh`.
 
 use std::{fs::File, io::BufReader};
 
 use mmhost_bench_support::{
     data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_training_steps,
-    write_npy,
+    torch_inputs::write_dos,
 };
 use mmhost_dos::{featurize_dos, DosPlugin};
 use mmhost_plugin_sdk::{
@@ -26,7 +26,7 @@ const STEPS: usize = 2;
 
 fn main() {
     let preset = std::env::var("MMHOST_BENCH_PRESET").unwrap_or_else(|_| "reference".into());
-    let recompute: usize = env_or("MMHOST_BENCH_RECOMPUTE", 32);
+    let recompute: usize = env_or("MMHOST_BENCH_RECOMPUTE", 0);
     let threads = threads();
     let path = data_dir().join("multimat/dos.npy");
     let file = File::open(&path).expect("dos.npy");
@@ -72,25 +72,8 @@ fn main() {
     let mmhost = time_training_steps(STEPS, &mut trainer, &batch, &gradient);
 
     let dir = exchange_dir("dos");
-    let mut spectra = Vec::with_capacity(BATCH * 2 * tokens);
-    for record in &batch {
-        spectra.extend(record.require("dos").expect("dos").to_f32().expect("f32"));
-    }
-    write_npy(
-        &dir.join("dos.npy"),
-        &[BATCH as u64, 2, tokens as u64],
-        &spectra,
-    );
-    write_npy(
-        &dir.join("grad.npy"),
-        &[BATCH as u64, model.embed_dim as u64],
-        &grad,
-    );
-    let sizes = serde_json::json!({
-        "dim": model.dim, "depth": model.depth, "heads": model.heads,
-        "head_dim": model.head_dim, "mlp_dim": model.mlp_dim, "embed_dim": model.embed_dim,
-    });
-    std::fs::write(dir.join("config.json"), sizes.to_string()).expect("config.json");
+    let config = serde_json::to_value(model).expect("config as JSON");
+    write_dos(&dir, &batch, &grad, &config);
     let torch = run_torch("dos.py", &dir, &["--steps", &STEPS.to_string()]);
     report("step", BATCH, "materials", mmhost, torch);
 }

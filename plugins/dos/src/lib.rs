@@ -5,13 +5,14 @@
 //! shifts energies by E_Fermi when given and resamples to `points` (601) evenly spaced
 //! energies. The model is a pre-norm transformer over the `points` tokens.
 
+mod attention;
 mod featurize;
 mod model;
 
+pub use attention::{Attention, AttentionConfig};
 pub use featurize::{featurize_dos, resample_linear};
 pub use model::{
-    Attention, AttentionConfig, Block, BlockConfig, DosTransformer, DosTransformerConfig,
-    FeedForward, FeedForwardConfig,
+    Block, BlockConfig, DosTransformer, DosTransformerConfig, FeedForward, FeedForwardConfig,
 };
 
 use burn::tensor::{backend::Backend, Tensor};

@@ -5,8 +5,9 @@
 use burn::{
     nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig},
     prelude::*,
-    tensor::activation::softmax,
 };
+
+use crate::attention::{Attention, AttentionConfig};
 
 /// Sizes of the DOS transformer; defaults are the MultiMat reference.
 #[derive(Config, Debug)]
@@ -124,63 +125,6 @@ impl<B: Backend> Block<B> {
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
         let x = x.clone() + self.attention.forward(self.attention_norm.forward(x));
         x.clone() + self.mlp.forward(self.mlp_norm.forward(x))
-    }
-}
-
-/// Multi-head self-attention whose inner width (`heads × head_dim`) may differ from
-/// the token width, as in the reference (128-d tokens, 8 heads × 64).
-#[derive(Config, Debug)]
-pub struct AttentionConfig {
-    pub dim: usize,
-    pub heads: usize,
-    pub head_dim: usize,
-}
-
-/// Scaled dot-product self-attention.
-#[derive(Module, Debug)]
-pub struct Attention<B: Backend> {
-    qkv: Linear<B>,
-    out: Linear<B>,
-    heads: usize,
-    head_dim: usize,
-}
-
-impl AttentionConfig {
-    /// A freshly initialized attention layer.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Attention<B> {
-        let inner = self.heads * self.head_dim;
-        Attention {
-            qkv: LinearConfig::new(self.dim, 3 * inner)
-                .with_bias(false)
-                .init(device),
-            out: LinearConfig::new(inner, self.dim).init(device),
-            heads: self.heads,
-            head_dim: self.head_dim,
-        }
-    }
-}
-
-impl<B: Backend> Attention<B> {
-    /// `[batch, tokens, dim]` → `[batch, tokens, dim]`.
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let [batch, tokens, _] = x.dims();
-        let inner = self.heads * self.head_dim;
-        let split = |t: Tensor<B, 3>| {
-            t.reshape([batch, tokens, self.heads, self.head_dim])
-                .swap_dims(1, 2) // [batch, heads, tokens, head_dim]
-        };
-        let mut qkv = self.qkv.forward(x).chunk(3, 2).into_iter().map(split);
-        let (q, k, v) = match (qkv.next(), qkv.next(), qkv.next()) {
-            (Some(q), Some(k), Some(v)) => (q, k, v),
-            _ => unreachable!("chunk(3) yields three tensors"),
-        };
-        // Scaling q rather than the scores: the same product, on a tensor `tokens /
-        // head_dim` times smaller than the score matrix.
-        let scale = (self.head_dim as f64).powf(-0.5);
-        let scores = q.mul_scalar(scale).matmul(k.swap_dims(2, 3)); // [batch, heads, tokens, tokens]
-        let mixed = softmax(scores, 3).matmul(v); // [batch, heads, tokens, head_dim]
-        self.out
-            .forward(mixed.swap_dims(1, 2).reshape([batch, tokens, inner]))
     }
 }
 

@@ -7,6 +7,7 @@ mod clip_loss;
 mod configuration;
 mod crystal_encoders;
 mod data_import;
+mod data_parallel;
 mod describe;
 mod downstream;
 mod feature_cache;

@@ -13,12 +13,12 @@ use mmhost::{
     plugins::{EncoderHandle, PluginLibrary},
 };
 use mmhost_dos::DosPlugin;
-use mmhost_plugin_api::{Record, StepSettings};
+use mmhost_plugin_api::Record;
 use mmhost_plugin_sdk::{
     named_gradients, resolve_config, stack_field, Cpu, EncoderModel, NamedTensor, Trainer,
     TrainerOps,
 };
-use mmhost_tests::{built_library, real_dos_records};
+use mmhost_tests::{built_library, pretraining_step_settings, real_dos_records};
 
 const TAU: f64 = 0.2;
 
@@ -169,14 +169,7 @@ fn split_gradients_equal_end_to_end_gradients_on_real_dos() {
 
     // A step changes the weights, and the instances stay independent.
     let before = encoders[1].save_weights().unwrap();
-    let settings = StepSettings {
-        learning_rate: 1e-3,
-        weight_decay: 0.05,
-        beta1: 0.9,
-        beta2: 0.95,
-        epsilon: 1e-8,
-        grad_clip_norm: 1.0,
-    };
+    let settings = pretraining_step_settings();
     let norms = step_all(&mut encoders, &batches, &settings).unwrap();
     assert!(norms.iter().all(|n| n.is_finite() && *n > 0.0), "{norms:?}");
     assert!(

@@ -1,0 +1,207 @@
+//! Multi-head self-attention of the DOS transformer. On burn's CPU backend (Flex,
+//! with or without autodiff) it runs a fused kernel that never materializes the
+//! `[batch, heads, tokens, tokens]` scores (`kernel`, `fused`); on other backends
+//! (CUDA) it is composed of burn's tensor operations (`decomposed`), the same
+//! computation the fused kernel is tested against.
+
+mod fused;
+mod kernel;
+mod matrix;
+mod vector;
+
+use std::any::Any;
+
+use burn::{
+    backend::{Autodiff, Flex},
+    nn::{Linear, LinearConfig},
+    prelude::*,
+    tensor::{activation::softmax, DType},
+};
+
+/// Multi-head self-attention whose inner width (`heads × head_dim`) may differ from
+/// the token width, as in the reference (128-d tokens, 8 heads × 64).
+#[derive(Config, Debug)]
+pub struct AttentionConfig {
+    pub dim: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+/// Scaled dot-product self-attention.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    qkv: Linear<B>,
+    out: Linear<B>,
+    heads: usize,
+    head_dim: usize,
+}
+
+impl AttentionConfig {
+    /// A freshly initialized attention layer.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Attention<B> {
+        let inner = self.heads * self.head_dim;
+        Attention {
+            qkv: LinearConfig::new(self.dim, 3 * inner)
+                .with_bias(false)
+                .init(device),
+            out: LinearConfig::new(inner, self.dim).init(device),
+            heads: self.heads,
+            head_dim: self.head_dim,
+        }
+    }
+}
+
+impl<B: Backend> Attention<B> {
+    /// `[batch, tokens, dim]` → `[batch, tokens, dim]`.
+    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let qkv = self.qkv.forward(x); // [batch, tokens, 3·heads·head_dim]
+        self.out
+            .forward(self_attention(qkv, self.heads, self.head_dim))
+    }
+}
+
+/// `softmax(q·kᵀ/√head_dim)·v` for each head: `qkv` `[batch, tokens,
+/// 3·heads·head_dim]` (queries, keys, values; head `h` in columns `h·head_dim..` of
+/// each third) → `[batch, tokens, heads·head_dim]`, the heads concatenated.
+pub fn self_attention<B: Backend>(
+    qkv: Tensor<B, 3>,
+    heads: usize,
+    head_dim: usize,
+) -> Tensor<B, 3> {
+    if qkv.dtype() != DType::F32 {
+        return decomposed(qkv, heads, head_dim);
+    }
+    // burn picks backends by type at compile time; the CPU ones are recognized here.
+    let qkv = match same_type::<_, Tensor<Autodiff<Flex>, 3>>(qkv) {
+        Ok(cpu) => return as_backend(fused::training(cpu, heads, head_dim)),
+        Err(other) => other,
+    };
+    match same_type::<_, Tensor<Flex, 3>>(qkv) {
+        Ok(cpu) => as_backend(fused::inference(cpu, heads, head_dim)),
+        Err(other) => decomposed(other, heads, head_dim),
+    }
+}
+
+/// `self_attention` from burn's tensor operations, materializing the scores
+/// `[batch, heads, tokens, tokens]` (what burn's autodiff then keeps for backward).
+pub fn decomposed<B: Backend>(qkv: Tensor<B, 3>, heads: usize, head_dim: usize) -> Tensor<B, 3> {
+    let [batch, tokens, _] = qkv.dims();
+    let split = |t: Tensor<B, 3>| {
+        t.reshape([batch, tokens, heads, head_dim]).swap_dims(1, 2) // [batch, heads, tokens, head_dim]
+    };
+    let mut parts = qkv.chunk(3, 2).into_iter().map(split);
+    let (q, k, v) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(q), Some(k), Some(v)) => (q, k, v),
+        _ => unreachable!("chunk(3) yields three tensors"),
+    };
+    // Scaling q rather than the scores: the same product, on a tensor `tokens /
+    // head_dim` times smaller than the score matrix.
+    let scale = (head_dim as f64).powf(-0.5);
+    let scores = q.mul_scalar(scale).matmul(k.swap_dims(2, 3)); // [batch, heads, tokens, tokens]
+    let mixed = softmax(scores, 3).matmul(v); // [batch, heads, tokens, head_dim]
+    mixed
+        .swap_dims(1, 2)
+        .reshape([batch, tokens, heads * head_dim])
+}
+
+/// `value` as a `T` when `A` is `T`, else `value` back.
+fn same_type<A: 'static, T: 'static>(value: A) -> Result<T, A> {
+    let mut slot = Some(value);
+    let any: &mut dyn Any = &mut slot;
+    if let Some(value) = any.downcast_mut::<Option<T>>().and_then(Option::take) {
+        return Ok(value);
+    }
+    match slot {
+        Some(value) => Err(value),
+        None => unreachable!("taken only when the types are the same"),
+    }
+}
+
+/// A tensor of a CPU backend back as the `Tensor<B, 3>` it was converted from.
+fn as_backend<A: 'static, B: Backend>(tensor: A) -> Tensor<B, 3> {
+    match same_type(tensor) {
+        Ok(tensor) => tensor,
+        Err(_) => unreachable!("converted from Tensor<B, 3> by same_type"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Distribution, TensorData, Tolerance};
+
+    use super::*;
+
+    type Training = Autodiff<Flex>;
+
+    fn random_qkv<B: Backend>(shape: [usize; 3], device: &B::Device) -> Tensor<B, 3> {
+        B::seed(device, 3);
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    /// Fused against decomposed on the same inputs: output and d(qkv) after the
+    /// same output gradient, 37 tokens (a remainder after the 8-lane vectors).
+    fn compare(batch: usize, tokens: usize, heads: usize, head_dim: usize) {
+        let device = Default::default();
+        let qkv = random_qkv::<Training>([batch, tokens, 3 * heads * head_dim], &device);
+        let weight = Tensor::<Training, 3>::random(
+            [batch, tokens, heads * head_dim],
+            Distribution::Uniform(-1.0, 1.0),
+            &device,
+        );
+        let run = |fused: bool| -> (TensorData, TensorData) {
+            let input = qkv.clone().detach().require_grad();
+            let out = if fused {
+                fused::training(input.clone(), heads, head_dim)
+            } else {
+                decomposed(input.clone(), heads, head_dim)
+            };
+            let grads = (out.clone() * weight.clone()).sum().backward();
+            let grad = input.grad(&grads).expect("qkv gradient");
+            (out.into_data(), grad.into_data())
+        };
+        let (out, grad) = run(true);
+        let (expected_out, expected_grad) = run(false);
+        out.assert_approx_eq::<f32>(&expected_out, Tolerance::absolute(1e-5));
+        grad.assert_approx_eq::<f32>(&expected_grad, Tolerance::absolute(1e-4));
+    }
+
+    #[test]
+    fn fused_attention_matches_the_decomposed_one_with_gradients() {
+        compare(3, 37, 2, 16);
+        compare(2, 9, 8, 64);
+    }
+
+    #[test]
+    fn inference_backend_uses_the_same_attention() {
+        let device = Default::default();
+        let qkv = random_qkv::<Flex>([2, 21, 3 * 4 * 8], &device);
+        fused::inference(qkv.clone(), 4, 8)
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &decomposed(qkv, 4, 8).into_data(),
+                Tolerance::absolute(1e-5),
+            );
+    }
+
+    #[test]
+    fn cpu_backends_are_recognized_by_type() {
+        let device = Default::default();
+        let training = random_qkv::<Training>([1, 2, 3], &device);
+        assert!(same_type::<_, Tensor<Training, 3>>(training.clone()).is_ok());
+        assert!(same_type::<_, Tensor<Flex, 3>>(training).is_err());
+        let inference = random_qkv::<Flex>([1, 2, 3], &device);
+        assert!(same_type::<_, Tensor<Flex, 3>>(inference).is_ok());
+    }
+
+    #[test]
+    fn untracked_training_tensors_take_the_fused_path_without_a_graph() {
+        let device = Default::default();
+        let qkv = random_qkv::<Training>([1, 5, 3 * 2 * 4], &device);
+        let out = fused::training(qkv.clone(), 2, 4);
+        assert!(!out.is_require_grad());
+        out.into_data().assert_approx_eq::<f32>(
+            &decomposed(qkv, 2, 4).into_data(),
+            Tolerance::absolute(1e-5),
+        );
+    }
+}
