@@ -216,9 +216,11 @@ where
         self.each(|i, replica| {
             let share = shares[i].clone();
             let values = grad.values[share.start * dim..share.end * dim].to_vec();
-            replica.backward(&Embeddings::new(share.len(), dim, values))?;
-            replica.all_reduce_gradients(peer_id(i))
+            replica.backward(&Embeddings::new(share.len(), dim, values))
         })?;
+        // Only once every replica has its gradients: a peer that failed before the
+        // all-reduce would leave the others waiting in it.
+        self.each(|i, replica| replica.all_reduce_gradients(peer_id(i)))?;
         Ok(())
     }
 
