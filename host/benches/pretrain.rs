@@ -29,7 +29,7 @@ use mmhost::{
     plugins::{EncoderHandle, PluginSearch},
 };
 use mmhost_bench_support::{
-    exchange_dir, run_torch_on,
+    exchange_dir, fixed_gradient, run_torch_on,
     torch_inputs::{write_charge, write_dos, write_potnet},
     Timing,
 };
@@ -186,8 +186,8 @@ const TORCH_SCRIPTS: [(&str, &str); 3] = [
 ];
 
 /// Each chosen encoder's PyTorch training step on `modalities` (in `MODALITIES`
-/// order, configured as `defaults`), with the fixed dL/dZ the encoder benchmarks
-/// use and as many threads as each mmhost plugin.
+/// order, configured as `defaults`), with `fixed_gradient` as dL/dZ and as many
+/// threads as each mmhost plugin.
 fn torch_steps(
     modalities: &[ModalityBatch],
     chosen: &str,
@@ -207,9 +207,7 @@ fn torch_steps(
         .map(|(((modality, script), batch), config)| {
             let records = &batch.records;
             let width = config["embed_dim"].as_u64().unwrap_or(128) as usize;
-            let grad: Vec<f32> = (0..records.len() * width)
-                .map(|k| ((k % 17) as f32 - 8.0) * 1e-4)
-                .collect();
+            let grad = fixed_gradient(records.len(), width);
             let dir = exchange_dir(&format!("pretrain-{modality}"));
             match modality {
                 "crystal" => write_potnet(&dir, records, &grad, config),

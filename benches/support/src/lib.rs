@@ -68,6 +68,14 @@ pub fn draw(len: usize, count: usize, seed: Option<u64>) -> Vec<usize> {
     sample(&mut rng, len, count.min(len)).into_vec()
 }
 
+/// A fixed dL/dZ `[rows, dim]` (row-major): a sawtooth of 17 values around 0,
+/// small enough for AdamW steps to stay in range.
+pub fn fixed_gradient(rows: usize, dim: usize) -> Vec<f32> {
+    (0..rows * dim)
+        .map(|k| ((k % 17) as f32 - 8.0) * 1e-4)
+        .collect()
+}
+
 /// Threads for both sides (`MMHOST_BENCH_THREADS`, default 2).
 pub fn threads() -> usize {
     env_or("MMHOST_BENCH_THREADS", 2)

@@ -17,8 +17,8 @@ use std::{fs::File, path::Path, time::Instant};
 
 use flate2::read::GzDecoder;
 use mmhost_bench_support::{
-    data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_training_steps,
-    torch_inputs::write_potnet,
+    data_dir, draw, env_or, exchange_dir, fixed_gradient, report, run_torch, threads,
+    time_training_steps, torch_inputs::write_potnet,
 };
 use mmhost_crystal_potnet::PotNetPlugin;
 use mmhost_materials::cif::read_cif;
@@ -69,9 +69,7 @@ fn main() {
 
     let batch = &records[..BATCH];
     let workload = Workload::of(batch);
-    let grad: Vec<f32> = (0..BATCH * 128)
-        .map(|k| ((k % 17) as f32 - 8.0) * 1e-4)
-        .collect();
+    let grad = fixed_gradient(BATCH, 128);
     let mut trainer = Trainer::<Cpu, PotNetPlugin>::new(
         resolved.model.clone(),
         &resolved.runtime,

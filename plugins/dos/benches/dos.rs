@@ -12,8 +12,8 @@
 use std::{fs::File, io::BufReader};
 
 use mmhost_bench_support::{
-    data_dir, draw, env_or, exchange_dir, report, run_torch, threads, time_training_steps,
-    torch_inputs::write_dos,
+    data_dir, draw, env_or, exchange_dir, fixed_gradient, report, run_torch, threads,
+    time_training_steps, torch_inputs::write_dos,
 };
 use mmhost_dos::{featurize_dos, DosPlugin};
 use mmhost_plugin_sdk::{
@@ -63,9 +63,7 @@ fn main() {
         featurized.len(),
         BATCH * model.heads * tokens * tokens
     );
-    let grad: Vec<f32> = (0..BATCH * model.embed_dim)
-        .map(|k| ((k % 17) as f32 - 8.0) * 1e-4)
-        .collect();
+    let grad = fixed_gradient(BATCH, model.embed_dim);
     let mut trainer =
         Trainer::<Cpu, DosPlugin>::new(model.clone(), &resolved.runtime, Default::default());
     let gradient = Embeddings::new(BATCH, model.embed_dim, grad.clone());
