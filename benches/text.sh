@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Text-embedding throughput of the frozen language model, descriptions/s.
+# Text-embedding throughput of the frozen language model, descriptions/s, one thread,
+# by mmhost and by sentence-transformers (benches/torch/text.py) on the same
+# descriptions and model folder, with peak memory and the ratio. The PyTorch side
+# needs `pip install torch sentence-transformers`.
 # Usage: benches/text.sh [DATA_DIR]   (installs the model first if needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-text-model.sh
 export MMHOST_DATA="$(realpath "${1:-../shared/data}")"
-RAYON_NUM_THREADS=1 cargo bench -p mmhost-text --bench text
-if python3 -c "import sentence_transformers" 2>/dev/null; then
-    python3 benches/sentence_transformers_baseline.py "$MMHOST_DATA" "${MMHOST_MODEL_CACHE:-$HOME/.cache/mmhost/models}/all-MiniLM-L6-v2"
-fi
+export MMHOST_BENCH_THREADS="${MMHOST_BENCH_THREADS:-1}"
+cargo bench -p mmhost-text --bench text

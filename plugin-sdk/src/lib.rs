@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 mod config;
+mod cpu;
 mod device;
 mod encoder;
 #[doc(hidden)]
@@ -22,6 +23,7 @@ pub mod __export {
 mod export;
 mod guard;
 mod loss;
+pub mod ops;
 mod optimizer_state;
 mod params;
 mod replicas;

@@ -3,11 +3,8 @@
 
 use std::{collections::HashMap, path::Path};
 
-use burn::tensor::{
-    activation::{gelu, softmax},
-    backend::Backend,
-    Int, Tensor, TensorData,
-};
+use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
+use mmhost_plugin_sdk::ops::{gelu, self_attention};
 use safetensors::SafeTensors;
 use serde::Deserialize;
 
@@ -58,9 +55,8 @@ impl<B: Backend> Norm<B> {
 }
 
 struct Layer<B: Backend> {
-    query: Dense<B>,
-    key: Dense<B>,
-    value: Dense<B>,
+    /// Query, key and value projections side by side: weight `[hidden, 3·hidden]`.
+    qkv: Dense<B>,
     attention_out: Dense<B>,
     attention_norm: Norm<B>,
     intermediate: Dense<B>,
@@ -126,11 +122,45 @@ impl<B: Backend> Bert<B> {
                 device,
             ))
         };
-        // PyTorch stores Linear weights as [out, in].
-        let dense = |prefix: &str| -> Result<Dense<B>, String> {
+        // PyTorch stores Linear weights as [out, in]; `Dense` keeps [in, out],
+        // contiguous. Several Linear layers side by side share one product.
+        let dense = |prefixes: &[String]| -> Result<Dense<B>, String> {
+            let mut parts = Vec::with_capacity(prefixes.len());
+            let mut biases = Vec::new();
+            for prefix in prefixes {
+                let (shape, values) = take(&format!("{prefix}.weight"))?;
+                let [outputs, inputs] = shape[..] else {
+                    return Err(format!("'{prefix}.weight' is not a matrix: {shape:?}"));
+                };
+                if values.len() != outputs * inputs {
+                    return Err(format!(
+                        "'{prefix}.weight' holds {} values, not {shape:?}",
+                        values.len()
+                    ));
+                }
+                let (bias_shape, bias) = take(&format!("{prefix}.bias"))?;
+                if bias_shape != [outputs] {
+                    return Err(format!(
+                        "'{prefix}.bias' is {bias_shape:?}, not [{outputs}]"
+                    ));
+                }
+                parts.push((inputs, outputs, values));
+                biases.extend(bias);
+            }
+            let inputs = parts.first().map_or(0, |p| p.0);
+            if parts.iter().any(|p| p.0 != inputs) {
+                return Err(format!("{prefixes:?} differ in their input width"));
+            }
+            let width = biases.len();
+            let mut weight = Vec::with_capacity(inputs * width);
+            for row in 0..inputs {
+                for (_, outputs, values) in &parts {
+                    weight.extend((0..*outputs).map(|column| values[column * inputs + row]));
+                }
+            }
             Ok(Dense {
-                weight: matrix(&format!("{prefix}.weight"))?.transpose(),
-                bias: vector(&format!("{prefix}.bias"))?,
+                weight: Tensor::from_data(TensorData::new(weight, [inputs, width]), device),
+                bias: Tensor::from_data(TensorData::new(biases, [width]), device),
             })
         };
         let norm = |prefix: &str| -> Result<Norm<B>, String> {
@@ -143,14 +173,15 @@ impl<B: Backend> Bert<B> {
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
                 let p = format!("encoder.layer.{i}");
+                let one = |name: &str| [format!("{p}.{name}")];
                 Ok(Layer {
-                    query: dense(&format!("{p}.attention.self.query"))?,
-                    key: dense(&format!("{p}.attention.self.key"))?,
-                    value: dense(&format!("{p}.attention.self.value"))?,
-                    attention_out: dense(&format!("{p}.attention.output.dense"))?,
+                    qkv: dense(
+                        &["query", "key", "value"].map(|part| format!("{p}.attention.self.{part}")),
+                    )?,
+                    attention_out: dense(&one("attention.output.dense"))?,
                     attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
-                    intermediate: dense(&format!("{p}.intermediate.dense"))?,
-                    output: dense(&format!("{p}.output.dense"))?,
+                    intermediate: dense(&one("intermediate.dense"))?,
+                    output: dense(&one("output.dense"))?,
                     output_norm: norm(&format!("{p}.output.LayerNorm"))?,
                 })
             })
@@ -189,18 +220,12 @@ impl<B: Backend> Bert<B> {
         let heads = self.config.num_attention_heads;
         let head_dim = d / heads;
         for layer in &self.layers {
-            let split = |t: Tensor<B, 2>| t.reshape([n, heads, head_dim]).swap_dims(0, 1); // [h, n, hd]
-            let q = split(layer.query.forward(x.clone()));
-            let k = split(layer.key.forward(x.clone()));
-            let v = split(layer.value.forward(x.clone()));
-            let scores = q
-                .matmul(k.swap_dims(1, 2))
-                .div_scalar((head_dim as f64).sqrt());
-            let context = softmax(scores, 2).matmul(v).swap_dims(0, 1).reshape([n, d]);
+            let qkv = layer.qkv.forward(x.clone()).unsqueeze_dim(0); // [1, n, 3d]
+            let context = self_attention(qkv, heads, head_dim).reshape([n, d]);
             let attended = layer
                 .attention_norm
                 .forward(x + layer.attention_out.forward(context));
-            let hidden = gelu(layer.intermediate.forward(attended.clone()));
+            let hidden = gelu(layer.intermediate.forward(attended.clone())); // [n, intermediate]
             x = layer
                 .output_norm
                 .forward(attended + layer.output.forward(hidden));

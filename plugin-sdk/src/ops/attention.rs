@@ -1,64 +1,16 @@
-//! Multi-head self-attention of the DOS transformer. On burn's CPU backend (Flex,
-//! with or without autodiff) it runs a fused kernel that never materializes the
-//! `[batch, heads, tokens, tokens]` scores (`kernel`, `fused`); on other backends
-//! (CUDA) it is composed of burn's tensor operations (`decomposed`), the same
+//! Multi-head scaled dot-product self-attention (the DOS transformer's, BERT's). On
+//! burn's CPU backend (Flex, with or without autodiff) it runs a fused kernel that
+//! never materializes the `[batch, heads, tokens, tokens]` scores; on other backends
+//! (CUDA) it is composed of burn's tensor operations ([`decomposed`]), the same
 //! computation the fused kernel is tested against.
-
-mod fused;
-mod kernel;
-mod matrix;
-mod vector;
-
-use std::any::Any;
 
 use burn::{
     backend::{Autodiff, Flex},
-    nn::{Linear, LinearConfig},
     prelude::*,
     tensor::{activation::softmax, DType},
 };
 
-/// Multi-head self-attention whose inner width (`heads × head_dim`) may differ from
-/// the token width, as in the reference (128-d tokens, 8 heads × 64).
-#[derive(Config, Debug)]
-pub struct AttentionConfig {
-    pub dim: usize,
-    pub heads: usize,
-    pub head_dim: usize,
-}
-
-/// Scaled dot-product self-attention.
-#[derive(Module, Debug)]
-pub struct Attention<B: Backend> {
-    qkv: Linear<B>,
-    out: Linear<B>,
-    heads: usize,
-    head_dim: usize,
-}
-
-impl AttentionConfig {
-    /// A freshly initialized attention layer.
-    pub fn init<B: Backend>(&self, device: &B::Device) -> Attention<B> {
-        let inner = self.heads * self.head_dim;
-        Attention {
-            qkv: LinearConfig::new(self.dim, 3 * inner)
-                .with_bias(false)
-                .init(device),
-            out: LinearConfig::new(inner, self.dim).init(device),
-            heads: self.heads,
-            head_dim: self.head_dim,
-        }
-    }
-}
-
-impl<B: Backend> Attention<B> {
-    /// `[batch, tokens, dim]` → `[batch, tokens, dim]`.
-    pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let qkv = self.qkv.forward(x); // [batch, tokens, 3·heads·head_dim]
-        self.out
-            .forward(self_attention(qkv, self.heads, self.head_dim))
-    }
-}
+use crate::cpu::{as_backend, attention_op as fused, same_type};
 
 /// `softmax(q·kᵀ/√head_dim)·v` for each head: `qkv` `[batch, tokens,
 /// 3·heads·head_dim]` (queries, keys, values; head `h` in columns `h·head_dim..` of
@@ -71,7 +23,6 @@ pub fn self_attention<B: Backend>(
     if qkv.dtype() != DType::F32 {
         return decomposed(qkv, heads, head_dim);
     }
-    // burn picks backends by type at compile time; the CPU ones are recognized here.
     let qkv = match same_type::<_, Tensor<Autodiff<Flex>, 3>>(qkv) {
         Ok(cpu) => return as_backend(fused::training(cpu, heads, head_dim)),
         Err(other) => other,
@@ -102,27 +53,6 @@ pub fn decomposed<B: Backend>(qkv: Tensor<B, 3>, heads: usize, head_dim: usize) 
     mixed
         .swap_dims(1, 2)
         .reshape([batch, tokens, heads * head_dim])
-}
-
-/// `value` as a `T` when `A` is `T`, else `value` back.
-fn same_type<A: 'static, T: 'static>(value: A) -> Result<T, A> {
-    let mut slot = Some(value);
-    let any: &mut dyn Any = &mut slot;
-    if let Some(value) = any.downcast_mut::<Option<T>>().and_then(Option::take) {
-        return Ok(value);
-    }
-    match slot {
-        Some(value) => Err(value),
-        None => unreachable!("taken only when the types are the same"),
-    }
-}
-
-/// A tensor of a CPU backend back as the `Tensor<B, 3>` it was converted from.
-fn as_backend<A: 'static, B: Backend>(tensor: A) -> Tensor<B, 3> {
-    match same_type(tensor) {
-        Ok(tensor) => tensor,
-        Err(_) => unreachable!("converted from Tensor<B, 3> by same_type"),
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! the batch), one head after another, the `tokens × tokens` scores living only in a
 //! per-thread scratch buffer that stays in cache. Forward keeps each row's
 //! log-sum-exp; backward recomputes the probabilities from it (FlashAttention's
-//! scheme, without the tiling the short DOS sequences do not need).
+//! scheme, without the tiling that sequences of a few hundred tokens do not need).
 //!
 //! Layouts (all row-major `f32`): `qkv` `[batch, tokens, 3·inner]` as the fused
 //! projection writes it — queries, keys, values, head `h` in columns

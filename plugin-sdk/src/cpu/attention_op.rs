@@ -18,7 +18,7 @@ use burn::{
     tensor::{DType, Tensor, TensorData, TensorPrimitive},
 };
 
-use super::kernel::{self, Shape};
+use super::attention_kernel::{self as kernel, Shape};
 
 /// Fused attention on Flex: `qkv` `[batch, tokens, 3·heads·head_dim]`, `f32` →
 /// `[batch, tokens, heads·head_dim]`.

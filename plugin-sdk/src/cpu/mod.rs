@@ -1,0 +1,36 @@
+//! Kernels for burn's CPU backend (Flex) written over plain `f32` slices: fused
+//! multi-head attention with its own backward (`attention_kernel`, wrapped as burn
+//! operations in `attention_op`), strided matrix products over the `gemm` crate
+//! (`matrix`), and branch-free row functions the compiler vectorizes (`vector`).
+//! [`crate::ops`] chooses them when a tensor lives on Flex.
+
+pub(crate) mod attention_kernel;
+pub(crate) mod attention_op;
+pub(crate) mod matrix;
+pub(crate) mod vector;
+
+use std::any::Any;
+
+use burn::tensor::{backend::Backend, Tensor};
+
+/// `value` as a `T` when `A` is `T`, else `value` back. burn picks backends by type
+/// at compile time; this is how the CPU ones are recognized.
+pub(crate) fn same_type<A: 'static, T: 'static>(value: A) -> Result<T, A> {
+    let mut slot = Some(value);
+    let any: &mut dyn Any = &mut slot;
+    if let Some(value) = any.downcast_mut::<Option<T>>().and_then(Option::take) {
+        return Ok(value);
+    }
+    match slot {
+        Some(value) => Err(value),
+        None => unreachable!("taken only when the types are the same"),
+    }
+}
+
+/// A tensor of a CPU backend back as the `Tensor<B, D>` it was converted from.
+pub(crate) fn as_backend<A: 'static, B: Backend, const D: usize>(tensor: A) -> Tensor<B, D> {
+    match same_type(tensor) {
+        Ok(tensor) => tensor,
+        Err(_) => unreachable!("converted from Tensor<B, D> by same_type"),
+    }
+}

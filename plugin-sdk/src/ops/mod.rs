@@ -1,0 +1,9 @@
+//! Tensor operations for any burn backend that run fused, vectorized kernels when
+//! the tensors live on burn's CPU backend (Flex): multi-head self-attention (with
+//! its own backward under autodiff) and the GELU activation (inference).
+
+pub mod activation;
+pub mod attention;
+
+pub use activation::gelu;
+pub use attention::self_attention;
