@@ -4,6 +4,7 @@
 //! (`matrix`), and branch-free row functions the compiler vectorizes (`vector`).
 //! [`crate::ops`] chooses them when a tensor lives on Flex.
 
+pub(crate) mod activation_op;
 pub(crate) mod attention_kernel;
 pub(crate) mod attention_op;
 pub(crate) mod matrix;

@@ -23,6 +23,65 @@ pub fn gelu_in_place(values: &mut [f32]) {
     gelu_any(values)
 }
 
+/// `out[i] = σ(x[i]) = 1 / (1 + e^(−x[i]))` (`out` as long as `x`).
+pub fn sigmoid(x: &[f32], out: &mut [f32]) {
+    dispatch(|| map(x, out, sigmoid_one))
+}
+
+/// `out[i] = x[i]·σ(x[i])` (SiLU).
+pub fn silu(x: &[f32], out: &mut [f32]) {
+    dispatch(|| map(x, out, |x| x * sigmoid_one(x)))
+}
+
+/// `d_x[i] = d_out[i]·s[i]·(1 − s[i])` from sigmoid's output `s`.
+pub fn sigmoid_backward(s: &[f32], d_out: &[f32], d_x: &mut [f32]) {
+    dispatch(|| {
+        for ((d_x, &s), &d) in d_x.iter_mut().zip(s).zip(d_out) {
+            *d_x = d * s * (1.0 - s);
+        }
+    })
+}
+
+/// `d_x[i] = d_out[i]·(s + x·s·(1 − s))`, `s = σ(x[i])`, from SiLU's input `x`.
+pub fn silu_backward(x: &[f32], d_out: &[f32], d_x: &mut [f32]) {
+    dispatch(|| {
+        for ((d_x, &x), &d) in d_x.iter_mut().zip(x).zip(d_out) {
+            let s = sigmoid_one(x);
+            *d_x = d * (s + x * s * (1.0 - s));
+        }
+    })
+}
+
+#[inline(always)]
+fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+    for (out, &x) in out.iter_mut().zip(x) {
+        *out = f(x);
+    }
+}
+
+#[inline(always)]
+fn sigmoid_one(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// Runs `work` compiled for AVX2 + FMA where the CPU has them (the loops it
+/// inlines then vectorize 8 lanes wide), else for the baseline.
+#[inline(always)]
+fn dispatch(work: impl FnOnce()) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        return unsafe { with_avx2(work) };
+    }
+    work()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn with_avx2(work: impl FnOnce()) {
+    work()
+}
+
 /// The largest element (−∞ for an empty row).
 pub fn max(row: &[f32]) -> f32 {
     let mut lanes = [f32::NEG_INFINITY; 8];

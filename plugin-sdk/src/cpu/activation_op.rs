@@ -1,0 +1,123 @@
+//! Sigmoid and SiLU as burn operations on Flex, element-wise with the vectorized
+//! exp (`vector`), in parallel over chunks; on `Autodiff<Flex>` with a backward
+//! step of their own: sigmoid keeps its output `s` (`dx = dy·s·(1 − s)`), SiLU its
+//! input `x` and recomputes `s = σ(x)` (`dx = dy·(s + x·s·(1 − s))`).
+
+use burn::{
+    backend::{
+        autodiff::{
+            checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+            grads::Gradients,
+            ops::{Backward, Ops, OpsKind},
+        },
+        flex::FlexTensor,
+        Autodiff, Flex,
+    },
+    tensor::{DType, Tensor, TensorData, TensorPrimitive},
+};
+use rayon::prelude::*;
+
+use super::vector;
+
+/// Elements per parallel chunk.
+const CHUNK: usize = 1 << 14;
+
+/// Which activation.
+#[derive(Clone, Copy, Debug)]
+pub enum Activation {
+    /// `σ(x) = 1 / (1 + e⁻ˣ)`.
+    Sigmoid,
+    /// `x·σ(x)`.
+    Silu,
+}
+
+/// The activation of `x` (`f32`, any shape) on Flex.
+pub fn inference<const D: usize>(kind: Activation, x: Tensor<Flex, D>) -> Tensor<Flex, D> {
+    let x = contiguous_f32(x.into_primitive().tensor());
+    Tensor::from_primitive(TensorPrimitive::Float(apply(kind, &x)))
+}
+
+/// The activation of `x` (`f32`, any shape) on `Autodiff<Flex>`, differentiable.
+pub fn training<const D: usize>(
+    kind: Activation,
+    x: Tensor<Autodiff<Flex>, D>,
+) -> Tensor<Autodiff<Flex>, D> {
+    let input = x.into_primitive().tensor();
+    let x = contiguous_f32(input.primitive.clone());
+    let out = apply(kind, &x);
+    let output = match (ActivationBackward { kind })
+        .prepare::<NoCheckpointing>([input.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            // Sigmoid's backward needs its output, SiLU's its input.
+            let saved = match kind {
+                Activation::Sigmoid => out.clone(),
+                Activation::Silu => x,
+            };
+            prep.finish(saved, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+fn contiguous_f32(x: FlexTensor) -> FlexTensor {
+    assert!(
+        x.dtype() == DType::F32,
+        "the fused activations take f32, got {:?}",
+        x.dtype()
+    );
+    x.to_contiguous()
+}
+
+fn values(x: &FlexTensor) -> &[f32] {
+    match x.as_slice::<f32>() {
+        Some(values) => values,
+        None => unreachable!("made contiguous f32 by contiguous_f32"),
+    }
+}
+
+/// A new tensor of `x`'s shape holding the activation of each element.
+fn apply(kind: Activation, x: &FlexTensor) -> FlexTensor {
+    let input = values(x);
+    let mut out = vec![0.0f32; input.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(input.par_chunks(CHUNK))
+        .for_each(|(out, input)| match kind {
+            Activation::Sigmoid => vector::sigmoid(input, out),
+            Activation::Silu => vector::silu(input, out),
+        });
+    FlexTensor::from_data(TensorData::new(out, x.layout().shape().clone()))
+}
+
+#[derive(Debug)]
+struct ActivationBackward {
+    kind: Activation,
+}
+
+impl Backward<Flex, 1> for ActivationBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<FlexTensor, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent] = ops.parents;
+        let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let Some(parent) = parent else { return };
+        let saved = ops.state;
+        let (saved_values, d_out_values) = (values(&saved), d_out.as_slice::<f32>());
+        let Some(d_out_values) = d_out_values else {
+            unreachable!("gradients of an f32 activation are f32")
+        };
+        let mut d_x = vec![0.0f32; saved_values.len()];
+        d_x.par_chunks_mut(CHUNK)
+            .zip(saved_values.par_chunks(CHUNK))
+            .zip(d_out_values.par_chunks(CHUNK))
+            .for_each(|((d_x, saved), d_out)| match self.kind {
+                Activation::Sigmoid => vector::sigmoid_backward(saved, d_out, d_x),
+                Activation::Silu => vector::silu_backward(saved, d_out, d_x),
+            });
+        let d_x = FlexTensor::from_data(TensorData::new(d_x, saved.layout().shape().clone()));
+        grads.register::<Flex>(parent.id, d_x);
+    }
+}
