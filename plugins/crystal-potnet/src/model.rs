@@ -145,20 +145,6 @@ impl<B: Backend> PotNet<B> {
     }
 }
 
-/// Rows `part·h..(part + 1)·h` of a Linear(3H → H)'s weight `[3H, H]`: the block
-/// that multiplies the `part`-th of the three concatenated inputs.
-fn weight_block<B: Backend>(linear: &Linear<B>, part: usize, h: usize) -> Tensor<B, 2> {
-    linear.weight.val().slice([part * h..(part + 1) * h, 0..h])
-}
-
-/// A Linear's bias `[h]` (zeros for one without).
-fn bias_of<B: Backend>(linear: &Linear<B>, h: usize) -> Tensor<B, 1> {
-    match &linear.bias {
-        Some(bias) => bias.val(),
-        None => Tensor::zeros([h], &linear.weight.device()),
-    }
-}
-
 /// One PotNet convolution.
 #[derive(Config, Debug)]
 pub struct PotNetConvConfig {
@@ -204,30 +190,25 @@ impl<B: Backend> PotNetConv<B> {
         // Both MLPs' first layers on z = x_i ⊕ x_j ⊕ e_ij, without building z: each
         // [3H, H] weight is three [H, H] blocks, so z·W = (x·W_i)[i] + (x·W_j)[j] + e·W_e,
         // and x·W_i and x·W_j are products over atoms instead of edges (a third of the
-        // edge-sized products). The gate's and the message's columns side by side.
-        let [edge_count, _] = edges.dims();
+        // edge-sized products).
         let [h, _] = self.gate_out.weight.dims();
-        let block = |part: usize| {
-            Tensor::cat(
-                vec![
-                    weight_block(&self.gate_in, part, h),
-                    weight_block(&self.message_in, part, h),
-                ],
-                1,
-            ) // [H, 2H]
+        let first_layer = |linear: &Linear<B>| {
+            let block = |part: usize| linear.weight.val().slice([part * h..(part + 1) * h, 0..h]);
+            let hidden = x.clone().matmul(block(0)).select(0, target.clone())
+                + x.clone().matmul(block(1)).select(0, source.clone())
+                + edges.clone().matmul(block(2)); // [E, H]
+            match &linear.bias {
+                Some(bias) => hidden + bias.val().unsqueeze_dim(0),
+                None => hidden,
+            }
         };
-        let bias = Tensor::cat(
-            vec![bias_of(&self.gate_in, h), bias_of(&self.message_in, h)],
-            0,
-        ); // [2H]
-        let hidden = x.clone().matmul(block(0)).select(0, target.clone())
-            + x.clone().matmul(block(1)).select(0, source)
-            + edges.matmul(block(2))
-            + bias.unsqueeze_dim(0); // [E, 2H]
-        let gate_hidden = silu(hidden.clone().slice([0..edge_count, 0..h]));
-        let message_hidden = silu(hidden.slice([0..edge_count, h..2 * h]));
-        let gate = sigmoid(self.gate_norm.forward(self.gate_out.forward(gate_hidden)));
-        let message = self.message_out.forward(message_hidden);
+        let gate = sigmoid(
+            self.gate_norm
+                .forward(self.gate_out.forward(silu(first_layer(&self.gate_in)))),
+        );
+        let message = self
+            .message_out
+            .forward(silu(first_layer(&self.message_in)));
         let aggregated =
             x.zeros_like()
                 .select_assign(0, target, gate * message, IndexingUpdateOp::Add);
