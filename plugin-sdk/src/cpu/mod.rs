@@ -12,7 +12,31 @@ pub(crate) mod vector;
 
 use std::any::Any;
 
-use burn::tensor::{backend::Backend, Tensor};
+use burn::{
+    backend::{Autodiff, Flex},
+    tensor::{backend::Backend, DType, Tensor},
+};
+
+/// `x` through `training` when it is an `f32` tensor of `Autodiff<Flex>`, through
+/// `inference` when of Flex, else through `otherwise` (other backends, other dtypes).
+pub(crate) fn by_backend<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    training: impl FnOnce(Tensor<Autodiff<Flex>, D>) -> Tensor<Autodiff<Flex>, D>,
+    inference: impl FnOnce(Tensor<Flex, D>) -> Tensor<Flex, D>,
+    otherwise: impl FnOnce(Tensor<B, D>) -> Tensor<B, D>,
+) -> Tensor<B, D> {
+    if x.dtype() != DType::F32 {
+        return otherwise(x);
+    }
+    let x = match same_type::<_, Tensor<Autodiff<Flex>, D>>(x) {
+        Ok(cpu) => return as_backend(training(cpu)),
+        Err(other) => other,
+    };
+    match same_type::<_, Tensor<Flex, D>>(x) {
+        Ok(cpu) => as_backend(inference(cpu)),
+        Err(other) => otherwise(other),
+    }
+}
 
 /// `value` as a `T` when `A` is `T`, else `value` back. burn picks backends by type
 /// at compile time; this is how the CPU ones are recognized.
@@ -29,7 +53,7 @@ pub(crate) fn same_type<A: 'static, T: 'static>(value: A) -> Result<T, A> {
 }
 
 /// A tensor of a CPU backend back as the `Tensor<B, D>` it was converted from.
-pub(crate) fn as_backend<A: 'static, B: Backend, const D: usize>(tensor: A) -> Tensor<B, D> {
+fn as_backend<A: 'static, B: Backend, const D: usize>(tensor: A) -> Tensor<B, D> {
     match same_type(tensor) {
         Ok(tensor) => tensor,
         Err(_) => unreachable!("converted from Tensor<B, D> by same_type"),

@@ -1,26 +1,26 @@
-//! Row operations (exp and softmax sums of the attention kernel, GELU) written
-//! branch-free over slices, so that the compiler vectorizes them: 8 lanes with AVX2 + FMA (chosen at run time), 4
-//! with the x86-64 baseline (SSE2).
+//! Element-wise and row operations (exp and softmax sums of the attention kernel,
+//! GELU, sigmoid, SiLU) written branch-free over slices, so that the compiler
+//! vectorizes them: 8 lanes with AVX2 + FMA (chosen at run time), 4 with the x86-64
+//! baseline (SSE2).
 
 /// `row[i] = exp(row[i] − shift)`; returns the sum of the results.
 pub fn exp_shifted(row: &mut [f32], shift: f32) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
-        return unsafe { exp_shifted_avx2(row, shift) };
-    }
-    exp_shifted_any(row, shift)
+    dispatch(|| {
+        for x in row.iter_mut() {
+            *x = exp(*x - shift);
+        }
+        sum(row)
+    })
 }
 
 /// `values[i] = gelu(values[i])`, the exact (erf) GELU `x·Φ(x)` within about 2e-7
 /// absolute of the f64 definition.
 pub fn gelu_in_place(values: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has AVX2 and FMA (checked just above).
-        return unsafe { gelu_avx2(values) };
-    }
-    gelu_any(values)
+    dispatch(|| {
+        for x in values.iter_mut() {
+            *x = gelu(*x);
+        }
+    })
 }
 
 /// `out[i] = σ(x[i]) = 1 / (1 + e^(−x[i]))` (`out` as long as `x`).
@@ -67,7 +67,7 @@ fn sigmoid_one(x: f32) -> f32 {
 /// Runs `work` compiled for AVX2 + FMA where the CPU has them (the loops it
 /// inlines then vectorize 8 lanes wide), else for the baseline.
 #[inline(always)]
-fn dispatch(work: impl FnOnce()) {
+fn dispatch<T>(work: impl FnOnce() -> T) -> T {
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has AVX2 and FMA (checked just above).
@@ -78,7 +78,7 @@ fn dispatch(work: impl FnOnce()) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn with_avx2(work: impl FnOnce()) {
+unsafe fn with_avx2<T>(work: impl FnOnce() -> T) -> T {
     work()
 }
 
@@ -96,25 +96,6 @@ pub fn max(row: &[f32]) -> f32 {
         .into_iter()
         .chain(tail)
         .fold(f32::NEG_INFINITY, f32::max)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn exp_shifted_avx2(row: &mut [f32], shift: f32) -> f32 {
-    exp_shifted_any(row, shift)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_avx2(values: &mut [f32]) {
-    gelu_any(values)
-}
-
-#[inline(always)]
-fn gelu_any(values: &mut [f32]) {
-    for x in values.iter_mut() {
-        *x = gelu(*x);
-    }
 }
 
 /// `x·Φ(x) = x·(1 + erf(x/√2))/2`. With `c = erfc(|x|/√2)`, `1 + erf(x/√2)` is
@@ -137,14 +118,6 @@ fn gelu(x: f32) -> f32 {
     let erfc = poly * exp(-z * z);
     let one_plus_erf = if x >= 0.0 { 2.0 - erfc } else { erfc };
     0.5 * x * one_plus_erf
-}
-
-#[inline(always)]
-fn exp_shifted_any(row: &mut [f32], shift: f32) -> f32 {
-    for x in row.iter_mut() {
-        *x = exp(*x - shift);
-    }
-    sum(row)
 }
 
 /// Sum in eight independent lanes (vectorizable, unlike one running sum).

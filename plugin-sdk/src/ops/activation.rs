@@ -3,43 +3,35 @@
 //! inference; burn's own elsewhere.
 
 use burn::{
-    backend::{Autodiff, Flex},
-    tensor::{activation, backend::Backend, DType, Tensor, TensorPrimitive},
+    backend::Flex,
+    tensor::{activation, backend::Backend, Tensor, TensorPrimitive},
 };
 
 use crate::cpu::{
     activation_op::{self, Activation},
-    as_backend, same_type, vector,
+    by_backend, vector,
 };
 
 /// `σ(x) = 1 / (1 + e⁻ˣ)` element-wise; any shape. On Flex and `Autodiff<Flex>`
 /// (`f32`) a vectorized kernel (within 1e-6 of burn's), elsewhere burn's `sigmoid`.
 pub fn sigmoid<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    fused(Activation::Sigmoid, x, activation::sigmoid)
+    by_backend(
+        x,
+        |x| activation_op::training(Activation::Sigmoid, x),
+        |x| activation_op::inference(Activation::Sigmoid, x),
+        activation::sigmoid,
+    )
 }
 
 /// SiLU, `x·σ(x)`, element-wise; any shape. On Flex and `Autodiff<Flex>` (`f32`) a
 /// vectorized kernel, elsewhere burn's `silu`.
 pub fn silu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    fused(Activation::Silu, x, activation::silu)
-}
-
-fn fused<B: Backend, const D: usize>(
-    kind: Activation,
-    x: Tensor<B, D>,
-    otherwise: fn(Tensor<B, D>) -> Tensor<B, D>,
-) -> Tensor<B, D> {
-    if x.dtype() != DType::F32 {
-        return otherwise(x);
-    }
-    let x = match same_type::<_, Tensor<Autodiff<Flex>, D>>(x) {
-        Ok(cpu) => return as_backend(activation_op::training(kind, cpu)),
-        Err(other) => other,
-    };
-    match same_type::<_, Tensor<Flex, D>>(x) {
-        Ok(cpu) => as_backend(activation_op::inference(kind, cpu)),
-        Err(other) => otherwise(other),
-    }
+    by_backend(
+        x,
+        |x| activation_op::training(Activation::Silu, x),
+        |x| activation_op::inference(Activation::Silu, x),
+        activation::silu,
+    )
 }
 
 /// The exact (erf) GELU, `x·Φ(x)`, element-wise; any shape. On Flex (inference,
@@ -47,13 +39,7 @@ fn fused<B: Backend, const D: usize>(
 /// (within 2e-7 absolute of the f64 definition); elsewhere, including under
 /// autodiff, burn's own `gelu`.
 pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    if x.dtype() != DType::F32 {
-        return activation::gelu(x);
-    }
-    match same_type::<_, Tensor<Flex, D>>(x) {
-        Ok(cpu) => as_backend(gelu_flex(cpu)),
-        Err(other) => activation::gelu(other),
-    }
+    by_backend(x, activation::gelu, gelu_flex, activation::gelu)
 }
 
 fn gelu_flex<const D: usize>(x: Tensor<Flex, D>) -> Tensor<Flex, D> {

@@ -4,13 +4,9 @@
 //! (CUDA) it is composed of burn's tensor operations ([`decomposed`]), the same
 //! computation the fused kernel is tested against.
 
-use burn::{
-    backend::{Autodiff, Flex},
-    prelude::*,
-    tensor::{activation::softmax, DType},
-};
+use burn::{prelude::*, tensor::activation::softmax};
 
-use crate::cpu::{as_backend, attention_op as fused, same_type};
+use crate::cpu::{attention_op as fused, by_backend};
 
 /// `softmax(q·kᵀ/√head_dim)·v` for each head: `qkv` `[batch, tokens,
 /// 3·heads·head_dim]` (queries, keys, values; head `h` in columns `h·head_dim..` of
@@ -20,17 +16,12 @@ pub fn self_attention<B: Backend>(
     heads: usize,
     head_dim: usize,
 ) -> Tensor<B, 3> {
-    if qkv.dtype() != DType::F32 {
-        return decomposed(qkv, heads, head_dim);
-    }
-    let qkv = match same_type::<_, Tensor<Autodiff<Flex>, 3>>(qkv) {
-        Ok(cpu) => return as_backend(fused::training(cpu, heads, head_dim)),
-        Err(other) => other,
-    };
-    match same_type::<_, Tensor<Flex, 3>>(qkv) {
-        Ok(cpu) => as_backend(fused::inference(cpu, heads, head_dim)),
-        Err(other) => decomposed(other, heads, head_dim),
-    }
+    by_backend(
+        qkv,
+        |qkv| fused::training(qkv, heads, head_dim),
+        |qkv| fused::inference(qkv, heads, head_dim),
+        |qkv| decomposed(qkv, heads, head_dim),
+    )
 }
 
 /// `self_attention` from burn's tensor operations, materializing the scores
@@ -57,9 +48,13 @@ pub fn decomposed<B: Backend>(qkv: Tensor<B, 3>, heads: usize, head_dim: usize) 
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Distribution, TensorData, Tolerance};
+    use burn::{
+        backend::{Autodiff, Flex},
+        tensor::{Distribution, TensorData, Tolerance},
+    };
 
     use super::*;
+    use crate::cpu::same_type;
 
     type Training = Autodiff<Flex>;
 

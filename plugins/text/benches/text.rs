@@ -1,13 +1,13 @@
 //! Text-embedding throughput of the frozen language model (all-MiniLM-L6-v2 from
 //! `scripts/install-text-model.sh`) on the 70 real TextEdge descriptions, one at a
-//! time, one thread (`MMHOST_BENCH_THREADS`), then sentence-transformers
+//! time, on `MMHOST_BENCH_THREADS` threads (`benches/text.sh`: 1), then sentence-transformers
 //! (`benches/torch/text.py`) on the same descriptions and model folder in the same
 //! invocation: descriptions/s, peak memory, ratio. Run through `benches/text.sh`.
 
 use std::time::Instant;
 
 use mmhost_bench_support::{
-    data_dir, env_or, exchange_dir, peak_memory_mb, report, reset_peak_memory, run_torch_on, Timing,
+    data_dir, exchange_dir, peak_memory_mb, report, reset_peak_memory, run_torch, threads, Timing,
 };
 use mmhost_text::{model_dir, sentence_embedding, TextConfig};
 
@@ -33,7 +33,7 @@ fn main() {
                 .map(|r| r.expect("CSV row")[column].to_string()),
         );
     }
-    let threads = env_or("MMHOST_BENCH_THREADS", 1);
+    let threads = threads();
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
@@ -64,11 +64,6 @@ fn main() {
     )
     .expect("writing texts.json");
     let model = model_dir(&config);
-    let torch = run_torch_on(
-        "text.py",
-        &dir,
-        threads,
-        &["--model", &model.to_string_lossy()],
-    );
+    let torch = run_torch("text.py", &dir, &["--model", &model.to_string_lossy()]);
     report("description", 1, "descriptions", mmhost, torch);
 }
