@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 /// `y = z·w + b`, trained with Adam (β₁ = 0.9, β₂ = 0.999).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LinearHead {
     weights: Vec<f64>,
     bias: f64,
@@ -152,5 +152,23 @@ mod tests {
             .filter(|(x, t)| f64::from(u8::from(**x > 0.0)) == **t)
             .count();
         assert!(correct >= 98, "{correct}/100");
+    }
+
+    /// Checkpoints store the head as JSON: a resumed fine-tuning must continue from
+    /// the same bits (serde_json parses floats exactly only with `float_roundtrip`;
+    /// without it some of these values come back one ulp off).
+    #[test]
+    fn json_round_trip_is_bit_exact() {
+        let z: Vec<f32> = (0..64 * 128)
+            .map(|i| ((i * 7919 % 1009) as f32 / 504.5) - 1.0)
+            .collect(); // [64, 128]
+        let y: Vec<f64> = (0..64).map(|i| f64::from(i % 7) / 3.0 - 0.9).collect();
+        let mut head = LinearHead::new(128, 0.3);
+        for _ in 0..25 {
+            head.mse_step(&z, &y, 1e-3);
+        }
+        let json = serde_json::to_vec(&head).unwrap();
+        let back: LinearHead = serde_json::from_slice(&json).unwrap();
+        assert_eq!(back, head);
     }
 }

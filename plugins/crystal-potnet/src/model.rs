@@ -8,11 +8,12 @@ use burn::{
     nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig},
     prelude::*,
     tensor::{
-        activation::{relu, sigmoid, silu, softplus},
+        activation::{relu, softplus},
         IndexingUpdateOp,
     },
 };
 use mmhost_materials::CGCNN_FEATURES;
+use mmhost_plugin_sdk::ops::{sigmoid, silu};
 
 /// Sizes of PotNet; defaults are the reference configuration.
 #[derive(Config, Debug)]
@@ -186,19 +187,28 @@ impl<B: Backend> PotNetConv<B> {
         target: Tensor<B, 1, Int>,
         edges: Tensor<B, 2>,
     ) -> Tensor<B, 2> {
-        let z = Tensor::cat(
-            vec![
-                x.clone().select(0, target.clone()),
-                x.clone().select(0, source),
-                edges,
-            ],
-            1,
-        ); // [E, 3H]
+        // Both MLPs' first layers on z = x_i ⊕ x_j ⊕ e_ij, without building z: each
+        // [3H, H] weight is three [H, H] blocks, so z·W = (x·W_i)[i] + (x·W_j)[j] + e·W_e,
+        // and x·W_i and x·W_j are products over atoms instead of edges (a third of the
+        // edge-sized products).
+        let [h, _] = self.gate_out.weight.dims();
+        let first_layer = |linear: &Linear<B>| {
+            let block = |part: usize| linear.weight.val().slice([part * h..(part + 1) * h, 0..h]);
+            let hidden = x.clone().matmul(block(0)).select(0, target.clone())
+                + x.clone().matmul(block(1)).select(0, source.clone())
+                + edges.clone().matmul(block(2)); // [E, H]
+            match &linear.bias {
+                Some(bias) => hidden + bias.val().unsqueeze_dim(0),
+                None => hidden,
+            }
+        };
         let gate = sigmoid(
             self.gate_norm
-                .forward(self.gate_out.forward(silu(self.gate_in.forward(z.clone())))),
+                .forward(self.gate_out.forward(silu(first_layer(&self.gate_in)))),
         );
-        let message = self.message_out.forward(silu(self.message_in.forward(z)));
+        let message = self
+            .message_out
+            .forward(silu(first_layer(&self.message_in)));
         let aggregated =
             x.zeros_like()
                 .select_assign(0, target, gate * message, IndexingUpdateOp::Add);

@@ -36,22 +36,31 @@ fn learning_check(library: &PluginLibrary, epochs: usize) -> (f64, f64) {
 
     let mut encoder = library.encoder(config).unwrap();
     let mut head = LinearHead::new(encoder.embed_dim(), mean);
-    let settings = StepSettings {
-        learning_rate: 2e-3,
-        weight_decay: 0.0,
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-        grad_clip_norm: 5.0,
-    };
+    // Cosine decay from 2e-3 to 0 over the run: the last epoch's noise then no longer
+    // decides the outcome (with a constant rate the final MAE moved by ±30 % with float
+    // rounding alone).
+    let steps = epochs * TRAIN.div_ceil(50);
+    let mut step = 0;
     for _epoch in 0..epochs {
         for (x, y) in train.chunks(50).zip(train_y.chunks(50)) {
+            let progress = step as f64 / steps as f64;
+            let learning_rate = 1e-3 * (1.0 + (std::f64::consts::PI * progress).cos());
+            step += 1;
             let z = encoder.forward(x, true).unwrap();
-            let (_, grad) = head.mse_step(&z.values, y, 2e-3);
+            let (_, grad) = head.mse_step(&z.values, y, learning_rate);
             encoder
                 .backward(&Embeddings::new(x.len(), z.dim as usize, grad))
                 .unwrap();
-            encoder.step(&settings).unwrap();
+            encoder
+                .step(&StepSettings {
+                    learning_rate,
+                    weight_decay: 0.0,
+                    beta1: 0.9,
+                    beta2: 0.999,
+                    epsilon: 1e-8,
+                    grad_clip_norm: 5.0,
+                })
+                .unwrap();
         }
     }
     let z = encoder.embed(valid).unwrap();
@@ -69,7 +78,7 @@ fn learning_check(library: &PluginLibrary, epochs: usize) -> (f64, f64) {
 fn cgcnn_learns_formation_energy_well_below_the_mean_predictor() {
     let library = PluginLibrary::load(&built_library("mmhost_crystal_cgcnn")).unwrap();
     assert_eq!(library.description().modality, "crystal");
-    let (mae, baseline) = learning_check(&library, 15);
+    let (mae, baseline) = learning_check(&library, 20);
     eprintln!("CGCNN validation MAE {mae:.3} eV/atom vs mean predictor {baseline:.3} eV/atom");
     assert!(
         mae < 0.5 * baseline,
@@ -81,7 +90,7 @@ fn cgcnn_learns_formation_energy_well_below_the_mean_predictor() {
 fn potnet_learns_formation_energy_well_below_the_mean_predictor() {
     let library = PluginLibrary::load(&built_library("mmhost_crystal_potnet")).unwrap();
     assert_eq!(library.description().modality, "crystal");
-    let (mae, baseline) = learning_check(&library, 15);
+    let (mae, baseline) = learning_check(&library, 20);
     eprintln!("PotNet validation MAE {mae:.3} eV/atom vs mean predictor {baseline:.3} eV/atom");
     assert!(
         mae < 0.5 * baseline,

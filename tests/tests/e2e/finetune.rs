@@ -38,10 +38,14 @@ fn finetuned_formation_energies_beat_the_mean_and_predict_new_structures() {
         outcome["test"]["mae"].as_f64().unwrap(),
         outcome["baseline"]["mae"].as_f64().unwrap(),
     );
-    // Measured (seed 42, one thread): 0.260 against 0.616 eV/atom (0.42×); with
-    // `--lr 0` the head predicts the training mean (1.00×).
+    // With `--lr 0` the head predicts the training mean (1.00×). Over model seeds
+    // (42, 1, 2, 3, 4; 43 test materials) the ratio measured 0.48, 0.50, 0.45, 0.46,
+    // 0.53: the bound sits between that spread and 1.00.
+    eprintln!(
+        "measured: fine-tuned from scratch, test MAE {mae:.3} vs mean predictor {baseline:.3}"
+    );
     assert!(
-        mae < 0.5 * baseline,
+        mae < 0.6 * baseline,
         "test MAE {mae} vs mean predictor {baseline}"
     );
     assert_eq!(outcome["materials"]["test"], outcome["test"]["count"]);
@@ -132,12 +136,11 @@ fn metal_classification_reports_accuracy_and_roc_auc() {
     ]);
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(outcome["task"], "classification");
-    // Measured (seed 42, 5 epochs, 38 test materials): accuracy 0.84 against the
-    // majority class's 0.71, ROC-AUC 0.92.
     let auc = outcome["test"]["roc_auc"].as_f64().unwrap();
     assert!(auc > 0.8, "ROC-AUC {auc}");
     let accuracy = outcome["test"]["accuracy"].as_f64().unwrap();
     let majority = outcome["baseline"]["accuracy"].as_f64().unwrap();
+    eprintln!("measured: is_metal accuracy {accuracy:.2} (majority class {majority:.2}), ROC-AUC {auc:.2}");
     assert!(
         accuracy > majority + 0.05,
         "accuracy {accuracy} vs majority class {majority}"
