@@ -95,6 +95,28 @@ impl<'a> ViewMut<'a> {
 /// `dst = scale · lhs · rhs` (previous contents of `dst` ignored), single-threaded:
 /// callers parallelize over independent products.
 pub fn multiply(dst: ViewMut<'_>, lhs: View<'_>, rhs: View<'_>, scale: f32) {
+    multiply_on(dst, lhs, rhs, scale, Parallelism::None);
+}
+
+/// [`multiply`] on rayon's threads when the product is large enough to gain
+/// (192³ multiply-adds or more, the threshold of burn's CPU backend).
+pub fn multiply_in_parallel(dst: ViewMut<'_>, lhs: View<'_>, rhs: View<'_>, scale: f32) {
+    let work = dst.layout.rows * dst.layout.cols * lhs.layout.cols;
+    let parallelism = if work >= 192 * 192 * 192 {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    };
+    multiply_on(dst, lhs, rhs, scale, parallelism);
+}
+
+fn multiply_on(
+    dst: ViewMut<'_>,
+    lhs: View<'_>,
+    rhs: View<'_>,
+    scale: f32,
+    parallelism: Parallelism,
+) {
     let (d, l, r) = (dst.layout, lhs.layout, rhs.layout);
     assert!(
         l.cols == r.rows && d.rows == l.rows && d.cols == r.cols,
@@ -129,7 +151,7 @@ pub fn multiply(dst: ViewMut<'_>, lhs: View<'_>, rhs: View<'_>, scale: f32) {
             false,
             false,
             false,
-            Parallelism::None,
+            parallelism,
         );
     }
 }

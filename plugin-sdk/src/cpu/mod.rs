@@ -1,12 +1,13 @@
 //! Kernels for burn's CPU backend (Flex) written over plain `f32` slices: fused
 //! multi-head attention with its own backward (`attention_kernel`, wrapped as burn
 //! operations in `attention_op`), strided matrix products over the `gemm` crate
-//! (`matrix`), and branch-free row functions the compiler vectorizes (`vector`).
+//! (`matrix`, as a burn operation in `matmul_op`), and branch-free row functions the compiler vectorizes (`vector`).
 //! [`crate::ops`] chooses them when a tensor lives on Flex.
 
 pub(crate) mod activation_op;
 pub(crate) mod attention_kernel;
 pub(crate) mod attention_op;
+pub(crate) mod matmul_op;
 pub(crate) mod matrix;
 pub(crate) mod vector;
 
@@ -53,7 +54,7 @@ pub(crate) fn same_type<A: 'static, T: 'static>(value: A) -> Result<T, A> {
 }
 
 /// A tensor of a CPU backend back as the `Tensor<B, D>` it was converted from.
-fn as_backend<A: 'static, B: Backend, const D: usize>(tensor: A) -> Tensor<B, D> {
+pub(crate) fn as_backend<A: 'static, B: Backend, const D: usize>(tensor: A) -> Tensor<B, D> {
     match same_type(tensor) {
         Ok(tensor) => tensor,
         Err(_) => unreachable!("converted from Tensor<B, D> by same_type"),

@@ -1,10 +1,13 @@
 //! Tensor operations for any burn backend that run fused, vectorized kernels when
 //! the tensors live on burn's CPU backend (Flex): multi-head self-attention (with
-//! its own backward under autodiff), sigmoid and SiLU (likewise), and GELU
-//! (inference).
+//! its own backward under autodiff), sigmoid and SiLU (likewise), GELU
+//! (inference), and matrix products and linear layers that write straight into
+//! their output (likewise).
 
 pub mod activation;
 pub mod attention;
+pub mod linear;
 
 pub use activation::{gelu, sigmoid, silu};
 pub use attention::self_attention;
+pub use linear::{linear, matmul};

@@ -13,7 +13,7 @@ use burn::{
     },
 };
 use mmhost_materials::CGCNN_FEATURES;
-use mmhost_plugin_sdk::ops::{sigmoid, silu};
+use mmhost_plugin_sdk::ops::{linear, matmul, sigmoid, silu};
 
 /// Sizes of PotNet; defaults are the reference configuration.
 #[derive(Config, Debug)]
@@ -119,29 +119,29 @@ impl<B: Backend> PotNet<B> {
             graph.local_distance.recip().mul_scalar(-0.75),
             self.local_rbf,
         );
-        let local = silu(
-            self.local_embedding
-                .forward((local.clone() * local).neg().exp()),
-        );
+        let local = silu(linear(
+            &self.local_embedding,
+            (local.clone() * local).neg().exp(),
+        ));
         // Complete-potential edges: multiquadric RBF of the weighted sums, Linear,
         // softplus, batch norm.
         let [pairs, _] = graph.infinite_sums.dims();
         let device = graph.infinite_sums.device();
         let weights: Vec<f32> = self.weights.iter().map(|&w| w as f32).collect();
         let weights = Tensor::<B, 2>::from_data(TensorData::new(weights, [3, 1]), &device);
-        let potential = graph.infinite_sums.matmul(weights).reshape([pairs]);
+        let potential = matmul(graph.infinite_sums, weights).reshape([pairs]);
         let infinite = rbf_base(potential, self.infinite_rbf);
         let infinite = (infinite.clone() * infinite).add_scalar(1.0).sqrt();
         let infinite = self
             .infinite_norm
-            .forward(softplus(self.infinite_embedding.forward(infinite), 1.0));
+            .forward(softplus(linear(&self.infinite_embedding, infinite), 1.0));
         let edges = Tensor::cat(vec![local, infinite], 0); // [E, H]
 
-        let mut x = self.atom_embedding.forward(graph.features); // [atoms, H]
+        let mut x = linear(&self.atom_embedding, graph.features); // [atoms, H]
         for conv in &self.convs {
             x = conv.forward(x, graph.source.clone(), graph.target.clone(), edges.clone());
         }
-        self.head.forward(graph.pool.matmul(x))
+        linear(&self.head, matmul(graph.pool, x))
     }
 }
 
@@ -194,9 +194,9 @@ impl<B: Backend> PotNetConv<B> {
         let [h, _] = self.gate_out.weight.dims();
         let first_layer = |linear: &Linear<B>| {
             let block = |part: usize| linear.weight.val().slice([part * h..(part + 1) * h, 0..h]);
-            let hidden = x.clone().matmul(block(0)).select(0, target.clone())
-                + x.clone().matmul(block(1)).select(0, source.clone())
-                + edges.clone().matmul(block(2)); // [E, H]
+            let hidden = matmul(x.clone(), block(0)).select(0, target.clone())
+                + matmul(x.clone(), block(1)).select(0, source.clone())
+                + matmul(edges.clone(), block(2)); // [E, H]
             match &linear.bias {
                 Some(bias) => hidden + bias.val().unsqueeze_dim(0),
                 None => hidden,
@@ -204,11 +204,9 @@ impl<B: Backend> PotNetConv<B> {
         };
         let gate = sigmoid(
             self.gate_norm
-                .forward(self.gate_out.forward(silu(first_layer(&self.gate_in)))),
+                .forward(linear(&self.gate_out, silu(first_layer(&self.gate_in)))),
         );
-        let message = self
-            .message_out
-            .forward(silu(first_layer(&self.message_in)));
+        let message = linear(&self.message_out, silu(first_layer(&self.message_in)));
         let aggregated =
             x.zeros_like()
                 .select_assign(0, target, gate * message, IndexingUpdateOp::Add);

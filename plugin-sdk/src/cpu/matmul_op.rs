@@ -1,0 +1,128 @@
+//! The matrix product `[n, k]·[k, m]` as a burn operation on Flex that writes
+//! straight into its output tensor, with a backward step of its own on
+//! `Autodiff<Flex>` (`dA = dY·Bᵀ`, `dB = Aᵀ·dY`, the transposes read in place).
+//! burn-flex 0.21 allocates each product's output twice and copies it once to align
+//! it; on PotNet's edge-sized products that copy and its page faults cost more than
+//! a tenth of the training step.
+
+use burn::{
+    backend::{
+        autodiff::{
+            checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+            grads::Gradients,
+            ops::{Backward, Ops, OpsKind},
+        },
+        flex::FlexTensor,
+        Autodiff, Flex,
+    },
+    tensor::{DType, Tensor, TensorData, TensorPrimitive},
+};
+
+use super::matrix::{multiply_in_parallel, Layout, View, ViewMut};
+
+/// `a·b` on Flex: `a` `[n, k]`, `b` `[k, m]`, `f32` → `[n, m]`.
+pub fn inference(a: Tensor<Flex, 2>, b: Tensor<Flex, 2>) -> Tensor<Flex, 2> {
+    let (a, b) = (contiguous_f32(a), contiguous_f32(b));
+    Tensor::from_primitive(TensorPrimitive::Float(product(&a, &b, Side::Plain)))
+}
+
+/// `a·b` on `Autodiff<Flex>`, differentiable with respect to both: `a` `[n, k]`, `b`
+/// `[k, m]`, `f32` → `[n, m]`.
+pub fn training(
+    a: Tensor<Autodiff<Flex>, 2>,
+    b: Tensor<Autodiff<Flex>, 2>,
+) -> Tensor<Autodiff<Flex>, 2> {
+    let (a, b) = (a.into_primitive().tensor(), b.into_primitive().tensor());
+    let (a_values, b_values) = (
+        a.primitive.clone().to_contiguous(),
+        b.primitive.clone().to_contiguous(),
+    );
+    check_f32(&a_values);
+    check_f32(&b_values);
+    let out = product(&a_values, &b_values, Side::Plain);
+    let output = match MatmulBackward
+        .prepare::<NoCheckpointing>([a.node.clone(), b.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((a_values, b_values), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+fn contiguous_f32(x: Tensor<Flex, 2>) -> FlexTensor {
+    let x = x.into_primitive().tensor().to_contiguous();
+    check_f32(&x);
+    x
+}
+
+fn check_f32(x: &FlexTensor) {
+    assert!(
+        x.dtype() == DType::F32,
+        "the matrix product takes f32, got {:?}",
+        x.dtype()
+    );
+}
+
+/// A contiguous `f32` matrix's values and `[rows, cols]`.
+fn matrix(x: &FlexTensor) -> (&[f32], usize, usize) {
+    let dims = x.layout().shape().dims::<2>();
+    match x.as_slice::<f32>() {
+        Some(values) => (values, dims[0], dims[1]),
+        None => unreachable!("made contiguous f32 before the product"),
+    }
+}
+
+/// Which operand of [`product`] is read transposed.
+#[derive(Clone, Copy)]
+enum Side {
+    /// `a·b`
+    Plain,
+    /// `a·bᵀ`
+    RightTransposed,
+    /// `aᵀ·b`
+    LeftTransposed,
+}
+
+/// The product of two contiguous `f32` matrices, one possibly read transposed, into
+/// a new tensor.
+fn product(a: &FlexTensor, b: &FlexTensor, side: Side) -> FlexTensor {
+    let ((a, a_rows, a_cols), (b, b_rows, b_cols)) = (matrix(a), matrix(b));
+    let a_view = Layout::rows(0, a_rows, a_cols, a_cols);
+    let b_view = Layout::rows(0, b_rows, b_cols, b_cols);
+    let (a_view, b_view) = match side {
+        Side::Plain => (a_view, b_view),
+        Side::RightTransposed => (a_view, b_view.transposed()),
+        Side::LeftTransposed => (a_view.transposed(), b_view),
+    };
+    let (rows, cols) = (a_view.rows, b_view.cols);
+    let mut out = vec![0.0f32; rows * cols];
+    multiply_in_parallel(
+        ViewMut::new(&mut out, Layout::rows(0, rows, cols, cols)),
+        View::new(a, a_view),
+        View::new(b, b_view),
+        1.0,
+    );
+    FlexTensor::from_data(TensorData::new(out, [rows, cols]))
+}
+
+#[derive(Debug)]
+struct MatmulBackward;
+
+impl Backward<Flex, 2> for MatmulBackward {
+    /// Both operands, contiguous.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_a, parent_b] = ops.parents;
+        let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let (a, b) = ops.state;
+        if let Some(parent) = parent_a {
+            grads.register::<Flex>(parent.id, product(&d_out, &b, Side::RightTransposed));
+        }
+        if let Some(parent) = parent_b {
+            grads.register::<Flex>(parent.id, product(&a, &d_out, Side::LeftTransposed));
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Matrix products and linear layers on 2-D tensors. On burn's CPU backend (Flex,
+//! with or without autodiff, `f32`) the product writes straight into its output
+//! (burn's own allocates it twice and copies it once) and back-propagates with a
+//! step of its own; elsewhere burn's `matmul`.
+
+use burn::{
+    backend::{Autodiff, Flex},
+    nn::Linear,
+    tensor::{backend::Backend, DType, Tensor},
+};
+
+use crate::cpu::{as_backend, matmul_op, same_type};
+
+/// `a·b`: `a` `[n, k]`, `b` `[k, m]` → `[n, m]`, any layouts.
+pub fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
+    if a.dtype() != DType::F32 || b.dtype() != DType::F32 {
+        return a.matmul(b);
+    }
+    let a = match same_type::<_, Tensor<Autodiff<Flex>, 2>>(a) {
+        Ok(a) => match same_type::<_, Tensor<Autodiff<Flex>, 2>>(b) {
+            Ok(b) => return as_backend(matmul_op::training(a, b)),
+            Err(_) => unreachable!("both operands have the backend B"),
+        },
+        Err(a) => a,
+    };
+    match same_type::<_, Tensor<Flex, 2>>(a) {
+        Ok(a) => match same_type::<_, Tensor<Flex, 2>>(b) {
+            Ok(b) => as_backend(matmul_op::inference(a, b)),
+            Err(_) => unreachable!("both operands have the backend B"),
+        },
+        Err(a) => a.matmul(b),
+    }
+}
+
+/// `layer` on rows: `x` `[n, d_input]` → `x·W + b` `[n, d_output]`, the same as
+/// `layer.forward(x)` with the product through [`matmul`].
+pub fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
+    let product = matmul(x, layer.weight.val());
+    match &layer.bias {
+        Some(bias) => product + bias.val().unsqueeze_dim(0),
+        None => product,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::{
+        nn::LinearConfig,
+        tensor::{Distribution, Tolerance},
+    };
+
+    use super::*;
+
+    type Cpu = Autodiff<Flex>;
+
+    /// Values and both gradients against burn's `matmul`, for plain and transposed
+    /// (strided) operands, below and above the size products go parallel at.
+    #[test]
+    fn matches_burn_in_values_and_gradients() {
+        let device = Default::default();
+        for (n, k, m, transposed) in [(7, 5, 3, false), (300, 200, 150, false), (64, 33, 17, true)]
+        {
+            let a = Tensor::<Cpu, 2>::random([n, k], Distribution::Normal(0.0, 1.0), &device);
+            let b = Tensor::<Cpu, 2>::random([k, m], Distribution::Normal(0.0, 1.0), &device);
+            let upstream =
+                Tensor::<Cpu, 2>::random([n, m], Distribution::Normal(0.0, 1.0), &device);
+            let leaves = |t: &Tensor<Cpu, 2>, transpose: bool| {
+                let leaf = if transpose {
+                    Tensor::<Cpu, 2>::from_data(t.clone().transpose().into_data(), &device)
+                        .require_grad()
+                } else {
+                    Tensor::<Cpu, 2>::from_data(t.clone().into_data(), &device).require_grad()
+                };
+                let operand = if transpose {
+                    leaf.clone().transpose()
+                } else {
+                    leaf.clone()
+                };
+                (leaf, operand)
+            };
+            let mut results = Vec::new();
+            for ours in [true, false] {
+                let (a_leaf, a_op) = leaves(&a, transposed);
+                let (b_leaf, b_op) = leaves(&b, transposed);
+                let y = if ours {
+                    matmul(a_op, b_op)
+                } else {
+                    a_op.matmul(b_op)
+                };
+                let grads = (y.clone() * upstream.clone()).sum().backward();
+                results.push((
+                    y.into_data(),
+                    a_leaf.grad(&grads).unwrap().into_data(),
+                    b_leaf.grad(&grads).unwrap().into_data(),
+                ));
+            }
+            let tolerance = Tolerance::<f32>::absolute(1e-4);
+            let (ours, burns) = (&results[0], &results[1]);
+            ours.0.assert_approx_eq::<f32>(&burns.0, tolerance);
+            ours.1.assert_approx_eq::<f32>(&burns.1, tolerance);
+            ours.2.assert_approx_eq::<f32>(&burns.2, tolerance);
+        }
+    }
+
+    #[test]
+    fn linear_matches_the_layer_on_flex() {
+        let device = Default::default();
+        let layer = LinearConfig::new(12, 5).init::<Flex>(&device);
+        let x = Tensor::<Flex, 2>::random([9, 12], Distribution::Normal(0.0, 1.0), &device);
+        linear(&layer, x.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(&layer.forward(x).into_data(), Tolerance::absolute(1e-5));
+    }
+}
