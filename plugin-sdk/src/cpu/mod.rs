@@ -7,6 +7,7 @@
 pub(crate) mod activation_op;
 pub(crate) mod attention_kernel;
 pub(crate) mod attention_op;
+pub(crate) mod batch_norm_op;
 pub(crate) mod matmul_op;
 pub(crate) mod matrix;
 pub(crate) mod vector;

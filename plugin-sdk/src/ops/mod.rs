@@ -1,13 +1,15 @@
 //! Tensor operations for any burn backend that run fused, vectorized kernels when
 //! the tensors live on burn's CPU backend (Flex): multi-head self-attention (with
 //! its own backward under autodiff), sigmoid and SiLU (likewise), GELU
-//! (inference), and matrix products and linear layers that write straight into
-//! their output (likewise).
+//! (inference), matrix products and linear layers that write straight into their
+//! output (likewise), and batch normalization in training (likewise).
 
 pub mod activation;
 pub mod attention;
 pub mod linear;
+pub mod norm;
 
 pub use activation::{gelu, sigmoid, silu};
 pub use attention::self_attention;
 pub use linear::{linear, matmul};
+pub use norm::batch_norm;

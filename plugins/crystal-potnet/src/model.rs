@@ -13,7 +13,7 @@ use burn::{
     },
 };
 use mmhost_materials::CGCNN_FEATURES;
-use mmhost_plugin_sdk::ops::{linear, matmul, sigmoid, silu};
+use mmhost_plugin_sdk::ops::{batch_norm, linear, matmul, sigmoid, silu};
 
 /// Sizes of PotNet; defaults are the reference configuration.
 #[derive(Config, Debug)]
@@ -132,9 +132,10 @@ impl<B: Backend> PotNet<B> {
         let potential = matmul(graph.infinite_sums, weights).reshape([pairs]);
         let infinite = rbf_base(potential, self.infinite_rbf);
         let infinite = (infinite.clone() * infinite).add_scalar(1.0).sqrt();
-        let infinite = self
-            .infinite_norm
-            .forward(softplus(linear(&self.infinite_embedding, infinite), 1.0));
+        let infinite = batch_norm(
+            &self.infinite_norm,
+            softplus(linear(&self.infinite_embedding, infinite), 1.0),
+        );
         let edges = Tensor::cat(vec![local, infinite], 0); // [E, H]
 
         let mut x = linear(&self.atom_embedding, graph.features); // [atoms, H]
@@ -202,14 +203,14 @@ impl<B: Backend> PotNetConv<B> {
                 None => hidden,
             }
         };
-        let gate = sigmoid(
-            self.gate_norm
-                .forward(linear(&self.gate_out, silu(first_layer(&self.gate_in)))),
-        );
+        let gate = sigmoid(batch_norm(
+            &self.gate_norm,
+            linear(&self.gate_out, silu(first_layer(&self.gate_in))),
+        ));
         let message = linear(&self.message_out, silu(first_layer(&self.message_in)));
         let aggregated =
             x.zeros_like()
                 .select_assign(0, target, gate * message, IndexingUpdateOp::Add);
-        relu(x + self.node_norm.forward(aggregated))
+        relu(x + batch_norm(&self.node_norm, aggregated))
     }
 }

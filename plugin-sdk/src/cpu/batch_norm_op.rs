@@ -1,0 +1,263 @@
+//! Batch normalization of `[rows, channels]` in training as one burn operation on
+//! `Autodiff<Flex>`: the batch statistics in one pass (f64 sums over fixed blocks of
+//! rows, added in order, so the result does not depend on the thread count), the
+//! output in a second, and a backward step of its own (two passes:
+//! `dx = γ/σ·(dy − mean(dy) − x̂·mean(dy·x̂))`, `dγ = Σ dy·x̂`, `dβ = Σ dy`). burn's
+//! `BatchNorm` copies a transposed `[channels, rows]` twice for the statistics and
+//! runs some ten element-wise passes forward and back.
+
+use burn::{
+    backend::{
+        autodiff::{
+            checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+            grads::Gradients,
+            ops::{Backward, Ops, OpsKind},
+        },
+        flex::FlexTensor,
+        Autodiff, Flex,
+    },
+    tensor::{DType, Tensor, TensorData, TensorPrimitive},
+};
+use rayon::prelude::*;
+
+/// Rows per block of the parallel passes.
+const BLOCK_ROWS: usize = 512;
+
+/// What [`training`] returns: the normalized output and the batch statistics.
+pub struct Normalized {
+    /// `[rows, channels]`, differentiable.
+    pub output: Tensor<Autodiff<Flex>, 2>,
+    /// `[channels]`: batch mean and biased variance (no gradient).
+    pub mean: Tensor<Autodiff<Flex>, 1>,
+    pub variance: Tensor<Autodiff<Flex>, 1>,
+}
+
+/// `(x − mean)/√(var + ε)·γ + β` with the batch's statistics: `x` `[rows, channels]`,
+/// `gamma`, `beta` `[channels]`, all `f32`.
+pub fn training(
+    x: Tensor<Autodiff<Flex>, 2>,
+    gamma: Tensor<Autodiff<Flex>, 1>,
+    beta: Tensor<Autodiff<Flex>, 1>,
+    epsilon: f64,
+) -> Normalized {
+    let device = x.device();
+    let (x, gamma, beta) = (
+        x.into_primitive().tensor(),
+        gamma.into_primitive().tensor(),
+        beta.into_primitive().tensor(),
+    );
+    let x_values = contiguous_f32(&x.primitive);
+    let gamma_values = contiguous_f32(&gamma.primitive);
+    let beta_values = contiguous_f32(&beta.primitive);
+    let (values, rows, channels) = matrix(&x_values);
+    let (mean, variance) = statistics(values, rows, channels);
+    let inv_std: Vec<f32> = variance
+        .iter()
+        .map(|v| (1.0 / (v + epsilon).sqrt()) as f32)
+        .collect();
+    let (gamma_slice, beta_slice) = (slice(&gamma_values), slice(&beta_values));
+    let scale: Vec<f32> = inv_std
+        .iter()
+        .zip(gamma_slice)
+        .map(|(s, g)| s * g)
+        .collect();
+    let shift: Vec<f32> = (0..channels)
+        .map(|c| beta_slice[c] - mean[c] as f32 * scale[c])
+        .collect();
+    let mut out = vec![0.0f32; values.len()];
+    out.par_chunks_mut(BLOCK_ROWS * channels)
+        .zip(values.par_chunks(BLOCK_ROWS * channels))
+        .for_each(|(out, x)| {
+            for (out, x) in out.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+                for (((out, x), scale), shift) in out.iter_mut().zip(x).zip(&scale).zip(&shift) {
+                    *out = x * scale + shift;
+                }
+            }
+        });
+    let out = FlexTensor::from_data(TensorData::new(out, [rows, channels]));
+    let state = State {
+        x: x_values,
+        mean: mean.iter().map(|&m| m as f32).collect(),
+        inv_std,
+        gamma: gamma_slice.to_vec(),
+    };
+    let output = match BatchNormBackward
+        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    let vector = |values: Vec<f64>| {
+        let values: Vec<f32> = values.into_iter().map(|v| v as f32).collect();
+        Tensor::<Autodiff<Flex>, 1>::from_data(TensorData::new(values, [channels]), &device)
+    };
+    Normalized {
+        output: Tensor::from_primitive(TensorPrimitive::Float(output)),
+        mean: vector(mean),
+        variance: vector(variance),
+    }
+}
+
+fn contiguous_f32(x: &FlexTensor) -> FlexTensor {
+    assert!(
+        x.dtype() == DType::F32,
+        "the fused batch norm takes f32, got {:?}",
+        x.dtype()
+    );
+    x.to_contiguous()
+}
+
+fn slice(x: &FlexTensor) -> &[f32] {
+    match x.as_slice::<f32>() {
+        Some(values) => values,
+        None => unreachable!("made contiguous f32 by contiguous_f32"),
+    }
+}
+
+/// A contiguous `f32` matrix's values, rows and columns.
+fn matrix(x: &FlexTensor) -> (&[f32], usize, usize) {
+    let [rows, channels] = x.layout().shape().dims::<2>();
+    (slice(x), rows, channels)
+}
+
+/// Per-channel sums of `f(row of x, row of y)` over all rows, in f64, two sums per
+/// channel: blocks of rows in parallel, the blocks' sums added in order.
+fn channel_sums(
+    x: &[f32],
+    y: &[f32],
+    channels: usize,
+    f: impl Fn(&[f32], &[f32], &mut [f64], &mut [f64]) + Sync,
+) -> (Vec<f64>, Vec<f64>) {
+    let blocks: Vec<(Vec<f64>, Vec<f64>)> = x
+        .par_chunks(BLOCK_ROWS * channels)
+        .zip(y.par_chunks(BLOCK_ROWS * channels))
+        .map(|(x, y)| {
+            let (mut first, mut second) = (vec![0.0f64; channels], vec![0.0f64; channels]);
+            for (x, y) in x.chunks_exact(channels).zip(y.chunks_exact(channels)) {
+                f(x, y, &mut first, &mut second);
+            }
+            (first, second)
+        })
+        .collect();
+    let (mut first, mut second) = (vec![0.0f64; channels], vec![0.0f64; channels]);
+    for (a, b) in blocks {
+        first.iter_mut().zip(a).for_each(|(t, v)| *t += v);
+        second.iter_mut().zip(b).for_each(|(t, v)| *t += v);
+    }
+    (first, second)
+}
+
+/// Per-channel mean and biased variance of `[rows, channels]` values.
+fn statistics(values: &[f32], rows: usize, channels: usize) -> (Vec<f64>, Vec<f64>) {
+    let (sum, sum_of_squares) = channel_sums(values, values, channels, |x, _, sum, squares| {
+        for ((sum, square), &x) in sum.iter_mut().zip(squares.iter_mut()).zip(x) {
+            let v = f64::from(x);
+            *sum += v;
+            *square += v * v;
+        }
+    });
+    let n = rows.max(1) as f64;
+    let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+    let variance = sum_of_squares
+        .iter()
+        .zip(&mean)
+        .map(|(sq, m)| (sq / n - m * m).max(0.0))
+        .collect();
+    (mean, variance)
+}
+
+/// What the backward step needs.
+#[derive(Clone, Debug)]
+struct State {
+    /// `[rows, channels]`, contiguous.
+    x: FlexTensor,
+    /// `[channels]` each.
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    gamma: Vec<f32>,
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl Backward<Flex, 3> for BatchNormBackward {
+    type State = State;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_x, parent_gamma, parent_beta] = ops.parents;
+        let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let state = ops.state;
+        let (x, rows, channels) = matrix(&state.x);
+        let dy = slice(&d_out);
+        let (mean, inv_std) = (&state.mean, &state.inv_std);
+        // Σ dy and Σ dy·x̂ per channel.
+        let (sum_dy, sum_dy_xhat) = channel_sums(x, dy, channels, |x, dy, s, sx| {
+            let (x, dy, mean, inv_std) = (
+                &x[..channels],
+                &dy[..channels],
+                &mean[..channels],
+                &inv_std[..channels],
+            );
+            let (s, sx) = (&mut s[..channels], &mut sx[..channels]);
+            for c in 0..channels {
+                let xhat = (x[c] - mean[c]) * inv_std[c];
+                s[c] += f64::from(dy[c]);
+                sx[c] += f64::from(dy[c] * xhat);
+            }
+        });
+        let vector = |values: &[f64]| {
+            let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+            FlexTensor::from_data(TensorData::new(values, [channels]))
+        };
+        if let Some(parent) = parent_gamma {
+            grads.register::<Flex>(parent.id, vector(&sum_dy_xhat));
+        }
+        if let Some(parent) = parent_beta {
+            grads.register::<Flex>(parent.id, vector(&sum_dy));
+        }
+        if let Some(parent) = parent_x {
+            let n = rows.max(1) as f64;
+            let mean_dy: Vec<f32> = sum_dy.iter().map(|s| (s / n) as f32).collect();
+            let mean_dy_xhat: Vec<f32> = sum_dy_xhat.iter().map(|s| (s / n) as f32).collect();
+            let factor: Vec<f32> = state
+                .gamma
+                .iter()
+                .zip(inv_std)
+                .map(|(g, s)| g * s)
+                .collect();
+            let mut dx = vec![0.0f32; x.len()];
+            dx.par_chunks_mut(BLOCK_ROWS * channels)
+                .zip(x.par_chunks(BLOCK_ROWS * channels))
+                .zip(dy.par_chunks(BLOCK_ROWS * channels))
+                .for_each(|((dx, x), dy)| {
+                    for ((dx, x), dy) in dx
+                        .chunks_exact_mut(channels)
+                        .zip(x.chunks_exact(channels))
+                        .zip(dy.chunks_exact(channels))
+                    {
+                        let (x, dy, mean, inv_std) = (
+                            &x[..channels],
+                            &dy[..channels],
+                            &mean[..channels],
+                            &inv_std[..channels],
+                        );
+                        let (factor, mean_dy, mean_dy_xhat) = (
+                            &factor[..channels],
+                            &mean_dy[..channels],
+                            &mean_dy_xhat[..channels],
+                        );
+                        for c in 0..channels {
+                            let xhat = (x[c] - mean[c]) * inv_std[c];
+                            dx[c] = factor[c] * (dy[c] - mean_dy[c] - xhat * mean_dy_xhat[c]);
+                        }
+                    }
+                });
+            grads.register::<Flex>(
+                parent.id,
+                FlexTensor::from_data(TensorData::new(dx, [rows, channels])),
+            );
+        }
+    }
+}
