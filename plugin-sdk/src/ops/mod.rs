@@ -12,4 +12,4 @@ pub mod norm;
 pub use activation::{gelu, sigmoid, silu};
 pub use attention::self_attention;
 pub use linear::{linear, matmul};
-pub use norm::batch_norm;
+pub use norm::{batch_norm, normalize_batch, update_running, BatchNormalized};

@@ -1,52 +1,96 @@
 //! Batch normalization of `[rows, channels]` in training. On `Autodiff<Flex>`
 //! (`f32`) a fused operation (statistics in one pass, output in another, a backward
-//! of its own), with the running statistics updated as burn's `BatchNorm` updates
-//! them; elsewhere, and without autodiff, burn's `BatchNorm::forward`.
+//! of its own), elsewhere composed of burn's operations; the running statistics
+//! move as burn's `BatchNorm` moves them, and without autodiff burn's
+//! `BatchNorm::forward` normalizes with them.
 
 use burn::{
     backend::{Autodiff, Flex},
+    module::RunningState,
     nn::BatchNorm,
     tensor::{backend::Backend, DType, Tensor},
 };
 
 use crate::cpu::{as_backend, batch_norm_op, same_type};
 
+/// The outcome of [`normalize_batch`].
+pub struct BatchNormalized<B: Backend> {
+    /// `[rows, channels]`
+    pub output: Tensor<B, 2>,
+    /// `[channels]`: the batch's mean and biased variance, without gradient.
+    pub mean: Tensor<B, 1>,
+    pub variance: Tensor<B, 1>,
+}
+
+/// `(x − mean)/√(var + ε)·γ + β` with the statistics of the batch `x` `[rows,
+/// channels]` (biased variance), `gamma`, `beta` `[channels]`: batch normalization
+/// in training, without the running statistics (see [`batch_norm`]).
+pub fn normalize_batch<B: Backend>(
+    x: Tensor<B, 2>,
+    gamma: Tensor<B, 1>,
+    beta: Tensor<B, 1>,
+    epsilon: f64,
+) -> BatchNormalized<B> {
+    if x.dtype() == DType::F32 {
+        if let Ok(x) = same_type::<_, Tensor<Autodiff<Flex>, 2>>(x.clone()) {
+            let (Ok(gamma), Ok(beta)) = (
+                same_type::<_, Tensor<Autodiff<Flex>, 1>>(gamma),
+                same_type::<_, Tensor<Autodiff<Flex>, 1>>(beta),
+            ) else {
+                unreachable!("the parameters have the input's backend")
+            };
+            let fused = batch_norm_op::training(x, gamma, beta, epsilon);
+            return BatchNormalized {
+                output: as_backend(fused.output),
+                mean: as_backend(fused.mean),
+                variance: as_backend(fused.variance),
+            };
+        }
+    }
+    let channels = x.dims()[1];
+    let mean = x.clone().mean_dim(0); // [1, channels]
+    let centered = x - mean.clone();
+    let variance = centered.clone().square().mean_dim(0); // [1, channels]
+    let scale = gamma
+        / variance
+            .clone()
+            .reshape([channels])
+            .add_scalar(epsilon)
+            .sqrt();
+    BatchNormalized {
+        output: centered * scale.reshape([1, channels]) + beta.reshape([1, channels]),
+        mean: mean.reshape([channels]).detach(),
+        variance: variance.reshape([channels]).detach(),
+    }
+}
+
+/// Moves a running statistic towards a batch's: `running·(1 − momentum) +
+/// batch·momentum`, as burn's `BatchNorm` does.
+pub fn update_running<B: Backend>(
+    running: &RunningState<Tensor<B, 1>>,
+    batch: Tensor<B, 1>,
+    momentum: f64,
+) {
+    let old = running.value_sync().to_device(&batch.device());
+    running.update(
+        old.mul_scalar(1.0 - momentum)
+            .add(batch.detach().mul_scalar(momentum))
+            .detach(),
+    );
+}
+
 /// `norm.forward(x)` for `x` `[rows, channels]`: with autodiff, the batch's mean and
-/// biased variance normalize `x` and move the running statistics by `momentum`;
-/// without, the running statistics normalize it.
+/// biased variance normalize `x` ([`normalize_batch`]) and move the running
+/// statistics by `momentum`; without, burn's `BatchNorm` normalizes with the running
+/// statistics.
 pub fn batch_norm<B: Backend>(norm: &BatchNorm<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
-    if x.dtype() != DType::F32 {
+    if !B::ad_enabled(&x.device()) {
         return norm.forward(x);
     }
-    let device = x.device();
-    let x = match same_type::<_, Tensor<Autodiff<Flex>, 2>>(x) {
-        Ok(x) => x,
-        Err(x) => return norm.forward(x),
-    };
-    let (Ok(gamma), Ok(beta)) = (
-        same_type::<_, Tensor<Autodiff<Flex>, 1>>(norm.gamma.val()),
-        same_type::<_, Tensor<Autodiff<Flex>, 1>>(norm.beta.val()),
-    ) else {
-        unreachable!("the parameters have the input's backend")
-    };
-    let normalized = batch_norm_op::training(x, gamma, beta, norm.epsilon);
-    let momentum = norm.momentum;
-    let update = |running: Tensor<B, 1>, batch: Tensor<B, 1>| {
-        running
-            .to_device(&device)
-            .mul_scalar(1.0 - momentum)
-            .add(batch.mul_scalar(momentum))
-            .detach()
-    };
-    norm.running_mean.update(update(
-        norm.running_mean.value_sync(),
-        as_backend(normalized.mean),
-    ));
-    norm.running_var.update(update(
-        norm.running_var.value_sync(),
-        as_backend(normalized.variance),
-    ));
-    as_backend(normalized.output)
+    let batch = normalize_batch(x, norm.gamma.val(), norm.beta.val(), norm.epsilon);
+    update_running(&norm.running_mean, batch.mean, norm.momentum);
+    update_running(&norm.running_var, batch.variance, norm.momentum);
+    batch.output
 }
 
 #[cfg(test)]
