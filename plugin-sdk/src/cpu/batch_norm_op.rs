@@ -27,8 +27,9 @@ const BLOCK_ROWS: usize = 512;
 pub struct Normalized {
     /// `[rows, channels]`, differentiable.
     pub output: Tensor<Autodiff<Flex>, 2>,
-    /// `[channels]`: batch mean and biased variance (no gradient).
+    /// `[channels]`: batch mean (no gradient).
     pub mean: Tensor<Autodiff<Flex>, 1>,
+    /// `[channels]`: batch biased variance (no gradient).
     pub variance: Tensor<Autodiff<Flex>, 1>,
 }
 

@@ -17,8 +17,9 @@ use crate::cpu::{as_backend, batch_norm_op, same_type};
 pub struct BatchNormalized<B: Backend> {
     /// `[rows, channels]`
     pub output: Tensor<B, 2>,
-    /// `[channels]`: the batch's mean and biased variance, without gradient.
+    /// `[channels]`: the batch's mean, without gradient.
     pub mean: Tensor<B, 1>,
+    /// `[channels]`: the batch's biased variance, without gradient.
     pub variance: Tensor<B, 1>,
 }
 
