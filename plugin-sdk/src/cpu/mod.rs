@@ -1,13 +1,17 @@
 //! Kernels for burn's CPU backend (Flex) written over plain `f32` slices: fused
 //! multi-head attention with its own backward (`attention_kernel`, wrapped as burn
 //! operations in `attention_op`), strided matrix products over the `gemm` crate
-//! (`matrix`, as a burn operation in `matmul_op`), and branch-free row functions the compiler vectorizes (`vector`).
-//! [`crate::ops`] chooses them when a tensor lives on Flex.
+//! (`matrix`, as a burn operation in `matmul_op`), branch-free row functions the
+//! compiler vectorizes (`vector`, as activations in `activation_op`), and fused
+//! batch normalization (`batch_norm_op`) and per-edge gathered sums
+//! (`gather_sum_op`), each with its own backward. [`crate::ops`] chooses them when
+//! a tensor lives on Flex.
 
 pub(crate) mod activation_op;
 pub(crate) mod attention_kernel;
 pub(crate) mod attention_op;
 pub(crate) mod batch_norm_op;
+pub(crate) mod gather_sum_op;
 pub(crate) mod matmul_op;
 pub(crate) mod matrix;
 pub(crate) mod vector;

@@ -13,7 +13,7 @@ use burn::{
     },
 };
 use mmhost_materials::CGCNN_FEATURES;
-use mmhost_plugin_sdk::ops::{batch_norm, linear, matmul, sigmoid, silu};
+use mmhost_plugin_sdk::ops::{batch_norm, gather_sum, linear, matmul, sigmoid, silu};
 
 /// Sizes of PotNet; defaults are the reference configuration.
 #[derive(Config, Debug)]
@@ -195,13 +195,14 @@ impl<B: Backend> PotNetConv<B> {
         let [h, _] = self.gate_out.weight.dims();
         let first_layer = |linear: &Linear<B>| {
             let block = |part: usize| linear.weight.val().slice([part * h..(part + 1) * h, 0..h]);
-            let hidden = matmul(x.clone(), block(0)).select(0, target.clone())
-                + matmul(x.clone(), block(1)).select(0, source.clone())
-                + matmul(edges.clone(), block(2)); // [E, H]
-            match &linear.bias {
-                Some(bias) => hidden + bias.val().unsqueeze_dim(0),
-                None => hidden,
-            }
+            gather_sum(
+                matmul(x.clone(), block(0)),
+                target.clone(),
+                matmul(x.clone(), block(1)),
+                source.clone(),
+                matmul(edges.clone(), block(2)),
+                linear.bias.as_ref().map(|bias| bias.val()),
+            ) // [E, H]
         };
         let gate = sigmoid(batch_norm(
             &self.gate_norm,

@@ -1,0 +1,210 @@
+//! `a[target] + b[source] + c + bias` (rows of `a` and `b` picked per edge) as one
+//! burn operation on `Autodiff<Flex>`: one pass writes the `[edges, width]` output
+//! where burn's `select`s and broadcast additions write five; its backward adds the
+//! output gradient into `a`'s and `b`'s rows (in parallel over column blocks, so the
+//! sums' order and result do not depend on the thread count), passes it to `c` as
+//! it is, and sums its rows for `bias`.
+
+use burn::{
+    backend::{
+        autodiff::{
+            checkpoint::{base::Checkpointer, strategy::NoCheckpointing},
+            grads::Gradients,
+            ops::{Backward, Ops, OpsKind},
+        },
+        flex::FlexTensor,
+        Autodiff, Flex,
+    },
+    tensor::{DType, Tensor, TensorData, TensorPrimitive},
+};
+use rayon::prelude::*;
+
+/// Edges per parallel block of the forward pass and of the bias gradient.
+const BLOCK_ROWS: usize = 512;
+/// Columns per parallel block of the scatter-add (one 64-byte cache line).
+const BLOCK_COLUMNS: usize = 16;
+
+/// The differentiable sum on `Autodiff<Flex>`: `a`, `b` `[nodes, width]`, `c`
+/// `[edges, width]`, `bias` `[width]`, all `f32`; `target`, `source` one node index
+/// per edge, each below `nodes` → `[edges, width]`.
+pub fn training(
+    a: Tensor<Autodiff<Flex>, 2>,
+    target: Vec<usize>,
+    b: Tensor<Autodiff<Flex>, 2>,
+    source: Vec<usize>,
+    c: Tensor<Autodiff<Flex>, 2>,
+    bias: Tensor<Autodiff<Flex>, 1>,
+) -> Tensor<Autodiff<Flex>, 2> {
+    let [a, b, c, bias] = [
+        a.into_primitive().tensor(),
+        b.into_primitive().tensor(),
+        c.into_primitive().tensor(),
+        bias.into_primitive().tensor(),
+    ];
+    let [a_values, b_values, c_values, bias_values] =
+        [&a, &b, &c, &bias].map(|t| contiguous_f32(&t.primitive));
+    let nodes = a_values.layout().shape().dims::<2>()[0];
+    let [edges, width] = c_values.layout().shape().dims::<2>();
+    assert!(
+        b_values.layout().shape().dims::<2>() == [nodes, width]
+            && a_values.layout().shape().dims::<2>()[1] == width
+            && bias_values.layout().shape().num_elements() == width
+            && target.len() == edges
+            && source.len() == edges,
+        "gather_sum: shapes disagree"
+    );
+    assert!(
+        target.iter().chain(&source).all(|&i| i < nodes),
+        "gather_sum: an index is not below the {nodes} nodes"
+    );
+    let (a_rows, b_rows, c_rows, bias_row) = (
+        values(&a_values),
+        values(&b_values),
+        values(&c_values),
+        values(&bias_values),
+    );
+    let mut out = vec![0.0f32; edges * width];
+    out.par_chunks_mut(BLOCK_ROWS * width)
+        .zip(c_rows.par_chunks(BLOCK_ROWS * width))
+        .enumerate()
+        .for_each(|(block, (out, c))| {
+            let first = block * BLOCK_ROWS;
+            for (row, (out, c)) in out
+                .chunks_exact_mut(width)
+                .zip(c.chunks_exact(width))
+                .enumerate()
+            {
+                let (t, s) = (target[first + row], source[first + row]);
+                let a = &a_rows[t * width..(t + 1) * width];
+                let b = &b_rows[s * width..(s + 1) * width];
+                for ((((out, a), b), c), bias) in out.iter_mut().zip(a).zip(b).zip(c).zip(bias_row)
+                {
+                    *out = a + b + c + bias;
+                }
+            }
+        });
+    let out = FlexTensor::from_data(TensorData::new(out, [edges, width]));
+    let state = Indices {
+        nodes,
+        target,
+        source,
+    };
+    let output = match GatherSumBackward
+        .prepare::<NoCheckpointing>([
+            a.node.clone(),
+            b.node.clone(),
+            c.node.clone(),
+            bias.node.clone(),
+        ])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+fn contiguous_f32(x: &FlexTensor) -> FlexTensor {
+    assert!(
+        x.dtype() == DType::F32,
+        "gather_sum takes f32, got {:?}",
+        x.dtype()
+    );
+    x.to_contiguous()
+}
+
+fn values(x: &FlexTensor) -> &[f32] {
+    match x.as_slice::<f32>() {
+        Some(values) => values,
+        None => unreachable!("made contiguous f32 by contiguous_f32"),
+    }
+}
+
+/// `Σ_e d_out[e]` into row `index[e]` of a `[nodes, width]` gradient.
+fn scatter_add(d_out: &[f32], index: &[usize], nodes: usize, width: usize) -> FlexTensor {
+    let mut sums = vec![0.0f32; nodes * width];
+    // Each task owns a block of columns of every row: disjoint writes, and each
+    // element's sum runs over the edges in order.
+    let blocks = width.div_ceil(BLOCK_COLUMNS);
+    let columns: Vec<Vec<f32>> = (0..blocks)
+        .into_par_iter()
+        .map(|block| {
+            let start = block * BLOCK_COLUMNS;
+            let span = BLOCK_COLUMNS.min(width - start);
+            let mut part = vec![0.0f32; nodes * span];
+            for (edge, &node) in index.iter().enumerate() {
+                let from = &d_out[edge * width + start..edge * width + start + span];
+                let to = &mut part[node * span..(node + 1) * span];
+                for (to, from) in to.iter_mut().zip(from) {
+                    *to += from;
+                }
+            }
+            part
+        })
+        .collect();
+    for (block, part) in columns.iter().enumerate() {
+        let start = block * BLOCK_COLUMNS;
+        let span = BLOCK_COLUMNS.min(width - start);
+        for (node, values) in part.chunks_exact(span).enumerate() {
+            sums[node * width + start..node * width + start + span].copy_from_slice(values);
+        }
+    }
+    FlexTensor::from_data(TensorData::new(sums, [nodes, width]))
+}
+
+/// Column sums of `[edges, width]` rows: blocks of rows in parallel, added in order.
+fn column_sums(d_out: &[f32], width: usize) -> FlexTensor {
+    let blocks: Vec<Vec<f32>> = d_out
+        .par_chunks(BLOCK_ROWS * width)
+        .map(|rows| {
+            let mut sums = vec![0.0f32; width];
+            for row in rows.chunks_exact(width) {
+                sums.iter_mut().zip(row).for_each(|(s, v)| *s += v);
+            }
+            sums
+        })
+        .collect();
+    let mut sums = vec![0.0f32; width];
+    for block in blocks {
+        sums.iter_mut().zip(block).for_each(|(s, v)| *s += v);
+    }
+    FlexTensor::from_data(TensorData::new(sums, [width]))
+}
+
+/// The edges' node indices, kept for the backward step.
+#[derive(Clone, Debug)]
+struct Indices {
+    nodes: usize,
+    target: Vec<usize>,
+    source: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct GatherSumBackward;
+
+impl Backward<Flex, 4> for GatherSumBackward {
+    type State = Indices;
+
+    fn backward(self, ops: Ops<Self::State, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_a, parent_b, parent_c, parent_bias] = ops.parents;
+        let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let [edges, width] = d_out.layout().shape().dims::<2>();
+        let state = ops.state;
+        let d_values = &values(&d_out)[..edges * width];
+        if let Some(parent) = parent_a {
+            let d_a = scatter_add(d_values, &state.target, state.nodes, width);
+            grads.register::<Flex>(parent.id, d_a);
+        }
+        if let Some(parent) = parent_b {
+            let d_b = scatter_add(d_values, &state.source, state.nodes, width);
+            grads.register::<Flex>(parent.id, d_b);
+        }
+        if let Some(parent) = parent_bias {
+            grads.register::<Flex>(parent.id, column_sums(d_values, width));
+        }
+        if let Some(parent) = parent_c {
+            grads.register::<Flex>(parent.id, d_out);
+        }
+    }
+}
