@@ -41,8 +41,56 @@ pub fn training(
         c.into_primitive().tensor(),
         bias.into_primitive().tensor(),
     ];
-    let [a_values, b_values, c_values, bias_values] =
-        [&a, &b, &c, &bias].map(|t| contiguous_f32(&t.primitive));
+    let nodes = a.primitive.layout().shape().dims::<2>()[0];
+    let out = sum_rows(
+        [&a.primitive, &b.primitive, &c.primitive, &bias.primitive],
+        &target,
+        &source,
+    );
+    let state = Indices {
+        nodes,
+        target,
+        source,
+    };
+    let output = match GatherSumBackward
+        .prepare::<NoCheckpointing>([
+            a.node.clone(),
+            b.node.clone(),
+            c.node.clone(),
+            bias.node.clone(),
+        ])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// The same sum on Flex, without a graph.
+pub fn inference(
+    a: Tensor<Flex, 2>,
+    target: Vec<usize>,
+    b: Tensor<Flex, 2>,
+    source: Vec<usize>,
+    c: Tensor<Flex, 2>,
+    bias: Tensor<Flex, 1>,
+) -> Tensor<Flex, 2> {
+    let [a, b, c, bias] = [
+        a.into_primitive().tensor(),
+        b.into_primitive().tensor(),
+        c.into_primitive().tensor(),
+        bias.into_primitive().tensor(),
+    ];
+    let out = sum_rows([&a, &b, &c, &bias], &target, &source);
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
+/// `a[target] + b[source] + c + bias` of the operands `[a, b, c, bias]` into a new
+/// `[edges, width]` tensor.
+fn sum_rows(operands: [&FlexTensor; 4], target: &[usize], source: &[usize]) -> FlexTensor {
+    let [a_values, b_values, c_values, bias_values] = operands.map(contiguous_f32);
     let nodes = a_values.layout().shape().dims::<2>()[0];
     let [edges, width] = c_values.layout().shape().dims::<2>();
     assert!(
@@ -54,7 +102,7 @@ pub fn training(
         "gather_sum: shapes disagree"
     );
     assert!(
-        target.iter().chain(&source).all(|&i| i < nodes),
+        target.iter().chain(source).all(|&i| i < nodes),
         "gather_sum: an index is not below the {nodes} nodes"
     );
     let (a_rows, b_rows, c_rows, bias_row) = (
@@ -83,26 +131,7 @@ pub fn training(
                 }
             }
         });
-    let out = FlexTensor::from_data(TensorData::new(out, [edges, width]));
-    let state = Indices {
-        nodes,
-        target,
-        source,
-    };
-    let output = match GatherSumBackward
-        .prepare::<NoCheckpointing>([
-            a.node.clone(),
-            b.node.clone(),
-            c.node.clone(),
-            bias.node.clone(),
-        ])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(output))
+    FlexTensor::from_data(TensorData::new(out, [edges, width]))
 }
 
 fn contiguous_f32(x: &FlexTensor) -> FlexTensor {

@@ -1,5 +1,6 @@
-//! Operations over the edges of a graph batch. On `Autodiff<Flex>` (`f32`) a fused
-//! operation with a backward of its own, elsewhere burn's `select` and additions.
+//! Operations over the edges of a graph batch. On Flex (`f32`) a fused operation,
+//! under autodiff with a backward of its own; elsewhere burn's `select` and
+//! additions.
 
 use burn::{
     backend::{Autodiff, Flex},
@@ -38,6 +39,24 @@ pub fn gather_sum<B: Backend>(
                 unreachable!("all operands have the backend B")
             };
             let fused = gather_sum_op::training(
+                a_cpu,
+                node_indices(target),
+                b,
+                node_indices(source),
+                c,
+                bias,
+            );
+            return as_backend(fused);
+        }
+        if let Ok(a_cpu) = same_type::<_, Tensor<Flex, 2>>(a.clone()) {
+            let (Ok(b), Ok(c), Ok(bias)) = (
+                same_type::<_, Tensor<Flex, 2>>(b),
+                same_type::<_, Tensor<Flex, 2>>(c),
+                same_type::<_, Tensor<Flex, 1>>(bias),
+            ) else {
+                unreachable!("all operands have the backend B")
+            };
+            let fused = gather_sum_op::inference(
                 a_cpu,
                 node_indices(target),
                 b,
@@ -127,5 +146,36 @@ mod tests {
         for (ours, burns) in results[0].iter().zip(&results[1]) {
             ours.assert_approx_eq::<f32>(burns, Tolerance::absolute(1e-4));
         }
+    }
+
+    /// Without autodiff (evaluation), the same sum as burn's.
+    #[test]
+    fn inference_matches_burns_select_and_add() {
+        let device = Default::default();
+        let (nodes, edges, width) = (11, 700, 9);
+        let target: Vec<i64> = (0..edges).map(|e| (e * 5 % 11) as i64).collect();
+        let source: Vec<i64> = (0..edges).map(|e| (e * 3 % 7) as i64).collect();
+        let index = |values: &Vec<i64>| {
+            Tensor::<Flex, 1, Int>::from_data(TensorData::new(values.clone(), [edges]), &device)
+        };
+        let random = |shape: [usize; 2]| {
+            Tensor::<Flex, 2>::random(shape, Distribution::Normal(0.0, 1.0), &device)
+        };
+        let (a, b, c) = (
+            random([nodes, width]),
+            random([nodes, width]),
+            random([edges, width]),
+        );
+        let ours = gather_sum(
+            a.clone(),
+            index(&target),
+            b.clone(),
+            index(&source),
+            c.clone(),
+            None,
+        );
+        let burns = a.select(0, index(&target)) + b.select(0, index(&source)) + c;
+        ours.into_data()
+            .assert_approx_eq::<f32>(&burns.into_data(), Tolerance::absolute(1e-5));
     }
 }
