@@ -13,12 +13,14 @@ use burn::{
         flex::FlexTensor,
         Autodiff, Flex,
     },
-    tensor::{DType, Tensor, TensorData, TensorPrimitive},
+    tensor::{Tensor, TensorData, TensorPrimitive},
 };
 use rayon::prelude::*;
 
-use super::vector;
+use super::{contiguous_f32, f32_values, vector};
 
+/// Names the operations in a dtype error.
+const OPERATION: &str = "the fused activations";
 /// Elements per parallel chunk.
 const CHUNK: usize = 1 << 14;
 
@@ -33,7 +35,7 @@ pub enum Activation {
 
 /// The activation of `x` (`f32`, any shape) on Flex.
 pub fn inference<const D: usize>(kind: Activation, x: Tensor<Flex, D>) -> Tensor<Flex, D> {
-    let x = contiguous_f32(x.into_primitive().tensor());
+    let x = contiguous_f32(&x.into_primitive().tensor(), OPERATION);
     Tensor::from_primitive(TensorPrimitive::Float(apply(kind, &x)))
 }
 
@@ -43,7 +45,7 @@ pub fn training<const D: usize>(
     x: Tensor<Autodiff<Flex>, D>,
 ) -> Tensor<Autodiff<Flex>, D> {
     let input = x.into_primitive().tensor();
-    let x = contiguous_f32(input.primitive.clone());
+    let x = contiguous_f32(&input.primitive, OPERATION);
     let out = apply(kind, &x);
     let output = match (ActivationBackward { kind })
         .prepare::<NoCheckpointing>([input.node.clone()])
@@ -63,25 +65,9 @@ pub fn training<const D: usize>(
     Tensor::from_primitive(TensorPrimitive::Float(output))
 }
 
-fn contiguous_f32(x: FlexTensor) -> FlexTensor {
-    assert!(
-        x.dtype() == DType::F32,
-        "the fused activations take f32, got {:?}",
-        x.dtype()
-    );
-    x.to_contiguous()
-}
-
-fn values(x: &FlexTensor) -> &[f32] {
-    match x.as_slice::<f32>() {
-        Some(values) => values,
-        None => unreachable!("made contiguous f32 by contiguous_f32"),
-    }
-}
-
 /// A new tensor of `x`'s shape holding the activation of each element.
 fn apply(kind: Activation, x: &FlexTensor) -> FlexTensor {
-    let input = values(x);
+    let input = f32_values(x);
     let mut out = vec![0.0f32; input.len()];
     out.par_chunks_mut(CHUNK)
         .zip(input.par_chunks(CHUNK))
@@ -105,10 +91,7 @@ impl Backward<Flex, 1> for ActivationBackward {
         let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
         let Some(parent) = parent else { return };
         let saved = ops.state;
-        let (saved_values, d_out_values) = (values(&saved), d_out.as_slice::<f32>());
-        let Some(d_out_values) = d_out_values else {
-            unreachable!("gradients of an f32 activation are f32")
-        };
+        let (saved_values, d_out_values) = (f32_values(&saved), f32_values(&d_out));
         let mut d_x = vec![0.0f32; saved_values.len()];
         d_x.par_chunks_mut(CHUNK)
             .zip(saved_values.par_chunks(CHUNK))

@@ -16,10 +16,14 @@ use burn::{
         flex::FlexTensor,
         Autodiff, Flex,
     },
-    tensor::{DType, Tensor, TensorData, TensorPrimitive},
+    tensor::{Tensor, TensorData, TensorPrimitive},
 };
 use rayon::prelude::*;
 
+use super::{contiguous_f32, f32_matrix, f32_values};
+
+/// Names the operation in a dtype error.
+const OPERATION: &str = "the fused batch norm";
 /// Rows per block of the parallel passes.
 const BLOCK_ROWS: usize = 512;
 
@@ -47,16 +51,16 @@ pub fn training(
         gamma.into_primitive().tensor(),
         beta.into_primitive().tensor(),
     );
-    let x_values = contiguous_f32(&x.primitive);
-    let gamma_values = contiguous_f32(&gamma.primitive);
-    let beta_values = contiguous_f32(&beta.primitive);
-    let (values, rows, channels) = matrix(&x_values);
+    let x_values = contiguous_f32(&x.primitive, OPERATION);
+    let gamma_values = contiguous_f32(&gamma.primitive, OPERATION);
+    let beta_values = contiguous_f32(&beta.primitive, OPERATION);
+    let (values, rows, channels) = f32_matrix(&x_values);
     let (mean, variance) = statistics(values, rows, channels);
     let inv_std: Vec<f32> = variance
         .iter()
         .map(|v| (1.0 / (v + epsilon).sqrt()) as f32)
         .collect();
-    let (gamma_slice, beta_slice) = (slice(&gamma_values), slice(&beta_values));
+    let (gamma_slice, beta_slice) = (f32_values(&gamma_values), f32_values(&beta_values));
     let scale: Vec<f32> = inv_std
         .iter()
         .zip(gamma_slice)
@@ -99,28 +103,6 @@ pub fn training(
         mean: vector(mean),
         variance: vector(variance),
     }
-}
-
-fn contiguous_f32(x: &FlexTensor) -> FlexTensor {
-    assert!(
-        x.dtype() == DType::F32,
-        "the fused batch norm takes f32, got {:?}",
-        x.dtype()
-    );
-    x.to_contiguous()
-}
-
-fn slice(x: &FlexTensor) -> &[f32] {
-    match x.as_slice::<f32>() {
-        Some(values) => values,
-        None => unreachable!("made contiguous f32 by contiguous_f32"),
-    }
-}
-
-/// A contiguous `f32` matrix's values, rows and columns.
-fn matrix(x: &FlexTensor) -> (&[f32], usize, usize) {
-    let [rows, channels] = x.layout().shape().dims::<2>();
-    (slice(x), rows, channels)
 }
 
 /// Per-channel sums of `f(row of x, row of y)` over all rows, in f64, two sums per
@@ -190,8 +172,8 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let [parent_x, parent_gamma, parent_beta] = ops.parents;
         let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
         let state = ops.state;
-        let (x, rows, channels) = matrix(&state.x);
-        let dy = slice(&d_out);
+        let (x, rows, channels) = f32_matrix(&state.x);
+        let dy = f32_values(&d_out);
         let (mean, inv_std) = (&state.mean, &state.inv_std);
         // Σ dy and Σ dy·x̂ per channel.
         let (sum_dy, sum_dy_xhat) = channel_sums(x, dy, channels, |x, dy, s, sx| {

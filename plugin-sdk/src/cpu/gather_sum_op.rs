@@ -15,9 +15,11 @@ use burn::{
         flex::FlexTensor,
         Autodiff, Flex,
     },
-    tensor::{DType, Tensor, TensorData, TensorPrimitive},
+    tensor::{Tensor, TensorData, TensorPrimitive},
 };
 use rayon::prelude::*;
+
+use super::{contiguous_f32, f32_values};
 
 /// Edges per parallel block of the forward pass and of the bias gradient.
 const BLOCK_ROWS: usize = 512;
@@ -90,7 +92,8 @@ pub fn inference(
 /// `a[target] + b[source] + c + bias` of the operands `[a, b, c, bias]` into a new
 /// `[edges, width]` tensor.
 fn sum_rows(operands: [&FlexTensor; 4], target: &[usize], source: &[usize]) -> FlexTensor {
-    let [a_values, b_values, c_values, bias_values] = operands.map(contiguous_f32);
+    let [a_values, b_values, c_values, bias_values] =
+        operands.map(|x| contiguous_f32(x, "gather_sum"));
     let nodes = a_values.layout().shape().dims::<2>()[0];
     let [edges, width] = c_values.layout().shape().dims::<2>();
     assert!(
@@ -106,10 +109,10 @@ fn sum_rows(operands: [&FlexTensor; 4], target: &[usize], source: &[usize]) -> F
         "gather_sum: an index is not below the {nodes} nodes"
     );
     let (a_rows, b_rows, c_rows, bias_row) = (
-        values(&a_values),
-        values(&b_values),
-        values(&c_values),
-        values(&bias_values),
+        f32_values(&a_values),
+        f32_values(&b_values),
+        f32_values(&c_values),
+        f32_values(&bias_values),
     );
     let mut out = vec![0.0f32; edges * width];
     out.par_chunks_mut(BLOCK_ROWS * width)
@@ -132,22 +135,6 @@ fn sum_rows(operands: [&FlexTensor; 4], target: &[usize], source: &[usize]) -> F
             }
         });
     FlexTensor::from_data(TensorData::new(out, [edges, width]))
-}
-
-fn contiguous_f32(x: &FlexTensor) -> FlexTensor {
-    assert!(
-        x.dtype() == DType::F32,
-        "gather_sum takes f32, got {:?}",
-        x.dtype()
-    );
-    x.to_contiguous()
-}
-
-fn values(x: &FlexTensor) -> &[f32] {
-    match x.as_slice::<f32>() {
-        Some(values) => values,
-        None => unreachable!("made contiguous f32 by contiguous_f32"),
-    }
 }
 
 /// `Σ_e d_out[e]` into row `index[e]` of a `[nodes, width]` gradient.
@@ -220,7 +207,7 @@ impl Backward<Flex, 4> for GatherSumBackward {
         let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
         let [edges, width] = d_out.layout().shape().dims::<2>();
         let state = ops.state;
-        let d_values = &values(&d_out)[..edges * width];
+        let d_values = &f32_values(&d_out)[..edges * width];
         if let Some(parent) = parent_a {
             let d_a = scatter_add(d_values, &state.target, state.nodes, width);
             grads.register::<Flex>(parent.id, d_a);

@@ -15,14 +15,23 @@ use burn::{
         flex::FlexTensor,
         Autodiff, Flex,
     },
-    tensor::{DType, Tensor, TensorData, TensorPrimitive},
+    tensor::{Tensor, TensorData, TensorPrimitive},
 };
 
-use super::matrix::{multiply_in_parallel, Layout, View, ViewMut};
+use super::{
+    contiguous_f32, f32_matrix,
+    matrix::{multiply_in_parallel, Layout, View, ViewMut},
+};
+
+/// Names the operation in a dtype error.
+const OPERATION: &str = "the matrix product";
 
 /// `a·b` on Flex: `a` `[n, k]`, `b` `[k, m]`, `f32` → `[n, m]`.
 pub fn inference(a: Tensor<Flex, 2>, b: Tensor<Flex, 2>) -> Tensor<Flex, 2> {
-    let (a, b) = (contiguous_f32(a), contiguous_f32(b));
+    let (a, b) = (
+        contiguous_f32(&a.into_primitive().tensor(), OPERATION),
+        contiguous_f32(&b.into_primitive().tensor(), OPERATION),
+    );
     Tensor::from_primitive(TensorPrimitive::Float(product(&a, &b, Side::Plain)))
 }
 
@@ -34,11 +43,9 @@ pub fn training(
 ) -> Tensor<Autodiff<Flex>, 2> {
     let (a, b) = (a.into_primitive().tensor(), b.into_primitive().tensor());
     let (a_values, b_values) = (
-        a.primitive.clone().to_contiguous(),
-        b.primitive.clone().to_contiguous(),
+        contiguous_f32(&a.primitive, OPERATION),
+        contiguous_f32(&b.primitive, OPERATION),
     );
-    check_f32(&a_values);
-    check_f32(&b_values);
     let out = product(&a_values, &b_values, Side::Plain);
     let output = match MatmulBackward
         .prepare::<NoCheckpointing>([a.node.clone(), b.node.clone()])
@@ -49,29 +56,6 @@ pub fn training(
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Tensor::from_primitive(TensorPrimitive::Float(output))
-}
-
-fn contiguous_f32(x: Tensor<Flex, 2>) -> FlexTensor {
-    let x = x.into_primitive().tensor().to_contiguous();
-    check_f32(&x);
-    x
-}
-
-fn check_f32(x: &FlexTensor) {
-    assert!(
-        x.dtype() == DType::F32,
-        "the matrix product takes f32, got {:?}",
-        x.dtype()
-    );
-}
-
-/// A contiguous `f32` matrix's values and `[rows, cols]`.
-fn matrix(x: &FlexTensor) -> (&[f32], usize, usize) {
-    let dims = x.layout().shape().dims::<2>();
-    match x.as_slice::<f32>() {
-        Some(values) => (values, dims[0], dims[1]),
-        None => unreachable!("made contiguous f32 before the product"),
-    }
 }
 
 /// Which operand of [`product`] is read transposed.
@@ -88,7 +72,7 @@ enum Side {
 /// The product of two contiguous `f32` matrices, one possibly read transposed, into
 /// a new tensor.
 fn product(a: &FlexTensor, b: &FlexTensor, side: Side) -> FlexTensor {
-    let ((a, a_rows, a_cols), (b, b_rows, b_cols)) = (matrix(a), matrix(b));
+    let ((a, a_rows, a_cols), (b, b_rows, b_cols)) = (f32_matrix(a), f32_matrix(b));
     let a_view = Layout::rows(0, a_rows, a_cols, a_cols);
     let b_view = Layout::rows(0, b_rows, b_cols, b_cols);
     let (a_view, b_view) = match side {

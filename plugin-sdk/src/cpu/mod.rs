@@ -19,7 +19,7 @@ pub(crate) mod vector;
 use std::any::Any;
 
 use burn::{
-    backend::{Autodiff, Flex},
+    backend::{flex::FlexTensor, Autodiff, Flex},
     tensor::{backend::Backend, DType, Tensor},
 };
 
@@ -64,4 +64,30 @@ pub(crate) fn as_backend<A: 'static, B: Backend, const D: usize>(tensor: A) -> T
         Ok(tensor) => tensor,
         Err(_) => unreachable!("converted from Tensor<B, D> by same_type"),
     }
+}
+
+/// `x` contiguous and covering its whole buffer (copied if it is not); panics unless
+/// it holds `f32`, naming `operation`.
+pub(crate) fn contiguous_f32(x: &FlexTensor, operation: &str) -> FlexTensor {
+    assert!(
+        x.dtype() == DType::F32,
+        "{operation} takes f32, got {:?}",
+        x.dtype()
+    );
+    x.to_contiguous()
+}
+
+/// The values of a contiguous `f32` tensor: one made by [`contiguous_f32`], or the
+/// gradient of an `f32` operation made contiguous.
+pub(crate) fn f32_values(x: &FlexTensor) -> &[f32] {
+    match x.as_slice::<f32>() {
+        Some(values) => values,
+        None => unreachable!("a contiguous f32 tensor"),
+    }
+}
+
+/// A contiguous `f32` matrix's values, rows and columns (see [`f32_values`]).
+pub(crate) fn f32_matrix(x: &FlexTensor) -> (&[f32], usize, usize) {
+    let [rows, cols] = x.layout().shape().dims::<2>();
+    (f32_values(x), rows, cols)
 }
