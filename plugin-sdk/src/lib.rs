@@ -63,16 +63,27 @@ pub use mmhost_plugin_api as api;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Tells mimalloc to keep freed memory for reuse instead of returning it to the
-/// operating system (the process stays at its peak resident size), unless the user
-/// set `MIMALLOC_PURGE_DELAY` themselves. Called when a model is created.
+/// operating system (the process stays at its peak resident size), and to stop
+/// asking for transparent huge pages: with the kernel's usual `defrag = madvise`, each
+/// fault in a huge-page region compacts memory and zeroes 2 MiB, which took a sixth
+/// of a PotNet benchmark's CPU time, in loading and the first steps. A variable the
+/// user set (`MIMALLOC_PURGE_DELAY`, `MIMALLOC_ALLOW_THP`) wins. Called when a model
+/// is created.
 pub(crate) fn keep_freed_memory() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     /// `mi_option_purge_delay` in the option enumeration of mimalloc 2 (and 3).
     const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    /// `mi_option_allow_thp` in the option enumeration of mimalloc 2.
+    const ALLOW_THP: libmimalloc_sys::mi_option_t = 37;
     ONCE.call_once(|| {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            // SAFETY: sets a process-wide allocator option; no memory is touched.
-            unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, -1) };
+        for (variable, option, value) in [
+            ("MIMALLOC_PURGE_DELAY", PURGE_DELAY, -1),
+            ("MIMALLOC_ALLOW_THP", ALLOW_THP, 0),
+        ] {
+            if std::env::var_os(variable).is_none() {
+                // SAFETY: sets a process-wide allocator option; no memory is touched.
+                unsafe { libmimalloc_sys::mi_option_set(option, value) };
+            }
         }
     });
 }
