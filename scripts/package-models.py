@@ -18,6 +18,7 @@ import json
 import shutil
 import statistics
 import subprocess
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +44,19 @@ def per_source(predictions, sources, prop):
         error = abs(float(row[f"predicted_{prop}"]) - float(row[prop]))
         groups.setdefault(sources.get(row["material_id"], "other"), []).append(error)
     return {s: (len(e), statistics.mean(e)) for s, e in sorted(groups.items())}
+
+
+def encoder_sizes(config):
+    """'crystal: preset reference, hidden_dim 128; dos: preset small; …' from a run's
+    config.toml."""
+    encoders = tomllib.loads(config.read_text())["encoders"]
+    parts = []
+    for modality, encoder in sorted(encoders.items()):
+        keys = encoder.get("config", {})
+        described = [f"preset {keys['preset']}"] if "preset" in keys else []
+        described += [f"{k} {v}" for k, v in sorted(keys.items()) if k != "preset"]
+        parts.append(f"{modality}: {', '.join(described) or 'defaults'}")
+    return "; ".join(parts)
 
 
 def retrieval(mmhost, run, db, query):
@@ -112,8 +126,8 @@ def package_pretrained(work, out, mmhost, hardware, data_info):
         "",
         "## Recipe",
         "",
-        f"`scripts/train-models.sh` with `configs/models.toml`: small presets, AdamW lr 1e-3,",
-        f"weight decay 0.05, warm-up 10 % then cosine decay, batch 64, {last['epochs']} epochs "
+        f"`scripts/train-models.sh` with `configs/models.toml` ({encoder_sizes(run / 'config.toml')}):",
+        f"AdamW lr 1e-3, weight decay 0.05, warm-up 10 % then cosine decay, batch 64, {last['epochs']} epochs "
         f"({last['global_step']} steps); {hardware}.",
         "",
         "| encoder | plugin | version | parameters |",

@@ -260,7 +260,7 @@ fn finetuning_from_the_pretrained_model_takes_the_commands_seed() {
     mmhost_ok(&[
         "finetune",
         "--config",
-        path(&repo_root().join("configs/models.toml")),
+        path(&repo_root().join("configs/demo.toml")),
         "--set",
         "seed=7",
         "--db",
@@ -274,10 +274,12 @@ fn finetuning_from_the_pretrained_model_takes_the_commands_seed() {
         "--out",
         path(&out),
     ]);
-    // The encoder configuration is the pretraining's, the seed the command's.
+    // The encoder configuration is the pretraining's (a half-width reference PotNet,
+    // where the command's demo configuration asks for the small preset), the seed the
+    // command's.
     let config = fs::read_to_string(out.join("config.toml")).unwrap();
     assert!(config.lines().any(|l| l == "seed = 7"), "{config}");
-    assert!(config.contains("preset = \"small\""), "{config}");
+    assert!(config.contains("hidden_dim = 128"), "{config}");
 }
 
 #[test]
