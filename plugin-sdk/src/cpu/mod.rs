@@ -58,11 +58,13 @@ pub(crate) fn same_type<A: 'static, T: 'static>(value: A) -> Result<T, A> {
     }
 }
 
-/// A tensor of a CPU backend back as the `Tensor<B, D>` it was converted from.
+/// `tensor` as the `Tensor<B, D>` it is known to be: a result on a CPU backend
+/// converted back, or an operand of the backend a first operand was found to have
+/// by [`same_type`] converted along with it.
 pub(crate) fn as_backend<A: 'static, B: Backend, const D: usize>(tensor: A) -> Tensor<B, D> {
     match same_type(tensor) {
         Ok(tensor) => tensor,
-        Err(_) => unreachable!("converted from Tensor<B, D> by same_type"),
+        Err(_) => unreachable!("a Tensor<B, D> of the backend found by same_type"),
     }
 }
 

@@ -30,39 +30,26 @@ pub fn gather_sum<B: Backend>(
         .iter()
         .all(|&d| d == DType::F32);
     if all_f32 {
+        // `b`, `c` and `bias` have `a`'s backend B: `a`'s type stands for all four.
         if let Ok(a_cpu) = same_type::<_, Tensor<Autodiff<Flex>, 2>>(a.clone()) {
-            let (Ok(b), Ok(c), Ok(bias)) = (
-                same_type::<_, Tensor<Autodiff<Flex>, 2>>(b),
-                same_type::<_, Tensor<Autodiff<Flex>, 2>>(c),
-                same_type::<_, Tensor<Autodiff<Flex>, 1>>(bias),
-            ) else {
-                unreachable!("all operands have the backend B")
-            };
             let fused = gather_sum_op::training(
                 a_cpu,
                 node_indices(target),
-                b,
+                as_backend(b),
                 node_indices(source),
-                c,
-                bias,
+                as_backend(c),
+                as_backend(bias),
             );
             return as_backend(fused);
         }
         if let Ok(a_cpu) = same_type::<_, Tensor<Flex, 2>>(a.clone()) {
-            let (Ok(b), Ok(c), Ok(bias)) = (
-                same_type::<_, Tensor<Flex, 2>>(b),
-                same_type::<_, Tensor<Flex, 2>>(c),
-                same_type::<_, Tensor<Flex, 1>>(bias),
-            ) else {
-                unreachable!("all operands have the backend B")
-            };
             let fused = gather_sum_op::inference(
                 a_cpu,
                 node_indices(target),
-                b,
+                as_backend(b),
                 node_indices(source),
-                c,
-                bias,
+                as_backend(c),
+                as_backend(bias),
             );
             return as_backend(fused);
         }

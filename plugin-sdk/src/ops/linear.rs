@@ -16,18 +16,13 @@ pub fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
     if a.dtype() != DType::F32 || b.dtype() != DType::F32 {
         return a.matmul(b);
     }
+    // `b` has `a`'s backend B: `a`'s type stands for both.
     let a = match same_type::<_, Tensor<Autodiff<Flex>, 2>>(a) {
-        Ok(a) => match same_type::<_, Tensor<Autodiff<Flex>, 2>>(b) {
-            Ok(b) => return as_backend(matmul_op::training(a, b)),
-            Err(_) => unreachable!("both operands have the backend B"),
-        },
+        Ok(a) => return as_backend(matmul_op::training(a, as_backend(b))),
         Err(a) => a,
     };
     match same_type::<_, Tensor<Flex, 2>>(a) {
-        Ok(a) => match same_type::<_, Tensor<Flex, 2>>(b) {
-            Ok(b) => as_backend(matmul_op::inference(a, b)),
-            Err(_) => unreachable!("both operands have the backend B"),
-        },
+        Ok(a) => as_backend(matmul_op::inference(a, as_backend(b))),
         Err(a) => a.matmul(b),
     }
 }

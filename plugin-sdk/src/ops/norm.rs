@@ -34,13 +34,8 @@ pub fn normalize_batch<B: Backend>(
 ) -> BatchNormalized<B> {
     if x.dtype() == DType::F32 {
         if let Ok(x) = same_type::<_, Tensor<Autodiff<Flex>, 2>>(x.clone()) {
-            let (Ok(gamma), Ok(beta)) = (
-                same_type::<_, Tensor<Autodiff<Flex>, 1>>(gamma),
-                same_type::<_, Tensor<Autodiff<Flex>, 1>>(beta),
-            ) else {
-                unreachable!("the parameters have the input's backend")
-            };
-            let fused = batch_norm_op::training(x, gamma, beta, epsilon);
+            // the parameters have the input's backend B
+            let fused = batch_norm_op::training(x, as_backend(gamma), as_backend(beta), epsilon);
             return BatchNormalized {
                 output: as_backend(fused.output),
                 mean: as_backend(fused.mean),
