@@ -17,7 +17,7 @@ use burn::{
 };
 use rayon::prelude::*;
 
-use super::{contiguous_f32, f32_values, vector};
+use super::{contiguous_f32, f32_values, vector, written};
 
 /// Names the operations in a dtype error.
 const OPERATION: &str = "the fused activations";
@@ -68,13 +68,18 @@ pub fn training<const D: usize>(
 /// A new tensor of `x`'s shape holding the activation of each element.
 fn apply(kind: Activation, x: &FlexTensor) -> FlexTensor {
     let input = f32_values(x);
-    let mut out = vec![0.0f32; input.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(input.par_chunks(CHUNK))
-        .for_each(|(out, input)| match kind {
-            Activation::Sigmoid => vector::sigmoid(input, out),
-            Activation::Silu => vector::silu(input, out),
-        });
+    // SAFETY: the chunks of `out` and `input` pair up one to one, equally long, and
+    // each kernel writes all of its chunk (or panics).
+    let out = unsafe {
+        written(input.len(), |out| {
+            out.par_chunks_mut(CHUNK)
+                .zip(input.par_chunks(CHUNK))
+                .for_each(|(out, input)| match kind {
+                    Activation::Sigmoid => vector::sigmoid(input, out),
+                    Activation::Silu => vector::silu(input, out),
+                })
+        })
+    };
     FlexTensor::from_data(TensorData::new(out, x.layout().shape().clone()))
 }
 
@@ -92,14 +97,20 @@ impl Backward<Flex, 1> for ActivationBackward {
         let Some(parent) = parent else { return };
         let saved = ops.state;
         let (saved_values, d_out_values) = (f32_values(&saved), f32_values(&d_out));
-        let mut d_x = vec![0.0f32; saved_values.len()];
-        d_x.par_chunks_mut(CHUNK)
-            .zip(saved_values.par_chunks(CHUNK))
-            .zip(d_out_values.par_chunks(CHUNK))
-            .for_each(|((d_x, saved), d_out)| match self.kind {
-                Activation::Sigmoid => vector::sigmoid_backward(saved, d_out, d_x),
-                Activation::Silu => vector::silu_backward(saved, d_out, d_x),
-            });
+        assert_eq!(saved_values.len(), d_out_values.len());
+        // SAFETY: the chunks of `d_x`, `saved` and `d_out` pair up one to one, equally
+        // long, and each kernel writes all of its chunk (or panics).
+        let d_x = unsafe {
+            written(saved_values.len(), |d_x| {
+                d_x.par_chunks_mut(CHUNK)
+                    .zip(saved_values.par_chunks(CHUNK))
+                    .zip(d_out_values.par_chunks(CHUNK))
+                    .for_each(|((d_x, saved), d_out)| match self.kind {
+                        Activation::Sigmoid => vector::sigmoid_backward(saved, d_out, d_x),
+                        Activation::Silu => vector::silu_backward(saved, d_out, d_x),
+                    })
+            })
+        };
         let d_x = FlexTensor::from_data(TensorData::new(d_x, saved.layout().shape().clone()));
         grads.register::<Flex>(parent.id, d_x);
     }

@@ -20,7 +20,7 @@ use burn::{
 };
 use rayon::prelude::*;
 
-use super::{contiguous_f32, f32_matrix, f32_values};
+use super::{contiguous_f32, f32_matrix, f32_values, written};
 
 /// Names the operation in a dtype error.
 const OPERATION: &str = "the fused batch norm";
@@ -61,6 +61,12 @@ pub fn training(
         .map(|v| (1.0 / (v + epsilon).sqrt()) as f32)
         .collect();
     let (gamma_slice, beta_slice) = (f32_values(&gamma_values), f32_values(&beta_values));
+    assert!(
+        gamma_slice.len() == channels && beta_slice.len() == channels,
+        "{OPERATION}: γ and β need {channels} elements, got {} and {}",
+        gamma_slice.len(),
+        beta_slice.len()
+    );
     let scale: Vec<f32> = inv_std
         .iter()
         .zip(gamma_slice)
@@ -69,16 +75,24 @@ pub fn training(
     let shift: Vec<f32> = (0..channels)
         .map(|c| beta_slice[c] - mean[c] as f32 * scale[c])
         .collect();
-    let mut out = vec![0.0f32; values.len()];
-    out.par_chunks_mut(BLOCK_ROWS * channels)
-        .zip(values.par_chunks(BLOCK_ROWS * channels))
-        .for_each(|(out, x)| {
-            for (out, x) in out.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
-                for (((out, x), scale), shift) in out.iter_mut().zip(x).zip(&scale).zip(&shift) {
-                    *out = x * scale + shift;
-                }
-            }
-        });
+    // SAFETY: `values` holds whole rows of `channels` (checked above), so the
+    // blocks, their rows and each row's elements pair up one to one with those of
+    // `out`, and every element is written.
+    let out = unsafe {
+        written(values.len(), |out| {
+            out.par_chunks_mut(BLOCK_ROWS * channels)
+                .zip(values.par_chunks(BLOCK_ROWS * channels))
+                .for_each(|(out, x)| {
+                    for (out, x) in out.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+                        for (((out, x), scale), shift) in
+                            out.iter_mut().zip(x).zip(&scale).zip(&shift)
+                        {
+                            out.write(x * scale + shift);
+                        }
+                    }
+                })
+        })
+    };
     let out = FlexTensor::from_data(TensorData::new(out, [rows, channels]));
     let state = State {
         x: x_values,
@@ -210,33 +224,43 @@ impl Backward<Flex, 3> for BatchNormBackward {
                 .zip(inv_std)
                 .map(|(g, s)| g * s)
                 .collect();
-            let mut dx = vec![0.0f32; x.len()];
-            dx.par_chunks_mut(BLOCK_ROWS * channels)
-                .zip(x.par_chunks(BLOCK_ROWS * channels))
-                .zip(dy.par_chunks(BLOCK_ROWS * channels))
-                .for_each(|((dx, x), dy)| {
-                    for ((dx, x), dy) in dx
-                        .chunks_exact_mut(channels)
-                        .zip(x.chunks_exact(channels))
-                        .zip(dy.chunks_exact(channels))
-                    {
-                        let (x, dy, mean, inv_std) = (
-                            &x[..channels],
-                            &dy[..channels],
-                            &mean[..channels],
-                            &inv_std[..channels],
-                        );
-                        let (factor, mean_dy, mean_dy_xhat) = (
-                            &factor[..channels],
-                            &mean_dy[..channels],
-                            &mean_dy_xhat[..channels],
-                        );
-                        for c in 0..channels {
-                            let xhat = (x[c] - mean[c]) * inv_std[c];
-                            dx[c] = factor[c] * (dy[c] - mean_dy[c] - xhat * mean_dy_xhat[c]);
-                        }
-                    }
-                });
+            assert_eq!(x.len(), dy.len());
+            // SAFETY: `x` and `dy` hold the same whole rows of `channels`, so the
+            // blocks and rows of `dx` pair up one to one with theirs, and each row's
+            // `channels` elements are written.
+            let dx = unsafe {
+                written(x.len(), |dx| {
+                    dx.par_chunks_mut(BLOCK_ROWS * channels)
+                        .zip(x.par_chunks(BLOCK_ROWS * channels))
+                        .zip(dy.par_chunks(BLOCK_ROWS * channels))
+                        .for_each(|((dx, x), dy)| {
+                            for ((dx, x), dy) in dx
+                                .chunks_exact_mut(channels)
+                                .zip(x.chunks_exact(channels))
+                                .zip(dy.chunks_exact(channels))
+                            {
+                                let (dx, x, dy, mean, inv_std) = (
+                                    &mut dx[..channels],
+                                    &x[..channels],
+                                    &dy[..channels],
+                                    &mean[..channels],
+                                    &inv_std[..channels],
+                                );
+                                let (factor, mean_dy, mean_dy_xhat) = (
+                                    &factor[..channels],
+                                    &mean_dy[..channels],
+                                    &mean_dy_xhat[..channels],
+                                );
+                                for c in 0..channels {
+                                    let xhat = (x[c] - mean[c]) * inv_std[c];
+                                    dx[c].write(
+                                        factor[c] * (dy[c] - mean_dy[c] - xhat * mean_dy_xhat[c]),
+                                    );
+                                }
+                            }
+                        })
+                })
+            };
             grads.register::<Flex>(
                 parent.id,
                 FlexTensor::from_data(TensorData::new(dx, [rows, channels])),

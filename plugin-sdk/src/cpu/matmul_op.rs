@@ -21,6 +21,7 @@ use burn::{
 use super::{
     contiguous_f32, f32_matrix,
     matrix::{multiply_in_parallel, Layout, View, ViewMut},
+    written,
 };
 
 /// Names the operation in a dtype error.
@@ -81,13 +82,18 @@ fn product(a: &FlexTensor, b: &FlexTensor, side: Side) -> FlexTensor {
         Side::LeftTransposed => (a_view.transposed(), b_view),
     };
     let (rows, cols) = (a_view.rows, b_view.cols);
-    let mut out = vec![0.0f32; rows * cols];
-    multiply_in_parallel(
-        ViewMut::new(&mut out, Layout::rows(0, rows, cols, cols)),
-        View::new(a, a_view),
-        View::new(b, b_view),
-        1.0,
-    );
+    // SAFETY: the product writes every element of its `rows × cols` destination,
+    // which covers `out` (gemm zeroes it when the inner dimension is empty).
+    let out = unsafe {
+        written(rows * cols, |out| {
+            multiply_in_parallel(
+                ViewMut::uninit(out, Layout::rows(0, rows, cols, cols)),
+                View::new(a, a_view),
+                View::new(b, b_view),
+                1.0,
+            )
+        })
+    };
     FlexTensor::from_data(TensorData::new(out, [rows, cols]))
 }
 

@@ -1,6 +1,8 @@
 //! Strided matrix views over `f32` slices and their product through the `gemm` crate
 //! (the kernels burn's CPU backend uses), bounds-checked before the raw call.
 
+use std::mem::MaybeUninit;
+
 use gemm::{gemm, Parallelism};
 
 /// A `rows × cols` matrix inside a slice: element `(r, c)` is
@@ -12,9 +14,10 @@ pub struct View<'a> {
 }
 
 /// A writable `rows × cols` matrix inside a slice (distinct elements at distinct
-/// positions: its strides never alias).
+/// positions: its strides never alias), possibly not yet initialized: a product
+/// only writes it.
 pub struct ViewMut<'a> {
-    data: &'a mut [f32],
+    data: &'a mut [MaybeUninit<f32>],
     layout: Layout,
 }
 
@@ -83,6 +86,15 @@ impl<'a> View<'a> {
 impl<'a> ViewMut<'a> {
     /// The matrix `layout` inside `data`; panics if it reaches past the end.
     pub fn new(data: &'a mut [f32], layout: Layout) -> Self {
+        // SAFETY: same size and alignment; only initialized values are ever written
+        // through the view (products of `f32` operands), so `data` stays initialized.
+        let data = unsafe { &mut *(data as *mut [f32] as *mut [MaybeUninit<f32>]) };
+        Self::uninit(data, layout)
+    }
+
+    /// The matrix `layout` inside `data`, not yet initialized: a product writes every
+    /// element of `layout`; panics if it reaches past the end.
+    pub fn uninit(data: &'a mut [MaybeUninit<f32>], layout: Layout) -> Self {
         assert!(
             layout.fits(data.len()),
             "{layout:?} outside {} elements",
@@ -92,7 +104,8 @@ impl<'a> ViewMut<'a> {
     }
 }
 
-/// `dst = scale · lhs · rhs` (previous contents of `dst` ignored), single-threaded:
+/// `dst = scale · lhs · rhs` (previous contents of `dst` ignored, every element
+/// written), single-threaded:
 /// callers parallelize over independent products.
 pub fn multiply(dst: ViewMut<'_>, lhs: View<'_>, rhs: View<'_>, scale: f32) {
     multiply_on(dst, lhs, rhs, scale, Parallelism::None);
@@ -136,7 +149,7 @@ fn multiply_on(
             d.rows,
             d.cols,
             l.cols,
-            dst.data.as_mut_ptr().add(d.offset),
+            dst.data.as_mut_ptr().add(d.offset).cast::<f32>(),
             d.col_stride as isize,
             d.row_stride as isize,
             false,

@@ -16,7 +16,7 @@ pub(crate) mod matmul_op;
 pub(crate) mod matrix;
 pub(crate) mod vector;
 
-use std::any::Any;
+use std::{any::Any, mem::MaybeUninit};
 
 use burn::{
     backend::{flex::FlexTensor, Autodiff, Flex},
@@ -92,4 +92,19 @@ pub(crate) fn f32_values(x: &FlexTensor) -> &[f32] {
 pub(crate) fn f32_matrix(x: &FlexTensor) -> (&[f32], usize, usize) {
     let [rows, cols] = x.layout().shape().dims::<2>();
     (f32_values(x), rows, cols)
+}
+
+/// A new vector of `len` elements, every one of which `fill` writes, without the
+/// zeroing pass `vec![0.0; len]` makes first (memory the kernels then overwrite: 8 %
+/// of a PotNet training step went to that `memset`).
+///
+/// # Safety
+/// `fill` must write every element of the slice it is given.
+pub(crate) unsafe fn written<T>(len: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut values = Vec::with_capacity(len);
+    fill(&mut values.spare_capacity_mut()[..len]);
+    // SAFETY: the capacity is at least `len`, and the caller's `fill` initialized
+    // the first `len` elements.
+    unsafe { values.set_len(len) };
+    values
 }

@@ -3,6 +3,8 @@
 //! vectorizes them: 8 lanes with AVX2 + FMA (chosen at run time), 4 with the x86-64
 //! baseline (SSE2).
 
+use std::mem::MaybeUninit;
+
 /// `row[i] = exp(row[i] − shift)`; returns the sum of the results.
 pub fn exp_shifted(row: &mut [f32], shift: f32) -> f32 {
     dispatch(|| {
@@ -23,39 +25,46 @@ pub fn gelu_in_place(values: &mut [f32]) {
     })
 }
 
-/// `out[i] = σ(x[i]) = 1 / (1 + e^(−x[i]))` (`out` as long as `x`).
-pub fn sigmoid(x: &[f32], out: &mut [f32]) {
+/// `out[i] = σ(x[i]) = 1 / (1 + e^(−x[i]))`, every element of `out` written; panics
+/// unless `out` is as long as `x`.
+pub fn sigmoid(x: &[f32], out: &mut [MaybeUninit<f32>]) {
     dispatch(|| map(x, out, sigmoid_one))
 }
 
-/// `out[i] = x[i]·σ(x[i])` (SiLU).
-pub fn silu(x: &[f32], out: &mut [f32]) {
+/// `out[i] = x[i]·σ(x[i])` (SiLU), every element of `out` written; panics unless
+/// `out` is as long as `x`.
+pub fn silu(x: &[f32], out: &mut [MaybeUninit<f32>]) {
     dispatch(|| map(x, out, |x| x * sigmoid_one(x)))
 }
 
-/// `d_x[i] = d_out[i]·s[i]·(1 − s[i])` from sigmoid's output `s`.
-pub fn sigmoid_backward(s: &[f32], d_out: &[f32], d_x: &mut [f32]) {
+/// `d_x[i] = d_out[i]·s[i]·(1 − s[i])` from sigmoid's output `s`, every element of
+/// `d_x` written; panics unless the three are equally long.
+pub fn sigmoid_backward(s: &[f32], d_out: &[f32], d_x: &mut [MaybeUninit<f32>]) {
+    assert!(s.len() == d_x.len() && d_out.len() == d_x.len());
     dispatch(|| {
         for ((d_x, &s), &d) in d_x.iter_mut().zip(s).zip(d_out) {
-            *d_x = d * s * (1.0 - s);
+            d_x.write(d * s * (1.0 - s));
         }
     })
 }
 
-/// `d_x[i] = d_out[i]·(s + x·s·(1 − s))`, `s = σ(x[i])`, from SiLU's input `x`.
-pub fn silu_backward(x: &[f32], d_out: &[f32], d_x: &mut [f32]) {
+/// `d_x[i] = d_out[i]·(s + x·s·(1 − s))`, `s = σ(x[i])`, from SiLU's input `x`,
+/// every element of `d_x` written; panics unless the three are equally long.
+pub fn silu_backward(x: &[f32], d_out: &[f32], d_x: &mut [MaybeUninit<f32>]) {
+    assert!(x.len() == d_x.len() && d_out.len() == d_x.len());
     dispatch(|| {
         for ((d_x, &x), &d) in d_x.iter_mut().zip(x).zip(d_out) {
             let s = sigmoid_one(x);
-            *d_x = d * (s + x * s * (1.0 - s));
+            d_x.write(d * (s + x * s * (1.0 - s)));
         }
     })
 }
 
 #[inline(always)]
-fn map(x: &[f32], out: &mut [f32], f: impl Fn(f32) -> f32) {
+fn map(x: &[f32], out: &mut [MaybeUninit<f32>], f: impl Fn(f32) -> f32) {
+    assert_eq!(x.len(), out.len());
     for (out, &x) in out.iter_mut().zip(x) {
-        *out = f(x);
+        out.write(f(x));
     }
 }
 
