@@ -3,6 +3,8 @@
 //! step of their own: sigmoid keeps its output `s` (`dx = dy·s·(1 − s)`), SiLU its
 //! input `x` and recomputes `s = σ(x)` (`dx = dy·(s + x·s·(1 − s))`).
 
+use std::mem::MaybeUninit;
+
 use burn::{
     backend::{
         autodiff::{
@@ -68,18 +70,17 @@ pub fn training<const D: usize>(
 /// A new tensor of `x`'s shape holding the activation of each element.
 fn apply(kind: Activation, x: &FlexTensor) -> FlexTensor {
     let input = f32_values(x);
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        out.par_chunks_mut(CHUNK)
+            .zip(input.par_chunks(CHUNK))
+            .for_each(|(out, input)| match kind {
+                Activation::Sigmoid => vector::sigmoid(input, out),
+                Activation::Silu => vector::silu(input, out),
+            })
+    };
     // SAFETY: the chunks of `out` and `input` pair up one to one, equally long, and
     // each kernel writes all of its chunk (or panics).
-    let out = unsafe {
-        written(input.len(), |out| {
-            out.par_chunks_mut(CHUNK)
-                .zip(input.par_chunks(CHUNK))
-                .for_each(|(out, input)| match kind {
-                    Activation::Sigmoid => vector::sigmoid(input, out),
-                    Activation::Silu => vector::silu(input, out),
-                })
-        })
-    };
+    let out = unsafe { written(input.len(), fill) };
     FlexTensor::from_data(TensorData::new(out, x.layout().shape().clone()))
 }
 
@@ -98,19 +99,18 @@ impl Backward<Flex, 1> for ActivationBackward {
         let saved = ops.state;
         let (saved_values, d_out_values) = (f32_values(&saved), f32_values(&d_out));
         assert_eq!(saved_values.len(), d_out_values.len());
+        let fill = |d_x: &mut [MaybeUninit<f32>]| {
+            d_x.par_chunks_mut(CHUNK)
+                .zip(saved_values.par_chunks(CHUNK))
+                .zip(d_out_values.par_chunks(CHUNK))
+                .for_each(|((d_x, saved), d_out)| match self.kind {
+                    Activation::Sigmoid => vector::sigmoid_backward(saved, d_out, d_x),
+                    Activation::Silu => vector::silu_backward(saved, d_out, d_x),
+                })
+        };
         // SAFETY: the chunks of `d_x`, `saved` and `d_out` pair up one to one, equally
         // long, and each kernel writes all of its chunk (or panics).
-        let d_x = unsafe {
-            written(saved_values.len(), |d_x| {
-                d_x.par_chunks_mut(CHUNK)
-                    .zip(saved_values.par_chunks(CHUNK))
-                    .zip(d_out_values.par_chunks(CHUNK))
-                    .for_each(|((d_x, saved), d_out)| match self.kind {
-                        Activation::Sigmoid => vector::sigmoid_backward(saved, d_out, d_x),
-                        Activation::Silu => vector::silu_backward(saved, d_out, d_x),
-                    })
-            })
-        };
+        let d_x = unsafe { written(saved_values.len(), fill) };
         let d_x = FlexTensor::from_data(TensorData::new(d_x, saved.layout().shape().clone()));
         grads.register::<Flex>(parent.id, d_x);
     }

@@ -6,6 +6,8 @@
 //! `BatchNorm` copies a transposed `[channels, rows]` twice for the statistics and
 //! runs some ten element-wise passes forward and back.
 
+use std::mem::MaybeUninit;
+
 use burn::{
     backend::{
         autodiff::{
@@ -75,24 +77,24 @@ pub fn training(
     let shift: Vec<f32> = (0..channels)
         .map(|c| beta_slice[c] - mean[c] as f32 * scale[c])
         .collect();
-    // SAFETY: `values` holds whole rows of `channels` (checked above), so the
-    // blocks, their rows and each row's elements pair up one to one with those of
-    // `out`, and every element is written.
-    let out = unsafe {
-        written(values.len(), |out| {
-            out.par_chunks_mut(BLOCK_ROWS * channels)
-                .zip(values.par_chunks(BLOCK_ROWS * channels))
-                .for_each(|(out, x)| {
-                    for (out, x) in out.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
-                        for (((out, x), scale), shift) in
-                            out.iter_mut().zip(x).zip(&scale).zip(&shift)
-                        {
-                            out.write(x * scale + shift);
-                        }
+    assert_eq!(values.len(), rows * channels);
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        out.par_chunks_mut(BLOCK_ROWS * channels)
+            .zip(values.par_chunks(BLOCK_ROWS * channels))
+            .for_each(|(out, x)| {
+                for (out, x) in out.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+                    for (((out, x), scale), shift) in out.iter_mut().zip(x).zip(&scale).zip(&shift)
+                    {
+                        out.write(x * scale + shift);
                     }
-                })
-        })
+                }
+            })
     };
+    // SAFETY: `values` holds whole rows of `channels` (asserted above), so the
+    // blocks, their rows and each row's elements pair up one to one with those of
+    // `out`, and `scale` and `shift` are `channels` long (γ and β, asserted): every
+    // element is written.
+    let out = unsafe { written(values.len(), fill) };
     let out = FlexTensor::from_data(TensorData::new(out, [rows, channels]));
     let state = State {
         x: x_values,
@@ -224,43 +226,42 @@ impl Backward<Flex, 3> for BatchNormBackward {
                 .zip(inv_std)
                 .map(|(g, s)| g * s)
                 .collect();
-            assert_eq!(x.len(), dy.len());
-            // SAFETY: `x` and `dy` hold the same whole rows of `channels`, so the
-            // blocks and rows of `dx` pair up one to one with theirs, and each row's
-            // `channels` elements are written.
-            let dx = unsafe {
-                written(x.len(), |dx| {
-                    dx.par_chunks_mut(BLOCK_ROWS * channels)
-                        .zip(x.par_chunks(BLOCK_ROWS * channels))
-                        .zip(dy.par_chunks(BLOCK_ROWS * channels))
-                        .for_each(|((dx, x), dy)| {
-                            for ((dx, x), dy) in dx
-                                .chunks_exact_mut(channels)
-                                .zip(x.chunks_exact(channels))
-                                .zip(dy.chunks_exact(channels))
-                            {
-                                let (dx, x, dy, mean, inv_std) = (
-                                    &mut dx[..channels],
-                                    &x[..channels],
-                                    &dy[..channels],
-                                    &mean[..channels],
-                                    &inv_std[..channels],
+            assert!(x.len() == rows * channels && dy.len() == x.len());
+            let fill = |dx: &mut [MaybeUninit<f32>]| {
+                dx.par_chunks_mut(BLOCK_ROWS * channels)
+                    .zip(x.par_chunks(BLOCK_ROWS * channels))
+                    .zip(dy.par_chunks(BLOCK_ROWS * channels))
+                    .for_each(|((dx, x), dy)| {
+                        for ((dx, x), dy) in dx
+                            .chunks_exact_mut(channels)
+                            .zip(x.chunks_exact(channels))
+                            .zip(dy.chunks_exact(channels))
+                        {
+                            let (dx, x, dy, mean, inv_std) = (
+                                &mut dx[..channels],
+                                &x[..channels],
+                                &dy[..channels],
+                                &mean[..channels],
+                                &inv_std[..channels],
+                            );
+                            let (factor, mean_dy, mean_dy_xhat) = (
+                                &factor[..channels],
+                                &mean_dy[..channels],
+                                &mean_dy_xhat[..channels],
+                            );
+                            for c in 0..channels {
+                                let xhat = (x[c] - mean[c]) * inv_std[c];
+                                dx[c].write(
+                                    factor[c] * (dy[c] - mean_dy[c] - xhat * mean_dy_xhat[c]),
                                 );
-                                let (factor, mean_dy, mean_dy_xhat) = (
-                                    &factor[..channels],
-                                    &mean_dy[..channels],
-                                    &mean_dy_xhat[..channels],
-                                );
-                                for c in 0..channels {
-                                    let xhat = (x[c] - mean[c]) * inv_std[c];
-                                    dx[c].write(
-                                        factor[c] * (dy[c] - mean_dy[c] - xhat * mean_dy_xhat[c]),
-                                    );
-                                }
                             }
-                        })
-                })
+                        }
+                    })
             };
+            // SAFETY: `x` and `dy` hold the same whole rows of `channels` (asserted),
+            // so the blocks and rows of `dx` pair up one to one with theirs, and each
+            // row's `channels` elements are written.
+            let dx = unsafe { written(x.len(), fill) };
             grads.register::<Flex>(
                 parent.id,
                 FlexTensor::from_data(TensorData::new(dx, [rows, channels])),

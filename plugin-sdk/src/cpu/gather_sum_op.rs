@@ -5,6 +5,8 @@
 //! sums' order and result do not depend on the thread count), passes it to `c` as
 //! it is, and sums its rows for `bias`.
 
+use std::mem::MaybeUninit;
+
 use burn::{
     backend::{
         autodiff::{
@@ -114,33 +116,33 @@ fn sum_rows(operands: [&FlexTensor; 4], target: &[usize], source: &[usize]) -> F
         f32_values(&c_values),
         f32_values(&bias_values),
     );
-    // SAFETY: `c` holds `edges` rows of `width` (its shape), so the blocks and rows
+    assert_eq!(c_rows.len(), edges * width);
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        out.par_chunks_mut(BLOCK_ROWS * width)
+            .zip(c_rows.par_chunks(BLOCK_ROWS * width))
+            .enumerate()
+            .for_each(|(block, (out, c))| {
+                let first = block * BLOCK_ROWS;
+                for (row, (out, c)) in out
+                    .chunks_exact_mut(width)
+                    .zip(c.chunks_exact(width))
+                    .enumerate()
+                {
+                    let (t, s) = (target[first + row], source[first + row]);
+                    let a = &a_rows[t * width..(t + 1) * width];
+                    let b = &b_rows[s * width..(s + 1) * width];
+                    for ((((out, a), b), c), bias) in
+                        out.iter_mut().zip(a).zip(b).zip(c).zip(bias_row)
+                    {
+                        out.write(a + b + c + bias);
+                    }
+                }
+            })
+    };
+    // SAFETY: `c` holds `edges` rows of `width` (asserted), so the blocks and rows
     // of `out` pair up one to one with its own, and each row's `width` elements are
     // written (`a`'s and `b`'s rows and `bias` are `width` long, checked above).
-    let out = unsafe {
-        written(edges * width, |out| {
-            out.par_chunks_mut(BLOCK_ROWS * width)
-                .zip(c_rows.par_chunks(BLOCK_ROWS * width))
-                .enumerate()
-                .for_each(|(block, (out, c))| {
-                    let first = block * BLOCK_ROWS;
-                    for (row, (out, c)) in out
-                        .chunks_exact_mut(width)
-                        .zip(c.chunks_exact(width))
-                        .enumerate()
-                    {
-                        let (t, s) = (target[first + row], source[first + row]);
-                        let a = &a_rows[t * width..(t + 1) * width];
-                        let b = &b_rows[s * width..(s + 1) * width];
-                        for ((((out, a), b), c), bias) in
-                            out.iter_mut().zip(a).zip(b).zip(c).zip(bias_row)
-                        {
-                            out.write(a + b + c + bias);
-                        }
-                    }
-                })
-        })
-    };
+    let out = unsafe { written(edges * width, fill) };
     FlexTensor::from_data(TensorData::new(out, [edges, width]))
 }
 

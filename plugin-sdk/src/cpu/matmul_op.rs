@@ -5,6 +5,8 @@
 //! it; on PotNet's edge-sized products that copy and its page faults cost more than
 //! a tenth of the training step.
 
+use std::mem::MaybeUninit;
+
 use burn::{
     backend::{
         autodiff::{
@@ -82,18 +84,20 @@ fn product(a: &FlexTensor, b: &FlexTensor, side: Side) -> FlexTensor {
         Side::LeftTransposed => (a_view.transposed(), b_view),
     };
     let (rows, cols) = (a_view.rows, b_view.cols);
-    // SAFETY: the product writes every element of its `rows × cols` destination,
-    // which covers `out` (gemm zeroes it when the inner dimension is empty).
-    let out = unsafe {
-        written(rows * cols, |out| {
-            multiply_in_parallel(
-                ViewMut::uninit(out, Layout::rows(0, rows, cols, cols)),
-                View::new(a, a_view),
-                View::new(b, b_view),
-                1.0,
-            )
-        })
+    let len = rows
+        .checked_mul(cols)
+        .unwrap_or_else(|| panic!("{OPERATION}: a {rows}×{cols} product overflows"));
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        multiply_in_parallel(
+            ViewMut::uninit(out, Layout::rows(0, rows, cols, cols)),
+            View::new(a, a_view),
+            View::new(b, b_view),
+            1.0,
+        )
     };
+    // SAFETY: the product writes every element of its `rows × cols` destination,
+    // which is all of `out` (`len` elements, row after row).
+    let out = unsafe { written(len, fill) };
     FlexTensor::from_data(TensorData::new(out, [rows, cols]))
 }
 

@@ -54,12 +54,18 @@ impl Layout {
         }
     }
 
-    /// Whether every element lies inside a slice of `len` elements.
+    /// Whether every element lies inside a slice of `len` elements (false where the
+    /// last element's position would overflow).
     fn fits(&self, len: usize) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || self.offset + (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride
-                < len
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)
+            .zip((self.cols - 1).checked_mul(self.col_stride))
+            .and_then(|(down, across)| down.checked_add(across))
+            .and_then(|position| position.checked_add(self.offset));
+        last.is_some_and(|last| last < len)
     }
 }
 
@@ -142,8 +148,11 @@ fn multiply_on(
         d.cols
     );
     // SAFETY: every view was checked to lie inside its slice (`View::new`,
-    // `ViewMut::new`), the shapes agree (above), `dst` is borrowed mutably so it
-    // aliases neither operand, and gemm reads `dst` not at all (`read_dst = false`).
+    // `ViewMut::new`, `ViewMut::uninit`), the shapes agree (above), `dst` is
+    // borrowed mutably so it aliases neither operand, and with `read_dst = false`
+    // gemm stores every element of `dst` (zeros when the inner dimension is empty)
+    // before it reads any back to accumulate later depth blocks (the x86 and
+    // generic kernels built here; not gemm's optional Apple AMX one).
     unsafe {
         gemm(
             d.rows,

@@ -53,9 +53,19 @@ mod tests {
     #[test]
     fn matches_burn_in_values_and_gradients() {
         let device = Default::default();
-        for (n, k, m, transposed) in [(7, 5, 3, false), (300, 200, 150, false), (64, 33, 17, true)]
-        {
-            let a = Tensor::<Cpu, 2>::random([n, k], Distribution::Normal(0.0, 1.0), &device);
+        // (1, 700, 9) and (9, 1100, 1): the vector paths, inner dimensions past one
+        // depth block; (40, 600, 30): several depth blocks of the blocked kernel.
+        for (n, k, m, transposed) in [
+            (7, 5, 3, false),
+            (300, 200, 150, false),
+            (64, 33, 17, true),
+            (1, 700, 9, false),
+            (9, 1100, 1, false),
+            (40, 600, 30, false),
+        ] {
+            // entries of `a·b` of unit size whatever `k`, so one tolerance serves all
+            let scale = (1.0 / k as f64).sqrt();
+            let a = Tensor::<Cpu, 2>::random([n, k], Distribution::Normal(0.0, scale), &device);
             let b = Tensor::<Cpu, 2>::random([k, m], Distribution::Normal(0.0, 1.0), &device);
             let upstream =
                 Tensor::<Cpu, 2>::random([n, m], Distribution::Normal(0.0, 1.0), &device);
@@ -95,6 +105,25 @@ mod tests {
             ours.1.assert_approx_eq::<f32>(&burns.1, tolerance);
             ours.2.assert_approx_eq::<f32>(&burns.2, tolerance);
         }
+    }
+
+    /// An empty inner dimension gives zeros, in values and gradients (the output is
+    /// not zeroed before the product writes it).
+    #[test]
+    fn an_empty_inner_dimension_gives_zeros() {
+        let device = Default::default();
+        let a = Tensor::<Cpu, 2>::zeros([4, 0], &device).require_grad();
+        let b = Tensor::<Cpu, 2>::zeros([0, 3], &device).require_grad();
+        let y = matmul(a.clone(), b.clone());
+        assert_eq!(y.dims(), [4, 3]);
+        y.clone()
+            .into_data()
+            .assert_eq(&Tensor::<Cpu, 2>::zeros([4, 3], &device).into_data(), true);
+        let grads = (y * Tensor::<Cpu, 2>::ones([4, 3], &device))
+            .sum()
+            .backward();
+        assert_eq!(a.grad(&grads).map(|g| g.dims()), Some([4, 0]));
+        assert_eq!(b.grad(&grads).map(|g| g.dims()), Some([0, 3]));
     }
 
     #[test]
