@@ -7,7 +7,8 @@
 # training and fine-tuning continue from their latest checkpoints).
 # Usage: scripts/train-models.sh [DATA_DIR] [WORK_DIR]
 # Environment: MMHOST_BIN (the mmhost executable, plugins beside it; default the
-# release build), PRETRAIN_EPOCHS (8), FINETUNE_EPOCHS (30), SEED (42).
+# release build), PRETRAIN_EPOCHS (4), FINETUNE_EPOCHS (35), SEED (42): the
+# shipped models' settings.
 # Then `scripts/package-models.sh WORK_DIR` copies the results into models/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +16,8 @@ data="$(realpath "${1:-../shared/data}")"
 work="$(realpath -m "${2:-work/models}")"
 target="${CARGO_TARGET_DIR:-target}"
 m="${MMHOST_BIN:-$target/release/mmhost}"
-pretrain_epochs="${PRETRAIN_EPOCHS:-8}"
-finetune_epochs="${FINETUNE_EPOCHS:-30}"
+pretrain_epochs="${PRETRAIN_EPOCHS:-4}"
+finetune_epochs="${FINETUNE_EPOCHS:-35}"
 seed="${SEED:-42}"
 config=configs/models.toml
 mkdir -p "$work"
