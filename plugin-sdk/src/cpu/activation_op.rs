@@ -1,7 +1,8 @@
-//! Sigmoid and SiLU as burn operations on Flex, element-wise with the vectorized
-//! exp (`vector`), in parallel over chunks; on `Autodiff<Flex>` with a backward
-//! step of their own: sigmoid keeps its output `s` (`dx = dy·s·(1 − s)`), SiLU its
-//! input `x` and recomputes `s = σ(x)` (`dx = dy·(s + x·s·(1 − s))`).
+//! Sigmoid, SiLU and ReLU as burn operations on Flex, element-wise with the
+//! vectorized kernels of `vector`, in parallel over chunks; on `Autodiff<Flex>`
+//! with a backward step of their own: sigmoid keeps its output `s` (`dx =
+//! dy·s·(1 − s)`), SiLU its input `x` and recomputes `s = σ(x)` (`dx = dy·(s +
+//! x·s·(1 − s))`), ReLU its output `y` (`dx = dy` where `y > 0`, else 0).
 
 use std::mem::MaybeUninit;
 
@@ -33,6 +34,8 @@ pub enum Activation {
     Sigmoid,
     /// `x·σ(x)`.
     Silu,
+    /// `max(x, 0)`.
+    Relu,
 }
 
 /// The activation of `x` (`f32`, any shape) on Flex.
@@ -55,9 +58,9 @@ pub fn training<const D: usize>(
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            // Sigmoid's backward needs its output, SiLU's its input.
+            // Sigmoid's and ReLU's backward need their output, SiLU's its input.
             let saved = match kind {
-                Activation::Sigmoid => out.clone(),
+                Activation::Sigmoid | Activation::Relu => out.clone(),
                 Activation::Silu => x,
             };
             prep.finish(saved, out)
@@ -76,6 +79,7 @@ fn apply(kind: Activation, x: &FlexTensor) -> FlexTensor {
             .for_each(|(out, input)| match kind {
                 Activation::Sigmoid => vector::sigmoid(input, out),
                 Activation::Silu => vector::silu(input, out),
+                Activation::Relu => vector::relu(input, out),
             })
     };
     // SAFETY: the chunks of `out` and `input` pair up one to one, equally long, and
@@ -106,6 +110,7 @@ impl Backward<Flex, 1> for ActivationBackward {
                 .for_each(|((d_x, saved), d_out)| match self.kind {
                     Activation::Sigmoid => vector::sigmoid_backward(saved, d_out, d_x),
                     Activation::Silu => vector::silu_backward(saved, d_out, d_x),
+                    Activation::Relu => vector::relu_backward(saved, d_out, d_x),
                 })
         };
         // SAFETY: the chunks of `d_x`, `saved` and `d_out` pair up one to one, equally

@@ -61,6 +61,39 @@ pub fn training(
     Tensor::from_primitive(TensorPrimitive::Float(output))
 }
 
+/// `a·bᵀ` on `Autodiff<Flex>`, differentiable with respect to both, `b` read
+/// transposed in place: `a` `[n, k]`, `b` `[m, k]`, `f32` → `[n, m]`.
+pub fn training_transposed(
+    a: Tensor<Autodiff<Flex>, 2>,
+    b: Tensor<Autodiff<Flex>, 2>,
+) -> Tensor<Autodiff<Flex>, 2> {
+    let (a, b) = (a.into_primitive().tensor(), b.into_primitive().tensor());
+    let (a_values, b_values) = (
+        contiguous_f32(&a.primitive, OPERATION),
+        contiguous_f32(&b.primitive, OPERATION),
+    );
+    let out = product(&a_values, &b_values, Side::RightTransposed);
+    let output = match MatmulTransposedBackward
+        .prepare::<NoCheckpointing>([a.node.clone(), b.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish((a_values, b_values), out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// `a·bᵀ` on Flex: `a` `[n, k]`, `b` `[m, k]`, `f32` → `[n, m]`.
+pub fn inference_transposed(a: Tensor<Flex, 2>, b: Tensor<Flex, 2>) -> Tensor<Flex, 2> {
+    let (a, b) = (
+        contiguous_f32(&a.into_primitive().tensor(), OPERATION),
+        contiguous_f32(&b.into_primitive().tensor(), OPERATION),
+    );
+    let out = product(&a, &b, Side::RightTransposed);
+    Tensor::from_primitive(TensorPrimitive::Float(out))
+}
+
 /// Which operand of [`product`] is read transposed.
 #[derive(Clone, Copy)]
 enum Side {
@@ -117,6 +150,27 @@ impl Backward<Flex, 2> for MatmulBackward {
         }
         if let Some(parent) = parent_b {
             grads.register::<Flex>(parent.id, product(&a, &d_out, Side::LeftTransposed));
+        }
+    }
+}
+
+/// The backward step of `y = a·bᵀ`: `dA = dY·B`, `dB = dYᵀ·A`.
+#[derive(Debug)]
+struct MatmulTransposedBackward;
+
+impl Backward<Flex, 2> for MatmulTransposedBackward {
+    /// Both operands, contiguous.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [parent_a, parent_b] = ops.parents;
+        let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
+        let (a, b) = ops.state;
+        if let Some(parent) = parent_a {
+            grads.register::<Flex>(parent.id, product(&d_out, &b, Side::Plain));
+        }
+        if let Some(parent) = parent_b {
+            grads.register::<Flex>(parent.id, product(&d_out, &a, Side::LeftTransposed));
         }
     }
 }

@@ -19,6 +19,9 @@ pub struct View<'a> {
 pub struct ViewMut<'a> {
     data: &'a mut [MaybeUninit<f32>],
     layout: Layout,
+    /// Whether every element holds a value (made from `&mut [f32]`): only then may
+    /// a product add to it.
+    initialized: bool,
 }
 
 /// Where a strided matrix's elements lie.
@@ -95,7 +98,10 @@ impl<'a> ViewMut<'a> {
         // SAFETY: same size and alignment; only initialized values are ever written
         // through the view (products of `f32` operands), so `data` stays initialized.
         let data = unsafe { &mut *(data as *mut [f32] as *mut [MaybeUninit<f32>]) };
-        Self::uninit(data, layout)
+        Self {
+            initialized: true,
+            ..Self::uninit(data, layout)
+        }
     }
 
     /// The matrix `layout` inside `data`, not yet initialized: a product writes every
@@ -106,7 +112,11 @@ impl<'a> ViewMut<'a> {
             "{layout:?} outside {} elements",
             data.len()
         );
-        ViewMut { data, layout }
+        ViewMut {
+            data,
+            layout,
+            initialized: false,
+        }
     }
 }
 
@@ -114,7 +124,14 @@ impl<'a> ViewMut<'a> {
 /// written), single-threaded:
 /// callers parallelize over independent products.
 pub fn multiply(dst: ViewMut<'_>, lhs: View<'_>, rhs: View<'_>, scale: f32) {
-    multiply_on(dst, lhs, rhs, scale, Parallelism::None);
+    multiply_on(dst, lhs, rhs, scale, Parallelism::None, false);
+}
+
+/// `dst += lhs · rhs`, single-threaded; `dst` must hold values (made by
+/// [`ViewMut::new`]), else this panics.
+pub fn multiply_add(dst: ViewMut<'_>, lhs: View<'_>, rhs: View<'_>) {
+    assert!(dst.initialized, "adding a product to uninitialized memory");
+    multiply_on(dst, lhs, rhs, 1.0, Parallelism::None, true);
 }
 
 /// [`multiply`] on rayon's threads when the product is large enough to gain
@@ -126,7 +143,7 @@ pub fn multiply_in_parallel(dst: ViewMut<'_>, lhs: View<'_>, rhs: View<'_>, scal
     } else {
         Parallelism::None
     };
-    multiply_on(dst, lhs, rhs, scale, parallelism);
+    multiply_on(dst, lhs, rhs, scale, parallelism, false);
 }
 
 fn multiply_on(
@@ -135,6 +152,7 @@ fn multiply_on(
     rhs: View<'_>,
     scale: f32,
     parallelism: Parallelism,
+    accumulate: bool,
 ) {
     let (d, l, r) = (dst.layout, lhs.layout, rhs.layout);
     assert!(
@@ -149,10 +167,11 @@ fn multiply_on(
     );
     // SAFETY: every view was checked to lie inside its slice (`View::new`,
     // `ViewMut::new`, `ViewMut::uninit`), the shapes agree (above), `dst` is
-    // borrowed mutably so it aliases neither operand, and with `read_dst = false`
+    // borrowed mutably so it aliases neither operand. With `read_dst = false`
     // gemm stores every element of `dst` (zeros when the inner dimension is empty)
     // before it reads any back to accumulate later depth blocks (the x86 and
-    // generic kernels built here; not gemm's optional Apple AMX one).
+    // generic kernels built here; not gemm's optional Apple AMX one); with
+    // `read_dst = true` (`accumulate`) `dst` holds values (asserted by the caller).
     unsafe {
         gemm(
             d.rows,
@@ -161,14 +180,14 @@ fn multiply_on(
             dst.data.as_mut_ptr().add(d.offset).cast::<f32>(),
             d.col_stride as isize,
             d.row_stride as isize,
-            false,
+            accumulate,
             lhs.data.as_ptr().add(l.offset),
             l.col_stride as isize,
             l.row_stride as isize,
             rhs.data.as_ptr().add(r.offset),
             r.col_stride as isize,
             r.row_stride as isize,
-            0.0,
+            if accumulate { 1.0 } else { 0.0 },
             scale,
             false,
             false,

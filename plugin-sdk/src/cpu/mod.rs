@@ -3,17 +3,23 @@
 //! operations in `attention_op`), strided matrix products over the `gemm` crate
 //! (`matrix`, as a burn operation in `matmul_op`), branch-free row functions the
 //! compiler vectorizes (`vector`, as activations in `activation_op`), and fused
-//! batch normalization (`batch_norm_op`) and per-edge gathered sums
-//! (`gather_sum_op`), each with its own backward. [`crate::ops`] chooses them when
+//! batch normalization (`batch_norm_op`), per-edge gathered sums
+//! (`gather_sum_op`) and channels-last 3-D convolutions (`conv_kernel`, with a
+//! direct path for narrow groups in `conv_direct`, as a burn operation in `conv_op`)
+//! and their max-pooling (`pool_op`), each with its own backward. [`crate::ops`] chooses them when
 //! a tensor lives on Flex.
 
 pub(crate) mod activation_op;
 pub(crate) mod attention_kernel;
 pub(crate) mod attention_op;
 pub(crate) mod batch_norm_op;
+pub(crate) mod conv_direct;
+pub(crate) mod conv_kernel;
+pub(crate) mod conv_op;
 pub(crate) mod gather_sum_op;
 pub(crate) mod matmul_op;
 pub(crate) mod matrix;
+pub(crate) mod pool_op;
 pub(crate) mod vector;
 
 use std::{any::Any, mem::MaybeUninit};

@@ -37,6 +37,23 @@ pub fn silu(x: &[f32], out: &mut [MaybeUninit<f32>]) {
     dispatch(|| map(x, out, |x| x * sigmoid_one(x)))
 }
 
+/// `out[i] = max(x[i], 0)` (ReLU), every element of `out` written; panics unless
+/// `out` is as long as `x`.
+pub fn relu(x: &[f32], out: &mut [MaybeUninit<f32>]) {
+    dispatch(|| map(x, out, |x| if x > 0.0 { x } else { 0.0 }))
+}
+
+/// `d_x[i] = d_out[i]` where ReLU's output `y[i] > 0`, else 0, every element of
+/// `d_x` written; panics unless the three are equally long.
+pub fn relu_backward(y: &[f32], d_out: &[f32], d_x: &mut [MaybeUninit<f32>]) {
+    assert!(y.len() == d_x.len() && d_out.len() == d_x.len());
+    dispatch(|| {
+        for ((d_x, &y), &d) in d_x.iter_mut().zip(y).zip(d_out) {
+            d_x.write(if y > 0.0 { d } else { 0.0 });
+        }
+    })
+}
+
 /// `d_x[i] = d_out[i]·s[i]·(1 − s[i])` from sigmoid's output `s`, every element of
 /// `d_x` written; panics unless the three are equally long.
 pub fn sigmoid_backward(s: &[f32], d_out: &[f32], d_x: &mut [MaybeUninit<f32>]) {

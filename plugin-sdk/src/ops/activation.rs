@@ -1,6 +1,6 @@
-//! Activations with vectorized CPU kernels on burn's Flex backend: sigmoid and SiLU
-//! for training and inference (with their own backward under autodiff), GELU for
-//! inference; burn's own elsewhere.
+//! Activations with vectorized CPU kernels on burn's Flex backend: sigmoid, SiLU and
+//! ReLU for training and inference (with their own backward under autodiff), GELU
+//! for inference; burn's own elsewhere.
 
 use burn::{
     backend::Flex,
@@ -31,6 +31,18 @@ pub fn silu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
         |x| activation_op::training(Activation::Silu, x),
         |x| activation_op::inference(Activation::Silu, x),
         activation::silu,
+    )
+}
+
+/// ReLU, `max(x, 0)`, element-wise; any shape. On Flex and `Autodiff<Flex>`
+/// (`f32`) one pass forward and one backward (burn's backward builds a mask
+/// first), elsewhere burn's `relu`.
+pub fn relu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    by_backend(
+        x,
+        |x| activation_op::training(Activation::Relu, x),
+        |x| activation_op::inference(Activation::Relu, x),
+        activation::relu,
     )
 }
 
@@ -80,15 +92,15 @@ mod tests {
     /// Values and gradients against burn's on the same inputs, a transposed view
     /// among them; 1001 elements (a remainder after the vector lanes).
     #[test]
-    fn sigmoid_and_silu_match_burns_with_gradients() {
+    fn sigmoid_silu_and_relu_match_burns_with_gradients() {
         type Training = Autodiff<Flex>;
         let device = Default::default();
         let x = Tensor::<Training, 2>::random([7, 143], Distribution::Normal(0.0, 6.0), &device);
         let weight =
             Tensor::<Training, 2>::random([143, 7], Distribution::Uniform(-1.0, 1.0), &device);
-        let ours: [fn(Tensor<Training, 2>) -> Tensor<Training, 2>; 2] = [sigmoid, silu];
-        let burns: [fn(Tensor<Training, 2>) -> Tensor<Training, 2>; 2] =
-            [activation::sigmoid, activation::silu];
+        let ours: [fn(Tensor<Training, 2>) -> Tensor<Training, 2>; 3] = [sigmoid, silu, relu];
+        let burns: [fn(Tensor<Training, 2>) -> Tensor<Training, 2>; 3] =
+            [activation::sigmoid, activation::silu, activation::relu];
         for (ours, burns) in ours.into_iter().zip(burns) {
             let run = |f: fn(Tensor<Training, 2>) -> Tensor<Training, 2>| {
                 let input = x.clone().detach().require_grad();
@@ -111,8 +123,12 @@ mod tests {
                 Tolerance::absolute(1e-6),
             );
         silu(inference.clone()).into_data().assert_approx_eq::<f32>(
-            &activation::silu(inference).into_data(),
+            &activation::silu(inference.clone()).into_data(),
             Tolerance::absolute(1e-5),
+        );
+        relu(inference.clone()).into_data().assert_approx_eq::<f32>(
+            &activation::relu(inference).into_data(),
+            Tolerance::absolute(0.0),
         );
     }
 

@@ -27,6 +27,23 @@ pub fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
     }
 }
 
+/// `a·bᵀ`: `a` `[n, k]`, `b` `[m, k]` → `[n, m]`, `b` read transposed where it
+/// lies (on Flex, neither the operand nor its gradient is copied to transpose it).
+pub fn matmul_transposed<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
+    if a.dtype() != DType::F32 || b.dtype() != DType::F32 {
+        return a.matmul(b.transpose());
+    }
+    // `b` has `a`'s backend B: `a`'s type stands for both.
+    let a = match same_type::<_, Tensor<Autodiff<Flex>, 2>>(a) {
+        Ok(a) => return as_backend(matmul_op::training_transposed(a, as_backend(b))),
+        Err(a) => a,
+    };
+    match same_type::<_, Tensor<Flex, 2>>(a) {
+        Ok(a) => as_backend(matmul_op::inference_transposed(a, as_backend(b))),
+        Err(a) => a.matmul(b.transpose()),
+    }
+}
+
 /// `layer` on rows: `x` `[n, d_input]` → `x·W + b` `[n, d_output]`, the same as
 /// `layer.forward(x)` with the product through [`matmul`].
 pub fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
@@ -124,6 +141,34 @@ mod tests {
             .backward();
         assert_eq!(a.grad(&grads).map(|g| g.dims()), Some([4, 0]));
         assert_eq!(b.grad(&grads).map(|g| g.dims()), Some([0, 3]));
+    }
+
+    #[test]
+    fn the_transposed_product_matches_burn_in_values_and_gradients() {
+        let device = Default::default();
+        let a = Tensor::<Cpu, 2>::random([37, 21], Distribution::Normal(0.0, 1.0), &device);
+        let b = Tensor::<Cpu, 2>::random([15, 21], Distribution::Normal(0.0, 1.0), &device);
+        let upstream = Tensor::<Cpu, 2>::random([37, 15], Distribution::Normal(0.0, 1.0), &device);
+        let run = |ours: bool| {
+            let (a, b) = (a.clone().require_grad(), b.clone().require_grad());
+            let y = if ours {
+                matmul_transposed(a.clone(), b.clone())
+            } else {
+                a.clone().matmul(b.clone().transpose())
+            };
+            let grads = (y.clone() * upstream.clone()).sum().backward();
+            let (d_a, d_b) = (a.grad(&grads).unwrap(), b.grad(&grads).unwrap());
+            (y.into_data(), d_a.into_data(), d_b.into_data())
+        };
+        let (ours, burns) = (run(true), run(false));
+        let tolerance = Tolerance::<f32>::absolute(1e-4);
+        ours.0.assert_approx_eq::<f32>(&burns.0, tolerance);
+        ours.1.assert_approx_eq::<f32>(&burns.1, tolerance);
+        ours.2.assert_approx_eq::<f32>(&burns.2, tolerance);
+        let inference = matmul_transposed(a.inner(), b.inner());
+        inference
+            .into_data()
+            .assert_approx_eq::<f32>(&ours.0, tolerance);
     }
 
     #[test]

@@ -1,18 +1,23 @@
 //! Tensor operations for any burn backend that run fused, vectorized kernels when
 //! the tensors live on burn's CPU backend (Flex): multi-head self-attention (with
-//! its own backward under autodiff), sigmoid and SiLU (likewise), GELU
+//! its own backward under autodiff), sigmoid, SiLU and ReLU (likewise), GELU
 //! (inference), matrix products and linear layers that write straight into their
-//! output (likewise), batch normalization in training (likewise), and the
-//! per-edge sum of gathered node rows (likewise).
+//! output (likewise), batch normalization in training (likewise), the per-edge
+//! sum of gathered node rows (likewise), and 3-D convolutions and max-pooling of
+//! channels-last volumes (likewise).
 
 pub mod activation;
 pub mod attention;
+pub mod conv;
 pub mod graph;
 pub mod linear;
 pub mod norm;
+pub mod pool;
 
-pub use activation::{gelu, sigmoid, silu};
+pub use activation::{gelu, relu, sigmoid, silu};
 pub use attention::self_attention;
+pub use conv::{conv3d_rows, Conv3dGeometry};
 pub use graph::gather_sum;
-pub use linear::{linear, matmul};
+pub use linear::{linear, matmul, matmul_transposed};
 pub use norm::{batch_norm, normalize_batch, update_running, BatchNormalized};
+pub use pool::max_pool_rows;

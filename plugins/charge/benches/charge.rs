@@ -20,7 +20,7 @@ use mmhost_plugin_sdk::{
 };
 
 const BATCH: usize = 32;
-const STEPS: usize = 3;
+const STEPS: usize = 6;
 
 fn main() {
     let preset = std::env::var("MMHOST_BENCH_PRESET").unwrap_or_else(|_| "reference".into());

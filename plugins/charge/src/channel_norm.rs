@@ -7,6 +7,7 @@ use burn::{
     module::{Param, RunningState},
     prelude::*,
 };
+use mmhost_plugin_sdk::ops::{normalize_batch, update_running};
 
 /// Settings of a [`ChannelNorm`].
 #[derive(Config, Debug)]
@@ -49,29 +50,19 @@ impl ChannelNormConfig {
 
 impl<B: Backend> ChannelNorm<B> {
     /// `[points, channels]` → same shape. Batch statistics while the backend
-    /// records gradients (training), running statistics otherwise.
+    /// records gradients (training; on the CPU one fused operation of the SDK, with
+    /// a backward of its own), running statistics otherwise.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         let channels = x.dims()[1];
-        let (centered, var) = if B::ad_enabled(&x.device()) {
-            let mean = x.clone().mean_dim(0); // [1, channels]
-            let centered = x - mean.clone();
-            let var = centered.clone().square().mean_dim(0); // [1, channels]
-            let m = self.momentum;
-            let update = |state: &RunningState<Tensor<B, 1>>, batch_value: Tensor<B, 2>| {
-                let old = state.value_sync();
-                let new = old.mul_scalar(1.0 - m)
-                    + batch_value.detach().reshape([channels]).mul_scalar(m);
-                state.update(new.detach());
-            };
-            update(&self.running_mean, mean);
-            update(&self.running_var, var.clone());
-            (centered, var.reshape([channels]))
-        } else {
-            let mean = self.running_mean.value().reshape([1, channels]);
-            (x - mean, self.running_var.value())
-        };
-        let scale = self.gamma.val() / var.add_scalar(self.epsilon).sqrt(); // [channels]
-        centered * scale.reshape([1, channels]) + self.beta.val().reshape([1, channels])
+        if B::ad_enabled(&x.device()) {
+            let batch = normalize_batch(x, self.gamma.val(), self.beta.val(), self.epsilon);
+            update_running(&self.running_mean, batch.mean, self.momentum);
+            update_running(&self.running_var, batch.variance, self.momentum);
+            return batch.output;
+        }
+        let scale = self.gamma.val() / self.running_var.value().add_scalar(self.epsilon).sqrt(); // [channels]
+        let shift = self.beta.val() - self.running_mean.value() * scale.clone(); // [channels]
+        x * scale.reshape([1, channels]) + shift.reshape([1, channels])
     }
 }
 

@@ -2,10 +2,10 @@
 //! the MultiMat reference): a 7³ stride-2 stem, a 2³ max-pool, four stages of
 //! grouped-convolution bottleneck blocks, global average pooling, Linear → 128.
 //! The max-pool is 2³ with stride 2 (the reference uses 3³, stride 2, padding 1).
-//! Activations flow channels-last as [`Volumes`]; the blocks' convolutions are burn
-//! [`Conv3d`] parameters applied by [`convolve`] (a gather and a matrix product).
-//! The stem stays burn's convolution: its input needs no gradient, and side by side
-//! the gather was no faster there and held 0.6 GB more.
+//! Activations flow channels-last as [`Volumes`]; every convolution, the stem's
+//! included, is a burn [`Conv3d`] parameter applied by [`convolve`] (the SDK's
+//! channels-last convolution, or a matrix product for pointwise ones), and the
+//! ReLUs and the max-pool are the SDK's fused operations.
 
 use burn::{
     nn::{
@@ -13,8 +13,9 @@ use burn::{
         Linear, LinearConfig, PaddingConfig3d,
     },
     prelude::*,
-    tensor::activation::relu,
 };
+
+use mmhost_plugin_sdk::ops::relu;
 
 use crate::{
     channel_norm::{ChannelNorm, ChannelNormConfig},
@@ -93,7 +94,7 @@ pub struct ChargeResNeXt<B: Backend> {
 impl<B: Backend> ChargeResNeXt<B> {
     /// `[batch, 1, n, n, n]` → `[batch, embed_dim]`.
     pub fn forward(&self, density: Tensor<B, 5>) -> Tensor<B, 2> {
-        let mut x = Volumes::from_channels_first(self.stem.forward(density))
+        let mut x = convolve(&self.stem, Volumes::from_channels_first(density))
             .map_rows(|rows| relu(self.stem_norm.forward(rows)))
             .max_pool_2();
         for block in &self.blocks {

@@ -3,6 +3,7 @@
 //! reduces over rows, so the encoder never transposes its activations.
 
 use burn::prelude::*;
+use mmhost_plugin_sdk::ops::max_pool_rows;
 
 /// A batch of volumes: `rows` `[batch·d·h·w, channels]`, grid points in row-major
 /// order over (batch, d, h, w).
@@ -57,30 +58,11 @@ impl<B: Backend> Volumes<B> {
     /// 2³ max-pool with stride 2 (odd trailing planes are dropped): size `[d, h, w]`
     /// → `[d/2, h/2, w/2]`, channels unchanged.
     pub fn max_pool_2(self) -> Self {
-        let [d, h, w] = self.size;
-        let channels = self.rows.dims()[1];
-        let (d2, h2, w2) = (d / 2, h / 2, w / 2);
-        let x = self.rows.reshape([self.batch, d, h, w, channels]).slice([
-            0..self.batch,
-            0..2 * d2,
-            0..2 * h2,
-            0..2 * w2,
-            0..channels,
-        ]);
-        // Pairs along w, then h, then d: each a max over an axis of two.
-        let x = x
-            .reshape([self.batch * 2 * d2 * 2 * h2 * w2, 2, channels])
-            .max_dim(1); // [b·2d2·2h2·w2, 1, c]
-        let x = x
-            .reshape([self.batch * 2 * d2 * h2, 2, w2 * channels])
-            .max_dim(1); // [b·2d2·h2, 1, w2·c]
-        let x = x
-            .reshape([self.batch * d2, 2, h2 * w2 * channels])
-            .max_dim(1); // [b·d2, 1, h2·w2·c]
+        let size = self.size.map(|n| n / 2);
         Self {
-            rows: x.reshape([self.batch * d2 * h2 * w2, channels]),
+            rows: max_pool_rows(self.rows, self.batch, self.size, 2),
             batch: self.batch,
-            size: [d2, h2, w2],
+            size,
         }
     }
 
