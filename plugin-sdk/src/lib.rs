@@ -21,6 +21,7 @@ pub mod __export {
     pub use crate::export::*;
 }
 mod export;
+mod fused_adamw;
 mod guard;
 mod loss;
 pub mod ops;

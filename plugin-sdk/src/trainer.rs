@@ -5,10 +5,7 @@ use std::sync::Mutex;
 use burn::{
     collective::{PeerId, ReduceOperation},
     module::{AutodiffModule, Module},
-    optim::{
-        adaptor::OptimizerAdaptor, AdamW, AdamWConfig, GradientsAccumulator, GradientsParams,
-        Optimizer,
-    },
+    optim::{adaptor::OptimizerAdaptor, GradientsAccumulator, GradientsParams, Optimizer},
     record::{BinBytesRecorder, FullPrecisionSettings, Recorder},
     tensor::{backend::AutodiffBackend, Tensor},
 };
@@ -16,8 +13,8 @@ use burn_store::{ModuleSnapshot, SafetensorsStore};
 use mmhost_plugin_api::{Embeddings, ErrorKind, PluginError, Record, StepSettings};
 
 use crate::{
-    embeddings_from_tensor, optimizer_state::OptimizerState, params, tensor_from_embeddings,
-    DeviceSpec, EncoderModel, NamedTensor, RuntimeSettings,
+    embeddings_from_tensor, fused_adamw::FusedAdamW, optimizer_state::OptimizerState, params,
+    tensor_from_embeddings, DeviceSpec, EncoderModel, NamedTensor, RuntimeSettings,
 };
 
 /// The encoder operations the ABI adapter needs, with the backend erased.
@@ -51,7 +48,7 @@ pub trait TrainerOps: Send {
 /// Serializes seeding and initialization: the backend RNG is global to the library.
 static INIT_LOCK: Mutex<()> = Mutex::new(());
 
-type Adam<B, S> = OptimizerAdaptor<AdamW, <S as EncoderModel>::Model<B>, B>;
+type Adam<B, S> = OptimizerAdaptor<FusedAdamW, <S as EncoderModel>::Model<B>, B>;
 type Bytes = BinBytesRecorder<FullPrecisionSettings>;
 
 /// One encoder's model, optimizer and pending graph on backend `B`.
@@ -96,7 +93,7 @@ where
             spec: runtime.device,
             device,
             model,
-            optimizer: AdamWConfig::new().init(),
+            optimizer: FusedAdamW::default().init(),
             optimizer_settings: None,
             steps: 0,
             pending: None,
@@ -160,13 +157,14 @@ where
             return;
         }
         let state = self.optimizer.to_record();
-        self.optimizer = AdamWConfig::new()
-            .with_beta_1(settings.beta1 as f32)
-            .with_beta_2(settings.beta2 as f32)
-            .with_epsilon(settings.epsilon as f32)
-            .with_weight_decay(settings.weight_decay as f32)
-            .init()
-            .load_record(state);
+        self.optimizer = FusedAdamW::new(
+            settings.beta1 as f32,
+            settings.beta2 as f32,
+            settings.epsilon as f32,
+            settings.weight_decay as f32,
+        )
+        .init()
+        .load_record(state);
         self.optimizer_settings = Some(*settings);
     }
 }
@@ -319,7 +317,7 @@ where
             Recorder::<B>::load(&Bytes::default(), state.moments, &self.device).map_err(|e| {
                 PluginError::new(ErrorKind::InvalidInput, format!("optimizer state: {e}"))
             })?;
-        self.optimizer = AdamWConfig::new().init().load_record(record);
+        self.optimizer = FusedAdamW::default().init().load_record(record);
         self.optimizer_settings = None;
         if let Some(settings) = state.settings {
             self.rebuild_optimizer_if_changed(&settings);
