@@ -369,3 +369,28 @@ pub fn backward(
     });
     (want_input.then_some(d_x), d_weight)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::Conv3dGeometry;
+
+    #[test]
+    fn narrow_equal_groups_take_the_direct_path_and_others_not() {
+        let geometry = |groups| Conv3dGeometry {
+            batch: 1,
+            size: [4; 3],
+            kernel: [3; 3],
+            stride: [1; 3],
+            padding: [1; 3],
+            dilation: [1; 3],
+            groups,
+        };
+        // 128 channels in 32 groups of 4, as a ResNeXt's first stage
+        assert!(applies(&Plan::new(geometry(32), 128, 128)));
+        assert!(applies(&Plan::new(geometry(2), 16, 16)));
+        // wider groups, or as many inputs as outputs per group no longer
+        assert!(!applies(&Plan::new(geometry(2), 32, 32)));
+        assert!(!applies(&Plan::new(geometry(4), 16, 32)));
+    }
+}

@@ -267,21 +267,34 @@ mod tests {
 
     #[test]
     fn narrow_groups_on_the_direct_path_match_burn() {
-        // as many output as input channels per group (4 and 8, a ResNeXt's): the
-        // direct path, strided with padding and not
+        // as many output as input channels per group (4 and 8, a ResNeXt's; 1,
+        // depthwise; 4 again in 3 groups): the direct path, strided with padding
+        // and not
         let g = Conv3dGeometry {
             stride: [2; 3],
             padding: [1; 3],
-            groups: 3,
+            groups: 8,
             ..geometry(3, [6, 5, 7], [3; 3])
         };
-        compare(g, 12, 12);
+        compare(g, 32, 32);
         let g = Conv3dGeometry {
             padding: [1; 3],
             groups: 2,
             ..geometry(2, [5, 4, 6], [3; 3])
         };
         compare(g, 16, 16);
+        let g = Conv3dGeometry {
+            padding: [0, 1, 2],
+            groups: 16,
+            ..geometry(2, [4, 3, 5], [2, 3, 3])
+        };
+        compare(g, 16, 16);
+        let g = Conv3dGeometry {
+            padding: [1; 3],
+            groups: 3,
+            ..geometry(2, [4, 4, 4], [3; 3])
+        };
+        compare(g, 12, 12);
     }
 
     #[test]
