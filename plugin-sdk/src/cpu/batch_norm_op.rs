@@ -78,16 +78,17 @@ pub fn training(
         .map(|c| beta_slice[c] - mean[c] as f32 * scale[c])
         .collect();
     assert_eq!(values.len(), rows * channels);
+    let avx2 = has_avx2();
     let fill = |out: &mut [MaybeUninit<f32>]| {
         out.par_chunks_mut(BLOCK_ROWS * channels)
             .zip(values.par_chunks(BLOCK_ROWS * channels))
             .for_each(|(out, x)| {
-                for (out, x) in out.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
-                    for (((out, x), scale), shift) in out.iter_mut().zip(x).zip(&scale).zip(&shift)
-                    {
-                        out.write(x * scale + shift);
-                    }
+                #[cfg(target_arch = "x86_64")]
+                if avx2 {
+                    // SAFETY: the CPU has AVX2 (checked by has_avx2).
+                    return unsafe { normalize_block_avx2(out, x, &scale, &shift) };
                 }
+                normalize_block(out, x, &scale, &shift)
             })
     };
     // SAFETY: `values` holds whole rows of `channels` (asserted above), so the
@@ -121,22 +122,32 @@ pub fn training(
     }
 }
 
-/// Per-channel sums of `f(row of x, row of y)` over all rows, in f64, two sums per
-/// channel: blocks of rows in parallel, the blocks' sums added in order.
-fn channel_sums(
-    x: &[f32],
-    y: &[f32],
-    channels: usize,
-    f: impl Fn(&[f32], &[f32], &mut [f64], &mut [f64]) + Sync,
-) -> (Vec<f64>, Vec<f64>) {
+/// What [`channel_sums`] adds up per channel.
+#[derive(Clone, Copy)]
+enum Sums<'a> {
+    /// `Σ x` and `Σ x²` (the statistics; `y` unused).
+    Moments,
+    /// `Σ dy` and `Σ dy·x̂`, `x̂ = (x − mean)·inv_std` (the backward's; `y` = dy).
+    Gradient { mean: &'a [f32], inv_std: &'a [f32] },
+}
+
+/// Per-channel sums of `kind` over all rows, in f64, two sums per channel: blocks
+/// of rows in parallel (compiled for AVX2 where the CPU has it), the blocks' sums
+/// added in order.
+fn channel_sums(x: &[f32], y: &[f32], channels: usize, kind: Sums) -> (Vec<f64>, Vec<f64>) {
+    let avx2 = has_avx2();
     let blocks: Vec<(Vec<f64>, Vec<f64>)> = x
         .par_chunks(BLOCK_ROWS * channels)
         .zip(y.par_chunks(BLOCK_ROWS * channels))
         .map(|(x, y)| {
             let (mut first, mut second) = (vec![0.0f64; channels], vec![0.0f64; channels]);
-            for (x, y) in x.chunks_exact(channels).zip(y.chunks_exact(channels)) {
-                f(x, y, &mut first, &mut second);
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU has AVX2 (checked by has_avx2).
+                unsafe { add_block_avx2(kind, x, y, channels, &mut first, &mut second) };
+                return (first, second);
             }
+            add_block(kind, x, y, channels, &mut first, &mut second);
             (first, second)
         })
         .collect();
@@ -148,15 +159,66 @@ fn channel_sums(
     (first, second)
 }
 
+/// Whether the CPU runs the AVX2 versions of the passes.
+fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// [`add_block`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn add_block_avx2(
+    kind: Sums,
+    x: &[f32],
+    y: &[f32],
+    channels: usize,
+    first: &mut [f64],
+    second: &mut [f64],
+) {
+    add_block(kind, x, y, channels, first, second)
+}
+
+/// Adds one block of rows' `kind` sums into `first` and `second` `[channels]`.
+#[inline(always)]
+fn add_block(
+    kind: Sums,
+    x: &[f32],
+    y: &[f32],
+    channels: usize,
+    first: &mut [f64],
+    second: &mut [f64],
+) {
+    let (first, second) = (&mut first[..channels], &mut second[..channels]);
+    match kind {
+        Sums::Moments => {
+            for x in x.chunks_exact(channels) {
+                for ((sum, square), &x) in first.iter_mut().zip(second.iter_mut()).zip(x) {
+                    let v = f64::from(x);
+                    *sum += v;
+                    *square += v * v;
+                }
+            }
+        }
+        Sums::Gradient { mean, inv_std } => {
+            let (mean, inv_std) = (&mean[..channels], &inv_std[..channels]);
+            for (x, dy) in x.chunks_exact(channels).zip(y.chunks_exact(channels)) {
+                let (x, dy) = (&x[..channels], &dy[..channels]);
+                for c in 0..channels {
+                    let xhat = (x[c] - mean[c]) * inv_std[c];
+                    first[c] += f64::from(dy[c]);
+                    second[c] += f64::from(dy[c] * xhat);
+                }
+            }
+        }
+    }
+}
+
 /// Per-channel mean and biased variance of `[rows, channels]` values.
 fn statistics(values: &[f32], rows: usize, channels: usize) -> (Vec<f64>, Vec<f64>) {
-    let (sum, sum_of_squares) = channel_sums(values, values, channels, |x, _, sum, squares| {
-        for ((sum, square), &x) in sum.iter_mut().zip(squares.iter_mut()).zip(x) {
-            let v = f64::from(x);
-            *sum += v;
-            *square += v * v;
-        }
-    });
+    let (sum, sum_of_squares) = channel_sums(values, values, channels, Sums::Moments);
     let n = rows.max(1) as f64;
     let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
     let variance = sum_of_squares
@@ -165,6 +227,69 @@ fn statistics(values: &[f32], rows: usize, channels: usize) -> (Vec<f64>, Vec<f6
         .map(|(sq, m)| (sq / n - m * m).max(0.0))
         .collect();
     (mean, variance)
+}
+
+/// [`normalize_block`] compiled for AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn normalize_block_avx2(out: &mut [MaybeUninit<f32>], x: &[f32], scale: &[f32], shift: &[f32]) {
+    normalize_block(out, x, scale, shift)
+}
+
+/// `out = x·scale + shift` row by row, for rows of `scale.len()` channels; writes
+/// every element of `out` (as long as `x`).
+#[inline(always)]
+fn normalize_block(out: &mut [MaybeUninit<f32>], x: &[f32], scale: &[f32], shift: &[f32]) {
+    let channels = scale.len();
+    for (out, x) in out.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+        for (((out, x), scale), shift) in out.iter_mut().zip(x).zip(scale).zip(shift) {
+            out.write(x * scale + shift);
+        }
+    }
+}
+
+/// The per-channel terms of `dx = γ/σ·(dy − mean(dy) − x̂·mean(dy·x̂))`, each
+/// `[channels]`.
+struct InputGradient<'a> {
+    mean: &'a [f32],
+    inv_std: &'a [f32],
+    /// `γ/σ`.
+    factor: &'a [f32],
+    mean_dy: &'a [f32],
+    mean_dy_xhat: &'a [f32],
+}
+
+impl InputGradient<'_> {
+    /// [`InputGradient::block`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn block_avx2(&self, dx: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32]) {
+        self.block(dx, x, dy)
+    }
+
+    /// `dx` of one block of rows of `x` and `dy`; writes every element of `dx`.
+    #[inline(always)]
+    fn block(&self, dx: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32]) {
+        let channels = self.mean.len();
+        let (mean, inv_std, factor, mean_dy, mean_dy_xhat) = (
+            self.mean,
+            &self.inv_std[..channels],
+            &self.factor[..channels],
+            &self.mean_dy[..channels],
+            &self.mean_dy_xhat[..channels],
+        );
+        for ((dx, x), dy) in dx
+            .chunks_exact_mut(channels)
+            .zip(x.chunks_exact(channels))
+            .zip(dy.chunks_exact(channels))
+        {
+            let (dx, x, dy) = (&mut dx[..channels], &x[..channels], &dy[..channels]);
+            for c in 0..channels {
+                let xhat = (x[c] - mean[c]) * inv_std[c];
+                dx[c].write(factor[c] * (dy[c] - mean_dy[c] - xhat * mean_dy_xhat[c]));
+            }
+        }
+    }
 }
 
 /// What the backward step needs.
@@ -192,20 +317,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
         let dy = f32_values(&d_out);
         let (mean, inv_std) = (&state.mean, &state.inv_std);
         // Σ dy and Σ dy·x̂ per channel.
-        let (sum_dy, sum_dy_xhat) = channel_sums(x, dy, channels, |x, dy, s, sx| {
-            let (x, dy, mean, inv_std) = (
-                &x[..channels],
-                &dy[..channels],
-                &mean[..channels],
-                &inv_std[..channels],
-            );
-            let (s, sx) = (&mut s[..channels], &mut sx[..channels]);
-            for c in 0..channels {
-                let xhat = (x[c] - mean[c]) * inv_std[c];
-                s[c] += f64::from(dy[c]);
-                sx[c] += f64::from(dy[c] * xhat);
-            }
-        });
+        let (sum_dy, sum_dy_xhat) = channel_sums(x, dy, channels, Sums::Gradient { mean, inv_std });
         let vector = |values: &[f64]| {
             let values: Vec<f32> = values.iter().map(|&v| v as f32).collect();
             FlexTensor::from_data(TensorData::new(values, [channels]))
@@ -227,35 +339,25 @@ impl Backward<Flex, 3> for BatchNormBackward {
                 .map(|(g, s)| g * s)
                 .collect();
             assert!(x.len() == rows * channels && dy.len() == x.len());
+            let avx2 = has_avx2();
             let fill = |dx: &mut [MaybeUninit<f32>]| {
                 dx.par_chunks_mut(BLOCK_ROWS * channels)
                     .zip(x.par_chunks(BLOCK_ROWS * channels))
                     .zip(dy.par_chunks(BLOCK_ROWS * channels))
                     .for_each(|((dx, x), dy)| {
-                        for ((dx, x), dy) in dx
-                            .chunks_exact_mut(channels)
-                            .zip(x.chunks_exact(channels))
-                            .zip(dy.chunks_exact(channels))
-                        {
-                            let (dx, x, dy, mean, inv_std) = (
-                                &mut dx[..channels],
-                                &x[..channels],
-                                &dy[..channels],
-                                &mean[..channels],
-                                &inv_std[..channels],
-                            );
-                            let (factor, mean_dy, mean_dy_xhat) = (
-                                &factor[..channels],
-                                &mean_dy[..channels],
-                                &mean_dy_xhat[..channels],
-                            );
-                            for c in 0..channels {
-                                let xhat = (x[c] - mean[c]) * inv_std[c];
-                                dx[c].write(
-                                    factor[c] * (dy[c] - mean_dy[c] - xhat * mean_dy_xhat[c]),
-                                );
-                            }
+                        let coefficients = InputGradient {
+                            mean,
+                            inv_std,
+                            factor: &factor,
+                            mean_dy: &mean_dy,
+                            mean_dy_xhat: &mean_dy_xhat,
+                        };
+                        #[cfg(target_arch = "x86_64")]
+                        if avx2 {
+                            // SAFETY: the CPU has AVX2 (checked by has_avx2).
+                            return unsafe { coefficients.block_avx2(dx, x, dy) };
                         }
+                        coefficients.block(dx, x, dy)
                     })
             };
             // SAFETY: `x` and `dy` hold the same whole rows of `channels` (asserted),
