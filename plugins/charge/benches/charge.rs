@@ -20,6 +20,8 @@ use mmhost_plugin_sdk::{
 };
 
 const BATCH: usize = 32;
+/// Timed steps on each side, after one warm-up step: mmhost's heap still grows (and
+/// takes fresh pages from the kernel) over its first two or three steps.
 const STEPS: usize = 6;
 
 fn main() {
