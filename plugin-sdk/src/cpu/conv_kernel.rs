@@ -71,6 +71,12 @@ impl Plan {
             groups > 0 && in_channels.is_multiple_of(groups) && out_channels.is_multiple_of(groups),
             "conv3d: {in_channels} input and {out_channels} output channels in {groups} groups"
         );
+        // an empty grid could still have padded output points: nothing to read
+        assert!(
+            geometry.size.iter().all(|&n| n > 0),
+            "conv3d: an empty grid {:?}",
+            geometry.size
+        );
         let out_size = geometry.output_size();
         let taps = geometry.kernel.iter().product();
         let [d, h, w] = geometry.size;

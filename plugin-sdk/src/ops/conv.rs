@@ -54,8 +54,8 @@ impl Conv3dGeometry {
 /// `[batch·d'·h'·w', c_out]` with `[d', h', w']` = `geometry.output_size()`.
 ///
 /// # Panics
-/// If the shapes disagree with `geometry` (rows, kernel, channels per group) or a
-/// kernel size, stride, dilation or the group count is 0.
+/// If the shapes disagree with `geometry` (rows, kernel, channels per group), or a
+/// grid axis, kernel size, stride, dilation or the group count is 0.
 pub fn conv3d_rows<B: Backend>(
     x: Tensor<B, 2>,
     weight: Tensor<B, 5>,
