@@ -285,12 +285,12 @@ pub fn forward(plan: &Plan, x: &[f32], weight: &[f32]) -> Vec<f32> {
         out.par_chunks_mut((plan.out_points * c_out).max(1))
             .zip(x.par_chunks((plan.in_points * c_in).max(1)))
             .for_each_init(Scratch::default, |scratch, (out, volume)| {
+                #[cfg(target_arch = "x86_64")]
                 if avx2 {
                     // SAFETY: the CPU has AVX2 (checked by has_avx2).
-                    unsafe { forward_volume_avx2(plan, &expanded, volume, out, scratch) }
-                } else {
-                    forward_volume(plan, &expanded, volume, out, scratch)
+                    return unsafe { forward_volume_avx2(plan, &expanded, volume, out, scratch) };
                 }
+                forward_volume(plan, &expanded, volume, out, scratch)
             })
     };
     // SAFETY: the volumes' chunks cover the output (`batch` chunks of
@@ -345,18 +345,18 @@ pub fn backward(
             |scratch, ((volume, d_input), d_weight)| {
                 let x = &x[volume * in_span..(volume + 1) * in_span];
                 let d_out = &d_out[volume * out_span..(volume + 1) * out_span];
+                #[cfg(target_arch = "x86_64")]
                 if avx2 {
                     // SAFETY: the CPU has AVX2 (checked by has_avx2).
-                    unsafe {
+                    return unsafe {
                         backward_volume_avx2(
                             plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
                         )
-                    }
-                } else {
-                    backward_volume(
-                        plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
-                    )
+                    };
                 }
+                backward_volume(
+                    plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
+                )
             },
         );
     let d_weight = want_weight.then(|| {
@@ -389,7 +389,7 @@ mod tests {
         // 128 channels in 32 groups of 4, as a ResNeXt's first stage
         assert!(applies(&Plan::new(geometry(32), 128, 128)));
         assert!(applies(&Plan::new(geometry(2), 16, 16)));
-        // wider groups, or as many inputs as outputs per group no longer
+        // wider groups, or not as many outputs as inputs per group
         assert!(!applies(&Plan::new(geometry(2), 32, 32)));
         assert!(!applies(&Plan::new(geometry(4), 16, 32)));
     }

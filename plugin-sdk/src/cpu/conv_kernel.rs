@@ -3,11 +3,12 @@
 //! one volume and at most [`TILE_POINTS`] output points; a tile gathers its
 //! receptive fields into a small buffer (`[points, taps·c_in/groups]`, tap by tap)
 //! and multiplies it by the group's kernel. The backward pass does the same per
-//! group and volume: the weight gradient as `patchesᵀ·d_out` (the patches gathered
-//! again, not kept), the input gradient as `d_out·kernelᵀ` added back into the
-//! receptive fields. Volumes never share input points and groups never share
+//! group and run of volumes: the weight gradient as `patchesᵀ·d_out` (the patches
+//! gathered again, not kept), the input gradient as `d_out·kernelᵀ` added back into
+//! the receptive fields. Volumes never share input points and groups never share
 //! channels, so tasks write disjoint memory, and every sum runs in a fixed order:
-//! results do not depend on the thread count.
+//! results do not depend on the thread count. Narrow groups with as many outputs as
+//! inputs go to `conv_direct` instead.
 
 use std::{borrow::Cow, mem::MaybeUninit, ops::Range};
 
@@ -208,7 +209,11 @@ impl Plan {
                     }
                     line[..x_lo * run].fill(0.0);
                     line[x_hi * run..].fill(0.0);
-                    // the grid point (z, y, x0 + x_lo·dx), inside by construction
+                    if x_lo == x_hi {
+                        // every tap of the row in the padding
+                        continue;
+                    }
+                    // the grid point (z, y, x0 + x_lo·dx): inside, as x_lo < x_hi
                     let row = ((z * h + y) * w + x0 + x_lo as isize * dx) as usize;
                     let inside = &mut line[x_lo * run..x_hi * run];
                     if contiguous {
@@ -438,10 +443,11 @@ impl Plan {
         let (groups, batch) = (self.geometry.groups, self.geometry.batch);
         let (gin, gout, width) = (self.group_in, self.group_out, self.patch_width());
         let filters = self.tap_major(weight);
-        // Tasks: a group and a run of volumes, at least MIN_TASKS of them whatever
-        // the thread count (the runs, and so the sums, depend on the sizes alone).
+        // Tasks: a group and a run of volumes, at least MIN_TASKS of them when there
+        // are as many volumes and groups, whatever the thread count (the runs, and
+        // so the sums, depend on the sizes alone).
         let runs = MIN_TASKS.div_ceil(groups).clamp(1, batch.max(1));
-        let per_run = batch.div_ceil(runs).max(1);
+        let per_run = (batch / runs).max(1);
         let tasks: Vec<(usize, Range<usize>)> = (0..groups)
             .flat_map(|group| {
                 (0..batch)

@@ -1,6 +1,7 @@
-//! The channels-last 3-D convolution (`conv_kernel`) as burn operations: on Flex
-//! for inference and on `Autodiff<Flex>` for training, with a backward step of its
-//! own that gathers the receptive fields again instead of keeping them.
+//! The channels-last 3-D convolution (`conv_kernel`, `conv_direct`) as burn
+//! operations: on Flex for inference and on `Autodiff<Flex>` for training, with a
+//! backward step of its own that reads the input again instead of keeping gathered
+//! receptive fields.
 
 use burn::{
     backend::{

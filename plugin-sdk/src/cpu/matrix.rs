@@ -15,7 +15,8 @@ pub struct View<'a> {
 
 /// A writable `rows × cols` matrix inside a slice (distinct elements at distinct
 /// positions: its strides never alias), possibly not yet initialized: a product
-/// only writes it.
+/// writes it ([`multiply`]), or, when it holds values, adds to it
+/// ([`multiply_add`]).
 pub struct ViewMut<'a> {
     data: &'a mut [MaybeUninit<f32>],
     layout: Layout,

@@ -1,10 +1,10 @@
 //! 3-D convolutions of channels-last volumes: a batch of `d × h × w` grids stored
 //! as rows, one per grid point (`[batch·d·h·w, channels]`, points in row-major
 //! order over batch, d, h, w), the layout in which pointwise convolutions are
-//! matrix products and batch normalization reduces over rows. On Flex (`f32`) a
-//! kernel of the SDK's own (tiles of gathered receptive fields times the group's
-//! kernel, with a backward of its own under autodiff); elsewhere burn's `conv3d` on
-//! the channels-first layout.
+//! matrix products and batch normalization reduces over rows. On Flex (`f32`)
+//! kernels of the SDK's own (tiles of gathered receptive fields times the group's
+//! kernel; element-wise multiply-adds for narrow groups; with a backward of their
+//! own under autodiff); elsewhere burn's `conv3d` on the channels-first layout.
 
 use burn::tensor::{backend::Backend, module::conv3d, ops::ConvOptions, DType, Tensor};
 
@@ -55,7 +55,8 @@ impl Conv3dGeometry {
 ///
 /// # Panics
 /// If the shapes disagree with `geometry` (rows, kernel, channels per group), or a
-/// grid axis, kernel size, stride, dilation or the group count is 0.
+/// grid axis, kernel size, stride, dilation, the group count or a channel count is
+/// 0.
 pub fn conv3d_rows<B: Backend>(
     x: Tensor<B, 2>,
     weight: Tensor<B, 5>,
@@ -65,13 +66,17 @@ pub fn conv3d_rows<B: Backend>(
     let [c_out, group_in, kd, kh, kw] = weight.dims();
     let g = &geometry;
     assert!(
-        g.kernel
+        g.size
             .iter()
+            .chain(&g.kernel)
             .chain(&g.stride)
             .chain(&g.dilation)
             .all(|&n| n > 0)
-            && g.groups > 0,
-        "conv3d: kernel sizes, strides, dilations and groups must be positive: {g:?}"
+            && g.groups > 0
+            && c_in > 0
+            && c_out > 0,
+        "conv3d: grid axes, kernel sizes, strides, dilations, groups and channels must be \
+         positive: {g:?}, {c_in} → {c_out} channels"
     );
     assert!(
         rows == g.batch * g.points()
@@ -240,7 +245,7 @@ mod tests {
     #[test]
     fn grids_larger_than_one_tile_and_more_volumes_than_tasks_match_burn() {
         // 9·8·8 = 576 output points per volume (three tiles), 20 volumes over 2
-        // groups: runs of two volumes per backward task.
+        // groups: runs of two volumes per backward task (20 tasks).
         let g = Conv3dGeometry {
             padding: [1; 3],
             groups: 2,
@@ -263,6 +268,12 @@ mod tests {
             ..geometry(3, [1; 3], [3; 3])
         };
         compare(g, 4, 4);
+        // one group, padding past a 1³ kernel's reach: rows wholly in the padding
+        let g = Conv3dGeometry {
+            padding: [1, 0, 2],
+            ..geometry(2, [2, 3, 3], [1; 3])
+        };
+        compare(g, 2, 3);
     }
 
     #[test]
