@@ -22,7 +22,7 @@ use burn::{
 };
 use rayon::prelude::*;
 
-use super::{contiguous_f32, f32_matrix, f32_values, written};
+use super::{contiguous_f32, f32_matrix, f32_values, has_avx2, written};
 
 /// Names the operation in a dtype error.
 const OPERATION: &str = "the fused batch norm";
@@ -157,14 +157,6 @@ fn channel_sums(x: &[f32], y: &[f32], channels: usize, kind: Sums) -> (Vec<f64>,
         second.iter_mut().zip(b).for_each(|(t, v)| *t += v);
     }
     (first, second)
-}
-
-/// Whether the CPU runs the AVX2 versions of the passes.
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// [`add_block`] compiled for AVX2.

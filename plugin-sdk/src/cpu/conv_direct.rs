@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::{conv_kernel::Plan, written};
+use super::{conv_kernel::Plan, has_avx2, written};
 
 /// The widest group the direct path takes: the spread input is this many times
 /// the input's size.
@@ -118,14 +118,6 @@ macro_rules! with_avx2 {
 
 with_avx2!(forward_volume_avx2, forward_volume(plan: &Plan, expanded: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>], scratch: &mut Scratch));
 with_avx2!(backward_volume_avx2, backward_volume(plan: &Plan, expanded: &[f32], readers: &Readers, x: &[f32], d_out: &[f32], d_x: Option<&mut [f32]>, d_expanded: Option<&mut [f32]>, scratch: &mut Scratch));
-
-/// Whether the CPU runs the AVX2 versions.
-fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
 
 /// One volume's output points `out` `[out_points, c_out]` from its input points
 /// `x` `[in_points, c_in]`.

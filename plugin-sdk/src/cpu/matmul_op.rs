@@ -31,11 +31,7 @@ const OPERATION: &str = "the matrix product";
 
 /// `a·b` on Flex: `a` `[n, k]`, `b` `[k, m]`, `f32` → `[n, m]`.
 pub fn inference(a: Tensor<Flex, 2>, b: Tensor<Flex, 2>) -> Tensor<Flex, 2> {
-    let (a, b) = (
-        contiguous_f32(&a.into_primitive().tensor(), OPERATION),
-        contiguous_f32(&b.into_primitive().tensor(), OPERATION),
-    );
-    Tensor::from_primitive(TensorPrimitive::Float(product(&a, &b, Side::Plain)))
+    infer(a, b, Side::Plain)
 }
 
 /// `a·b` on `Autodiff<Flex>`, differentiable with respect to both: `a` `[n, k]`, `b`
@@ -44,21 +40,12 @@ pub fn training(
     a: Tensor<Autodiff<Flex>, 2>,
     b: Tensor<Autodiff<Flex>, 2>,
 ) -> Tensor<Autodiff<Flex>, 2> {
-    let (a, b) = (a.into_primitive().tensor(), b.into_primitive().tensor());
-    let (a_values, b_values) = (
-        contiguous_f32(&a.primitive, OPERATION),
-        contiguous_f32(&b.primitive, OPERATION),
-    );
-    let out = product(&a_values, &b_values, Side::Plain);
-    let output = match MatmulBackward
-        .prepare::<NoCheckpointing>([a.node.clone(), b.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish((a_values, b_values), out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(output))
+    train(a, b, Side::Plain)
+}
+
+/// `a·bᵀ` on Flex: `a` `[n, k]`, `b` `[m, k]`, `f32` → `[n, m]`.
+pub fn inference_transposed(a: Tensor<Flex, 2>, b: Tensor<Flex, 2>) -> Tensor<Flex, 2> {
+    infer(a, b, Side::RightTransposed)
 }
 
 /// `a·bᵀ` on `Autodiff<Flex>`, differentiable with respect to both, `b` read
@@ -67,13 +54,32 @@ pub fn training_transposed(
     a: Tensor<Autodiff<Flex>, 2>,
     b: Tensor<Autodiff<Flex>, 2>,
 ) -> Tensor<Autodiff<Flex>, 2> {
+    train(a, b, Side::RightTransposed)
+}
+
+/// The product `side` of `a` and `b` on Flex.
+fn infer(a: Tensor<Flex, 2>, b: Tensor<Flex, 2>, side: Side) -> Tensor<Flex, 2> {
+    let (a, b) = (
+        contiguous_f32(&a.into_primitive().tensor(), OPERATION),
+        contiguous_f32(&b.into_primitive().tensor(), OPERATION),
+    );
+    Tensor::from_primitive(TensorPrimitive::Float(product(&a, &b, side)))
+}
+
+/// The product `side` (`a·b` or `a·bᵀ`) of `a` and `b` on `Autodiff<Flex>`,
+/// differentiable with respect to both.
+fn train(
+    a: Tensor<Autodiff<Flex>, 2>,
+    b: Tensor<Autodiff<Flex>, 2>,
+    side: Side,
+) -> Tensor<Autodiff<Flex>, 2> {
     let (a, b) = (a.into_primitive().tensor(), b.into_primitive().tensor());
     let (a_values, b_values) = (
         contiguous_f32(&a.primitive, OPERATION),
         contiguous_f32(&b.primitive, OPERATION),
     );
-    let out = product(&a_values, &b_values, Side::RightTransposed);
-    let output = match MatmulTransposedBackward
+    let out = product(&a_values, &b_values, side);
+    let output = match (MatmulBackward { side })
         .prepare::<NoCheckpointing>([a.node.clone(), b.node.clone()])
         .compute_bound()
         .stateful()
@@ -84,18 +90,8 @@ pub fn training_transposed(
     Tensor::from_primitive(TensorPrimitive::Float(output))
 }
 
-/// `a·bᵀ` on Flex: `a` `[n, k]`, `b` `[m, k]`, `f32` → `[n, m]`.
-pub fn inference_transposed(a: Tensor<Flex, 2>, b: Tensor<Flex, 2>) -> Tensor<Flex, 2> {
-    let (a, b) = (
-        contiguous_f32(&a.into_primitive().tensor(), OPERATION),
-        contiguous_f32(&b.into_primitive().tensor(), OPERATION),
-    );
-    let out = product(&a, &b, Side::RightTransposed);
-    Tensor::from_primitive(TensorPrimitive::Float(out))
-}
-
 /// Which operand of [`product`] is read transposed.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Side {
     /// `a·b`
     Plain,
@@ -134,8 +130,13 @@ fn product(a: &FlexTensor, b: &FlexTensor, side: Side) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(out, [rows, cols]))
 }
 
+/// The backward step of `y = a·b` (`dA = dY·Bᵀ`, `dB = Aᵀ·dY`) or of `y = a·bᵀ`
+/// (`dA = dY·B`, `dB = dYᵀ·A`), the transposes read in place.
 #[derive(Debug)]
-struct MatmulBackward;
+struct MatmulBackward {
+    /// The forward product: `Side::Plain` or `Side::RightTransposed`.
+    side: Side,
+}
 
 impl Backward<Flex, 2> for MatmulBackward {
     /// Both operands, contiguous.
@@ -145,32 +146,22 @@ impl Backward<Flex, 2> for MatmulBackward {
         let [parent_a, parent_b] = ops.parents;
         let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
         let (a, b) = ops.state;
+        let transposed = matches!(self.side, Side::RightTransposed);
         if let Some(parent) = parent_a {
-            grads.register::<Flex>(parent.id, product(&d_out, &b, Side::RightTransposed));
+            let side = if transposed {
+                Side::Plain
+            } else {
+                Side::RightTransposed
+            };
+            grads.register::<Flex>(parent.id, product(&d_out, &b, side));
         }
         if let Some(parent) = parent_b {
-            grads.register::<Flex>(parent.id, product(&a, &d_out, Side::LeftTransposed));
-        }
-    }
-}
-
-/// The backward step of `y = a·bᵀ`: `dA = dY·B`, `dB = dYᵀ·A`.
-#[derive(Debug)]
-struct MatmulTransposedBackward;
-
-impl Backward<Flex, 2> for MatmulTransposedBackward {
-    /// Both operands, contiguous.
-    type State = (FlexTensor, FlexTensor);
-
-    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [parent_a, parent_b] = ops.parents;
-        let d_out = grads.consume::<Flex>(&ops.node).to_contiguous();
-        let (a, b) = ops.state;
-        if let Some(parent) = parent_a {
-            grads.register::<Flex>(parent.id, product(&d_out, &b, Side::Plain));
-        }
-        if let Some(parent) = parent_b {
-            grads.register::<Flex>(parent.id, product(&d_out, &a, Side::LeftTransposed));
+            let d_b = if transposed {
+                product(&d_out, &a, Side::LeftTransposed)
+            } else {
+                product(&a, &d_out, Side::LeftTransposed)
+            };
+            grads.register::<Flex>(parent.id, d_b);
         }
     }
 }

@@ -74,6 +74,15 @@ pub(crate) fn as_backend<A: 'static, B: Backend, const D: usize>(tensor: A) -> T
     }
 }
 
+/// Whether the CPU runs the kernels' AVX2 versions (`#[target_feature(enable =
+/// "avx2")]` functions, called only when this is true).
+pub(crate) fn has_avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx2");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// `x` contiguous and covering its whole buffer (copied if it is not); panics unless
 /// it holds `f32`, naming `operation`.
 pub(crate) fn contiguous_f32(x: &FlexTensor, operation: &str) -> FlexTensor {
