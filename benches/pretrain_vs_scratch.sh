@@ -3,7 +3,8 @@
 # same recipe and budget (configs/models.toml, EPOCHS epochs), on all of
 # ../shared/data/mp, formation energy and band gap, for each seed in SEEDS.
 # Needs the work folder of scripts/train-models.sh (its dataset and pretraining).
-# Resumable: a fine-tuning whose result is there is not run again.
+# Resumable: a fine-tuning whose result is there is not run again; an interrupted one
+# continues from its latest checkpoint.
 # Usage: benches/pretrain_vs_scratch.sh WORK_DIR   (env: SEEDS="1 2 3", EPOCHS=10,
 #        MMHOST_BIN)
 set -euo pipefail
@@ -21,10 +22,16 @@ for seed in $seeds; do
             result="$out/$start-$property-$seed.json"
             if [ -s "$result" ]; then continue; fi
             if [ $start = scratch ]; then from=(--scratch); else from=(--from "$work/pretrained"); fi
+            run="$out/$start-$property-$seed"
             echo "[$(date -u +%H:%M:%S)] $start $property seed $seed" >&2
-            "$m" finetune --config configs/models.toml --set seed="$seed" --db "$work/db.redb" \
-                "${from[@]}" --property "$property" --epochs "$epochs" \
-                --out "$out/$start-$property-$seed" --overwrite --json > "$result.tmp" 2> /dev/null
+            if [ -s "$run/checkpoints/latest" ]; then
+                # An interrupted run continues from its latest checkpoint.
+                "$m" finetune --out "$run" --resume --json > "$result.tmp" 2> /dev/null
+            else
+                "$m" finetune --config configs/models.toml --set seed="$seed" --db "$work/db.redb" \
+                    "${from[@]}" --property "$property" --epochs "$epochs" \
+                    --out "$run" --overwrite --json > "$result.tmp" 2> /dev/null
+            fi
             mv "$result.tmp" "$result"
         done
     done

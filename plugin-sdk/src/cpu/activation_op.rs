@@ -1,8 +1,9 @@
-//! Sigmoid, SiLU and ReLU as burn operations on Flex, element-wise with the
+//! Sigmoid, SiLU, ReLU and GELU as burn operations on Flex, element-wise with the
 //! vectorized kernels of `vector`, in parallel over chunks; on `Autodiff<Flex>`
 //! with a backward step of their own: sigmoid keeps its output `s` (`dx =
 //! dy·s·(1 − s)`), SiLU its input `x` and recomputes `s = σ(x)` (`dx = dy·(s +
-//! x·s·(1 − s))`), ReLU its output `y` (`dx = dy` where `y > 0`, else 0).
+//! x·s·(1 − s))`), ReLU its output `y` (`dx = dy` where `y > 0`, else 0), GELU its
+//! input `x` (`dx = dy·(Φ(x) + x·φ(x))`).
 
 use std::mem::MaybeUninit;
 
@@ -36,6 +37,8 @@ pub enum Activation {
     Silu,
     /// `max(x, 0)`.
     Relu,
+    /// `x·Φ(x)`, Φ the standard normal distribution (the exact, erf GELU).
+    Gelu,
 }
 
 /// The activation of `x` (`f32`, any shape) on Flex.
@@ -58,10 +61,11 @@ pub fn training<const D: usize>(
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            // Sigmoid's and ReLU's backward need their output, SiLU's its input.
+            // Sigmoid's and ReLU's backward need their output, SiLU's and GELU's
+            // their input.
             let saved = match kind {
                 Activation::Sigmoid | Activation::Relu => out.clone(),
-                Activation::Silu => x,
+                Activation::Silu | Activation::Gelu => x,
             };
             prep.finish(saved, out)
         }
@@ -80,6 +84,7 @@ fn apply(kind: Activation, x: &FlexTensor) -> FlexTensor {
                 Activation::Sigmoid => vector::sigmoid(input, out),
                 Activation::Silu => vector::silu(input, out),
                 Activation::Relu => vector::relu(input, out),
+                Activation::Gelu => vector::gelu(input, out),
             })
     };
     // SAFETY: the chunks of `out` and `input` pair up one to one, equally long, and
@@ -111,6 +116,7 @@ impl Backward<Flex, 1> for ActivationBackward {
                     Activation::Sigmoid => vector::sigmoid_backward(saved, d_out, d_x),
                     Activation::Silu => vector::silu_backward(saved, d_out, d_x),
                     Activation::Relu => vector::relu_backward(saved, d_out, d_x),
+                    Activation::Gelu => vector::gelu_backward(saved, d_out, d_x),
                 })
         };
         // SAFETY: the chunks of `d_x`, `saved` and `d_out` pair up one to one, equally

@@ -165,9 +165,7 @@ pub fn backward(
                         .zip(probabilities.chunks_exact(shape.tokens))
                         .zip(row_dot.iter())
                     {
-                        for (d, &p) in d_row.iter_mut().zip(p_row) {
-                            *d = p * (*d - dot);
-                        }
+                        vector::softmax_backward_row(d_row, p_row, dot);
                     }
                     // dQ = scale · dS·k, dK = scale · dSᵀ·q.
                     let d_s = View::new(d_scores, shape.square());

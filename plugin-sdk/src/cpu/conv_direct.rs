@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::{conv_kernel::Plan, has_avx2, written};
+use super::{conv_kernel::Plan, written, Simd};
 
 /// The widest group the direct path takes: the spread input is this many times
 /// the input's size.
@@ -103,21 +103,29 @@ struct Scratch {
     table: Vec<Option<usize>>,
 }
 
-/// Runs `work` compiled for AVX2 where the CPU has it (the element-wise loops
-/// then run 8 lanes wide), else for the baseline.
-macro_rules! with_avx2 {
-    ($name:ident, $work:ident($($arg:ident: $ty:ty),*)) => {
+/// Defines `$avx512` and `$avx2`: `$work` compiled for AVX-512 (the element-wise
+/// loops then run 16 lanes wide) and for AVX2 (8 lanes), to be called only where
+/// the CPU has them.
+macro_rules! multiversioned {
+    ($avx512:ident, $avx2:ident, $work:ident($($arg:ident: $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx2")]
+        #[allow(clippy::too_many_arguments)]
+        fn $avx512($($arg: $ty),*) {
+            $work($($arg),*)
+        }
+
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx2")]
         #[allow(clippy::too_many_arguments)]
-        fn $name($($arg: $ty),*) {
+        fn $avx2($($arg: $ty),*) {
             $work($($arg),*)
         }
     };
 }
 
-with_avx2!(forward_volume_avx2, forward_volume(plan: &Plan, expanded: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>], scratch: &mut Scratch));
-with_avx2!(backward_volume_avx2, backward_volume(plan: &Plan, expanded: &[f32], readers: &Readers, x: &[f32], d_out: &[f32], d_x: Option<&mut [f32]>, d_expanded: Option<&mut [f32]>, scratch: &mut Scratch));
+multiversioned!(forward_volume_avx512, forward_volume_avx2, forward_volume(plan: &Plan, expanded: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>], scratch: &mut Scratch));
+multiversioned!(backward_volume_avx512, backward_volume_avx2, backward_volume(plan: &Plan, expanded: &[f32], readers: &Readers, x: &[f32], d_out: &[f32], d_x: Option<&mut [f32]>, d_expanded: Option<&mut [f32]>, scratch: &mut Scratch));
 
 /// One volume's output points `out` `[out_points, c_out]` from its input points
 /// `x` `[in_points, c_in]`.
@@ -272,15 +280,26 @@ impl Readers {
 pub fn forward(plan: &Plan, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let (c_in, c_out) = (plan.in_channels, plan.out_channels);
     let expanded = expand(plan, weight);
-    let avx2 = has_avx2();
+    let simd = Simd::detect();
     let fill = |out: &mut [MaybeUninit<f32>]| {
         out.par_chunks_mut((plan.out_points * c_out).max(1))
             .zip(x.par_chunks((plan.in_points * c_in).max(1)))
             .for_each_init(Scratch::default, |scratch, (out, volume)| {
                 #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: the CPU has AVX2 (checked by has_avx2).
-                    return unsafe { forward_volume_avx2(plan, &expanded, volume, out, scratch) };
+                match simd {
+                    // SAFETY: the CPU has AVX-512F and AVX2 (checked by Simd::detect).
+                    Simd::Avx512 => {
+                        return unsafe {
+                            forward_volume_avx512(plan, &expanded, volume, out, scratch)
+                        }
+                    }
+                    // SAFETY: the CPU has AVX2 (checked by Simd::detect).
+                    Simd::Avx2 => {
+                        return unsafe {
+                            forward_volume_avx2(plan, &expanded, volume, out, scratch)
+                        }
+                    }
+                    Simd::Baseline => {}
                 }
                 forward_volume(plan, &expanded, volume, out, scratch)
             })
@@ -327,7 +346,7 @@ pub fn backward(
     } else {
         (0..batch).map(|_| None).collect()
     };
-    let avx2 = has_avx2();
+    let simd = Simd::detect();
     (0..batch)
         .into_par_iter()
         .zip(input_parts)
@@ -338,13 +357,24 @@ pub fn backward(
                 let x = &x[volume * in_span..(volume + 1) * in_span];
                 let d_out = &d_out[volume * out_span..(volume + 1) * out_span];
                 #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: the CPU has AVX2 (checked by has_avx2).
-                    return unsafe {
-                        backward_volume_avx2(
-                            plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
-                        )
-                    };
+                match simd {
+                    // SAFETY: the CPU has AVX-512F and AVX2 (checked by Simd::detect).
+                    Simd::Avx512 => {
+                        return unsafe {
+                            backward_volume_avx512(
+                                plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
+                            )
+                        }
+                    }
+                    // SAFETY: the CPU has AVX2 (checked by Simd::detect).
+                    Simd::Avx2 => {
+                        return unsafe {
+                            backward_volume_avx2(
+                                plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
+                            )
+                        }
+                    }
+                    Simd::Baseline => {}
                 }
                 backward_volume(
                     plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,

@@ -3,11 +3,11 @@
 //! operations in `attention_op`), strided matrix products over the `gemm` crate
 //! (`matrix`, as a burn operation in `matmul_op`), branch-free row functions the
 //! compiler vectorizes (`vector`, as activations in `activation_op`), and fused
-//! batch normalization (`batch_norm_op`), per-edge gathered sums
-//! (`gather_sum_op`) and channels-last 3-D convolutions (`conv_kernel`, with a
-//! direct path for narrow groups in `conv_direct`, as a burn operation in `conv_op`)
-//! and their max-pooling (`pool_op`), each with its own backward. [`crate::ops`] chooses them when
-//! a tensor lives on Flex.
+//! batch and layer normalization (`batch_norm_op`, `layer_norm_op`), per-edge
+//! gathered sums (`gather_sum_op`) and channels-last 3-D convolutions
+//! (`conv_kernel`, with a direct path for narrow groups in `conv_direct`, as a burn
+//! operation in `conv_op`) and their max-pooling (`pool_op`), each with its own
+//! backward. [`crate::ops`] chooses them when a tensor lives on Flex.
 
 pub(crate) mod activation_op;
 pub(crate) mod attention_kernel;
@@ -17,6 +17,7 @@ pub(crate) mod conv_direct;
 pub(crate) mod conv_kernel;
 pub(crate) mod conv_op;
 pub(crate) mod gather_sum_op;
+pub(crate) mod layer_norm_op;
 pub(crate) mod matmul_op;
 pub(crate) mod matrix;
 pub(crate) mod pool_op;
@@ -81,6 +82,32 @@ pub(crate) fn has_avx2() -> bool {
     return is_x86_feature_detected!("avx2");
     #[cfg(not(target_arch = "x86_64"))]
     false
+}
+
+/// The widest vector instructions the kernels' multiversioned functions may use
+/// on this CPU (`#[target_feature]` versions, called only for what it has).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Simd {
+    /// AVX-512F (with AVX2): 16 lanes of `f32`.
+    Avx512,
+    /// AVX2: 8 lanes.
+    Avx2,
+    /// The target's baseline (SSE2 on x86-64).
+    Baseline,
+}
+
+impl Simd {
+    /// What this CPU has.
+    pub(crate) fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") {
+            return Self::Avx512;
+        }
+        if has_avx2() {
+            return Self::Avx2;
+        }
+        Self::Baseline
+    }
 }
 
 /// `x` contiguous and covering its whole buffer (copied if it is not); panics unless

@@ -44,14 +44,20 @@ pub fn matmul_transposed<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor
     }
 }
 
-/// `layer` on rows: `x` `[n, d_input]` → `x·W + b` `[n, d_output]`, the same as
+/// `layer` on the last dimension: `x` `[…, d_input]` → `x·W + b` `[…, d_output]`
+/// (any rank ≥ 1: the leading dimensions are rows of one product), the same as
 /// `layer.forward(x)` with the product through [`matmul`].
-pub fn linear<B: Backend>(layer: &Linear<B>, x: Tensor<B, 2>) -> Tensor<B, 2> {
-    let product = matmul(x, layer.weight.val());
-    match &layer.bias {
+pub fn linear<B: Backend, const D: usize>(layer: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    let mut dims = x.dims();
+    let [d_input, d_output] = layer.weight.dims();
+    let rows = dims[..D - 1].iter().product();
+    let product = matmul(x.reshape([rows, d_input]), layer.weight.val());
+    let out = match &layer.bias {
         Some(bias) => product + bias.val().unsqueeze_dim(0),
         None => product,
-    }
+    };
+    dims[D - 1] = d_output;
+    out.reshape(dims)
 }
 
 #[cfg(test)]
@@ -179,5 +185,20 @@ mod tests {
         linear(&layer, x.clone())
             .into_data()
             .assert_approx_eq::<f32>(&layer.forward(x).into_data(), Tolerance::absolute(1e-5));
+        // Three dimensions, one of them a transposed view; and no bias.
+        let x = Tensor::<Flex, 3>::random([4, 12, 3], Distribution::Normal(0.0, 1.0), &device)
+            .swap_dims(1, 2);
+        linear(&layer, x.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &layer.forward(x.clone()).into_data(),
+                Tolerance::absolute(1e-5),
+            );
+        let unbiased = LinearConfig::new(12, 5)
+            .with_bias(false)
+            .init::<Flex>(&device);
+        linear(&unbiased, x.clone())
+            .into_data()
+            .assert_approx_eq::<f32>(&unbiased.forward(x).into_data(), Tolerance::absolute(1e-5));
     }
 }

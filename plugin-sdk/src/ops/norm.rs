@@ -2,16 +2,17 @@
 //! (`f32`) a fused operation (statistics in one pass, output in another, a backward
 //! of its own), elsewhere composed of burn's operations; the running statistics
 //! move as burn's `BatchNorm` moves them, and without autodiff they normalize as
-//! one scale and shift per channel.
+//! one scale and shift per channel. Layer normalization over the last dimension,
+//! fused with its own backward on `Autodiff<Flex>` (`f32`), burn's elsewhere.
 
 use burn::{
     backend::{Autodiff, Flex},
     module::RunningState,
     nn::BatchNorm,
-    tensor::{backend::Backend, DType, Tensor},
+    tensor::{backend::Backend, DType, Tensor, TensorPrimitive},
 };
 
-use crate::cpu::{as_backend, batch_norm_op, same_type};
+use crate::cpu::{as_backend, batch_norm_op, layer_norm_op, same_type};
 
 /// The outcome of [`normalize_batch`].
 pub struct BatchNormalized<B: Backend> {
@@ -92,11 +93,49 @@ pub fn batch_norm<B: Backend>(norm: &BatchNorm<B>, x: Tensor<B, 2>) -> Tensor<B,
     batch.output
 }
 
+/// `(x − mean)/√(var + ε)·γ + β` over the last dimension of `x` `[…, width]` (each
+/// row's mean and biased variance), `gamma` and `beta` `[width]`: what burn's
+/// `LayerNorm` with this `epsilon` computes. On `Autodiff<Flex>` (`f32`, with β) one
+/// fused operation with its own backward; elsewhere burn's layer norm.
+pub fn layer_norm<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    gamma: Tensor<B, 1>,
+    beta: Option<Tensor<B, 1>>,
+    epsilon: f64,
+) -> Tensor<B, D> {
+    let x = match (x.dtype(), beta) {
+        (DType::F32, Some(beta)) => match same_type::<_, Tensor<Autodiff<Flex>, D>>(x) {
+            Ok(x) => {
+                let dims = x.dims();
+                let width = dims[D - 1];
+                let rows = dims[..D - 1].iter().product();
+                // the parameters have the input's backend B
+                let out = layer_norm_op::training(
+                    x.reshape([rows, width]),
+                    as_backend(gamma),
+                    as_backend(beta),
+                    epsilon,
+                );
+                return as_backend(out.reshape(dims));
+            }
+            Err(x) => (x, Some(beta)),
+        },
+        (_, beta) => (x, beta),
+    };
+    let (x, beta) = x;
+    Tensor::from_primitive(TensorPrimitive::Float(B::layer_norm(
+        x.into_primitive().tensor(),
+        gamma.into_primitive().tensor(),
+        beta.map(|beta| beta.into_primitive().tensor()),
+        epsilon,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use burn::{
-        module::{Param, RunningState},
-        nn::BatchNormConfig,
+        module::{AutodiffModule, Param, RunningState},
+        nn::{BatchNormConfig, LayerNormConfig},
         tensor::{Distribution, TensorData, Tolerance},
     };
 
@@ -162,5 +201,65 @@ mod tests {
         batch_norm(&norm, x.clone())
             .into_data()
             .assert_approx_eq::<f32>(&norm.forward(x).into_data(), Tolerance::absolute(1e-5));
+    }
+
+    /// Output and the gradients of input, γ and β against burn's `LayerNorm`, on a
+    /// 3-D transposed view with more rows than one parallel block and a width that
+    /// is not a multiple of the vector lanes; and burn's own without autodiff.
+    #[test]
+    fn layer_norm_matches_burns() {
+        let device = Default::default();
+        let (batch, tokens, width) = (3, 190, 37);
+        let epsilon = 1e-5;
+        let x = Tensor::<Cpu, 3>::random(
+            [batch, width, tokens],
+            Distribution::Normal(3.0, 2.0),
+            &device,
+        );
+        let upstream = Tensor::<Cpu, 3>::random(
+            [batch, tokens, width],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let mut norm = LayerNormConfig::new(width)
+            .with_epsilon(epsilon)
+            .init::<Cpu>(&device);
+        let values = |offset: f32| {
+            let values: Vec<f32> = (0..width).map(|c| offset + c as f32 / 10.0).collect();
+            Tensor::<Cpu, 1>::from_data(TensorData::new(values, [width]), &device)
+        };
+        norm.gamma = Param::from_tensor(values(0.5));
+        norm.beta = Some(Param::from_tensor(values(-1.0)));
+        let mut results = Vec::new();
+        for ours in [true, false] {
+            let input = Tensor::<Cpu, 3>::from_data(x.clone().into_data(), &device).require_grad();
+            let operand = input.clone().swap_dims(1, 2);
+            let y = if ours {
+                let beta = norm.beta.as_ref().map(|beta| beta.val());
+                layer_norm(operand, norm.gamma.val(), beta, epsilon)
+            } else {
+                norm.forward(operand)
+            };
+            let grads = (y.clone() * upstream.clone()).sum().backward();
+            let beta = norm.beta.as_ref().expect("β");
+            results.push([
+                y.into_data(),
+                input.grad(&grads).unwrap().into_data(),
+                norm.gamma.grad(&grads).unwrap().into_data(),
+                beta.grad(&grads).unwrap().into_data(),
+            ]);
+        }
+        for (ours, burns) in results[0].iter().zip(&results[1]) {
+            ours.assert_approx_eq::<f32>(burns, Tolerance::absolute(2e-4));
+        }
+        let inference = x.inner().swap_dims(1, 2);
+        let norm = norm.valid();
+        let beta = norm.beta.as_ref().map(|beta| beta.val());
+        layer_norm(inference.clone(), norm.gamma.val(), beta, epsilon)
+            .into_data()
+            .assert_approx_eq::<f32>(
+                &norm.forward(inference).into_data(),
+                Tolerance::absolute(1e-5),
+            );
     }
 }

@@ -1,4 +1,4 @@
-//! DOS-transformer training step at batch 128 on real spectra drawn at random
+//! DOS-transformer training step at batch 128 (`MMHOST_BENCH_BATCH`) on real spectra drawn at random
 //! (seeded) from `multimat/dos.npy`, against a PyTorch counterpart on the same
 //! featurized batch, in one invocation: forward, back-propagation of a fixed dL/dZ,
 //! AdamW; s/step, materials/s and peak resident memory over the timed steps.
@@ -21,12 +21,12 @@ use mmhost_plugin_sdk::{
     resolve_config, Cpu, EncoderModel, Trainer,
 };
 
-const BATCH: usize = 128;
 const STEPS: usize = 2;
 
 fn main() {
     let preset = std::env::var("MMHOST_BENCH_PRESET").unwrap_or_else(|_| "reference".into());
     let recompute: usize = env_or("MMHOST_BENCH_RECOMPUTE", 0);
+    let batch_size: usize = env_or("MMHOST_BENCH_BATCH", 128);
     let threads = threads();
     let path = data_dir().join("multimat/dos.npy");
     let file = File::open(&path).expect("dos.npy");
@@ -42,7 +42,7 @@ fn main() {
         })
         .collect();
     let rows = values.len() / (2 * 601);
-    let batch: Vec<Record> = draw(featurized.len(), BATCH, None)
+    let batch: Vec<Record> = draw(featurized.len(), batch_size, None)
         .into_iter()
         .map(|i| featurized[i].clone())
         .collect();
@@ -54,24 +54,24 @@ fn main() {
     let model = &resolved.model;
     let tokens = model.points;
     println!(
-        "DOS training step ({preset}: {} blocks, {} heads × {}), batch {BATCH} spectra drawn at \
+        "DOS training step ({preset}: {} blocks, {} heads × {}), batch {batch_size} spectra drawn at \
          random from the {} of the {rows} in multimat/dos.npy that featurize, {tokens} tokens \
          each ({} attention scores per block), recompute_chunk {recompute}, {threads} threads:",
         model.depth,
         model.heads,
         model.head_dim,
         featurized.len(),
-        BATCH * model.heads * tokens * tokens
+        batch_size * model.heads * tokens * tokens
     );
-    let grad = fixed_gradient(BATCH, model.embed_dim);
+    let grad = fixed_gradient(batch_size, model.embed_dim);
     let mut trainer =
         Trainer::<Cpu, DosPlugin>::new(model.clone(), &resolved.runtime, Default::default());
-    let gradient = Embeddings::new(BATCH, model.embed_dim, grad.clone());
+    let gradient = Embeddings::new(batch_size, model.embed_dim, grad.clone());
     let mmhost = time_training_steps(STEPS, &mut trainer, &batch, &gradient);
 
     let dir = exchange_dir("dos");
     let config = serde_json::to_value(model).expect("config as JSON");
     write_dos(&dir, &batch, &grad, &config);
     let torch = run_torch("dos.py", &dir, &["--steps", &STEPS.to_string()]);
-    report("step", BATCH, "materials", mmhost, torch);
+    report("step", batch_size, "materials", mmhost, torch);
 }

@@ -6,7 +6,7 @@ use burn::{
     nn::{Linear, LinearConfig},
     prelude::*,
 };
-use mmhost_plugin_sdk::ops::self_attention;
+use mmhost_plugin_sdk::ops::{linear, self_attention};
 
 /// Multi-head self-attention whose inner width (`heads × head_dim`) may differ from
 /// the token width, as in the reference (128-d tokens, 8 heads × 64).
@@ -44,8 +44,7 @@ impl AttentionConfig {
 impl<B: Backend> Attention<B> {
     /// `[batch, tokens, dim]` → `[batch, tokens, dim]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let qkv = self.qkv.forward(x); // [batch, tokens, 3·heads·head_dim]
-        self.out
-            .forward(self_attention(qkv, self.heads, self.head_dim))
+        let qkv = linear(&self.qkv, x); // [batch, tokens, 3·heads·head_dim]
+        linear(&self.out, self_attention(qkv, self.heads, self.head_dim))
     }
 }

@@ -3,11 +3,15 @@
 //! attention and a GELU MLP, a final LayerNorm, mean pooling, Linear → `embed_dim`.
 
 use burn::{
-    nn::{Gelu, LayerNorm, LayerNormConfig, Linear, LinearConfig},
+    nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig},
     prelude::*,
 };
+use mmhost_plugin_sdk::ops::{gelu, layer_norm, linear};
 
 use crate::attention::{Attention, AttentionConfig};
+
+/// ε of every layer norm (burn's and PyTorch's default).
+const LAYER_NORM_EPSILON: f64 = 1e-5;
 
 /// Sizes of the DOS transformer; defaults are the MultiMat reference.
 #[derive(Config, Debug)]
@@ -56,7 +60,9 @@ impl DosTransformerConfig {
             density_embed: LinearConfig::new(1, self.dim).init(device),
             token_proj: LinearConfig::new(2 * self.dim, self.dim).init(device),
             blocks: (0..self.depth).map(|_| block.init(device)).collect(),
-            norm: LayerNormConfig::new(self.dim).init(device),
+            norm: LayerNormConfig::new(self.dim)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device),
             head: LinearConfig::new(self.dim, self.embed_dim).init(device),
             points: self.points,
         }
@@ -76,18 +82,24 @@ impl<B: Backend> DosTransformer<B> {
         let density = dos.narrow(1, 1, 1).reshape([batch, points, 1]);
         let tokens = Tensor::cat(
             vec![
-                self.energy_embed.forward(energy),
-                self.density_embed.forward(density),
+                linear(&self.energy_embed, energy),
+                linear(&self.density_embed, density),
             ],
             2,
         ); // [batch, points, 2·dim]
-        let mut x = self.token_proj.forward(tokens); // [batch, points, dim]
+        let mut x = linear(&self.token_proj, tokens); // [batch, points, dim]
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let pooled = self.norm.forward(x).mean_dim(1).squeeze_dim::<2>(1); // [batch, dim]
-        self.head.forward(pooled)
+        let pooled = normalize(&self.norm, x).mean_dim(1).squeeze_dim::<2>(1); // [batch, dim]
+        linear(&self.head, pooled)
     }
+}
+
+/// `norm` applied to `x` `[batch, tokens, dim]` through the SDK's fused layer norm.
+fn normalize<B: Backend>(norm: &LayerNorm<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let beta = norm.beta.as_ref().map(|beta| beta.val());
+    layer_norm(x, norm.gamma.val(), beta, LAYER_NORM_EPSILON)
 }
 
 /// One pre-norm transformer block.
@@ -112,9 +124,13 @@ impl BlockConfig {
     /// A freshly initialized block.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Block<B> {
         Block {
-            attention_norm: LayerNormConfig::new(self.dim).init(device),
+            attention_norm: LayerNormConfig::new(self.dim)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device),
             attention: AttentionConfig::new(self.dim, self.heads, self.head_dim).init(device),
-            mlp_norm: LayerNormConfig::new(self.dim).init(device),
+            mlp_norm: LayerNormConfig::new(self.dim)
+                .with_epsilon(LAYER_NORM_EPSILON)
+                .init(device),
             mlp: FeedForwardConfig::new(self.dim, self.mlp_dim).init(device),
         }
     }
@@ -123,12 +139,12 @@ impl BlockConfig {
 impl<B: Backend> Block<B> {
     /// `[batch, tokens, dim]` → `[batch, tokens, dim]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let x = x.clone() + self.attention.forward(self.attention_norm.forward(x));
-        x.clone() + self.mlp.forward(self.mlp_norm.forward(x))
+        let x = x.clone() + self.attention.forward(normalize(&self.attention_norm, x));
+        x.clone() + self.mlp.forward(normalize(&self.mlp_norm, x))
     }
 }
 
-/// The block MLP: Linear → GELU → Linear.
+/// The block MLP: Linear → GELU (exact, erf) → Linear.
 #[derive(Config, Debug)]
 pub struct FeedForwardConfig {
     pub dim: usize,
@@ -140,7 +156,6 @@ pub struct FeedForwardConfig {
 pub struct FeedForward<B: Backend> {
     up: Linear<B>,
     down: Linear<B>,
-    activation: Gelu,
 }
 
 impl FeedForwardConfig {
@@ -149,7 +164,6 @@ impl FeedForwardConfig {
         FeedForward {
             up: LinearConfig::new(self.dim, self.hidden).init(device),
             down: LinearConfig::new(self.hidden, self.dim).init(device),
-            activation: Gelu::new(),
         }
     }
 }
@@ -157,7 +171,6 @@ impl FeedForwardConfig {
 impl<B: Backend> FeedForward<B> {
     /// `[batch, tokens, dim]` → `[batch, tokens, dim]`.
     pub fn forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.down
-            .forward(self.activation.forward(self.up.forward(x)))
+        linear(&self.down, gelu(linear(&self.up, x)))
     }
 }
