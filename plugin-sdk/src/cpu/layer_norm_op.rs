@@ -1,6 +1,7 @@
-//! Layer normalization of `[rows, width]` as one burn operation on
-//! `Autodiff<Flex>`: each row's mean and biased variance and the output in one
-//! pass, and a backward step of its own, also one pass (`dx = γ/σ·(… )` per row,
+//! Layer normalization of `[rows, width]` as one burn operation on Flex and
+//! `Autodiff<Flex>`: each row's mean and biased variance (two passes over the row,
+//! in cache: no `E[x²] − E[x]²` cancellation) and the output in one pass over the
+//! tensor, and on `Autodiff<Flex>` a backward step of its own, also one pass (`dx = γ/σ·(… )` per row,
 //! `dγ`, `dβ` summed per block of rows, the blocks' sums added in order, so the
 //! result does not depend on the thread count). burn 0.21 differentiates its layer
 //! norm as some ten separate element-wise operations.
@@ -29,8 +30,21 @@ const OPERATION: &str = "the fused layer norm";
 const BLOCK_ROWS: usize = 256;
 
 /// `(x − mean)/√(var + ε)·γ + β` over each row of `x` `[rows, width]` (biased
-/// variance), `gamma`, `beta` `[width]`, all `f32` → `[rows, width]`, differentiable
-/// with respect to all three.
+/// variance), `gamma`, `beta` `[width]`, all `f32` → `[rows, width]`, on Flex.
+pub fn inference(
+    x: Tensor<Flex, 2>,
+    gamma: Tensor<Flex, 1>,
+    beta: Tensor<Flex, 1>,
+    epsilon: f64,
+) -> Tensor<Flex, 2> {
+    let x = contiguous_f32(&x.into_primitive().tensor(), OPERATION);
+    let gamma = contiguous_f32(&gamma.into_primitive().tensor(), OPERATION);
+    let beta = contiguous_f32(&beta.into_primitive().tensor(), OPERATION);
+    let normalized = normalize(&x, f32_values(&gamma), f32_values(&beta), epsilon);
+    Tensor::from_primitive(TensorPrimitive::Float(normalized.out))
+}
+
+/// [`inference`] on `Autodiff<Flex>`, differentiable with respect to all three.
 pub fn training(
     x: Tensor<Autodiff<Flex>, 2>,
     gamma: Tensor<Autodiff<Flex>, 1>,
@@ -45,13 +59,43 @@ pub fn training(
     let x_values = contiguous_f32(&x.primitive, OPERATION);
     let gamma_values = contiguous_f32(&gamma.primitive, OPERATION);
     let beta_values = contiguous_f32(&beta.primitive, OPERATION);
-    let (values, rows, width) = f32_matrix(&x_values);
-    let (gamma_slice, beta_slice) = (f32_values(&gamma_values), f32_values(&beta_values));
+    let gamma_slice = f32_values(&gamma_values);
+    let normalized = normalize(&x_values, gamma_slice, f32_values(&beta_values), epsilon);
+    let state = State {
+        x: x_values,
+        mean: normalized.mean,
+        inv_std: normalized.inv_std,
+        gamma: gamma_slice.to_vec(),
+    };
+    let output = match LayerNormBackward
+        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(state, normalized.out),
+        OpsKind::UnTracked(prep) => prep.finish(normalized.out),
+    };
+    Tensor::from_primitive(TensorPrimitive::Float(output))
+}
+
+/// What [`normalize`] computes.
+struct Normalized {
+    /// `[rows, width]`
+    out: FlexTensor,
+    /// `[rows]` each.
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+/// The forward pass over `x` (contiguous `f32` `[rows, width]`), blocks of rows in
+/// parallel.
+fn normalize(x: &FlexTensor, gamma: &[f32], beta: &[f32], epsilon: f64) -> Normalized {
+    let (values, rows, width) = f32_matrix(x);
     assert!(
-        width > 0 && gamma_slice.len() == width && beta_slice.len() == width,
+        width > 0 && gamma.len() == width && beta.len() == width,
         "{OPERATION}: rows of {width} need γ and β of as many elements, got {} and {}",
-        gamma_slice.len(),
-        beta_slice.len()
+        gamma.len(),
+        beta.len()
     );
     let mut mean = vec![0.0; rows];
     let mut inv_std = vec![0.0; rows];
@@ -61,37 +105,18 @@ pub fn training(
             .zip(mean.par_chunks_mut(BLOCK_ROWS))
             .zip(inv_std.par_chunks_mut(BLOCK_ROWS))
             .for_each(|(((out, x), mean), inv_std)| {
-                vector::layer_norm_rows(
-                    x,
-                    gamma_slice,
-                    beta_slice,
-                    epsilon as f32,
-                    out,
-                    mean,
-                    inv_std,
-                )
+                vector::layer_norm_rows(x, gamma, beta, epsilon as f32, out, mean, inv_std)
             })
     };
     // SAFETY: `values` holds `rows` whole rows of `width`, so the blocks of `out`
     // pair up one to one with those of `values`, `mean` and `inv_std`, and
     // `layer_norm_rows` writes every element of each (or panics).
     let out = unsafe { written(values.len(), fill) };
-    let out = FlexTensor::from_data(TensorData::new(out, [rows, width]));
-    let state = State {
-        x: x_values,
+    Normalized {
+        out: FlexTensor::from_data(TensorData::new(out, [rows, width])),
         mean,
         inv_std,
-        gamma: gamma_slice.to_vec(),
-    };
-    let output = match LayerNormBackward
-        .prepare::<NoCheckpointing>([x.node.clone(), gamma.node.clone(), beta.node.clone()])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(state, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Tensor::from_primitive(TensorPrimitive::Float(output))
+    }
 }
 
 /// What the backward step needs.

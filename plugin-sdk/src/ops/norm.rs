@@ -3,7 +3,8 @@
 //! of its own), elsewhere composed of burn's operations; the running statistics
 //! move as burn's `BatchNorm` moves them, and without autodiff they normalize as
 //! one scale and shift per channel. Layer normalization over the last dimension,
-//! fused with its own backward on `Autodiff<Flex>` (`f32`), burn's elsewhere.
+//! fused on Flex and `Autodiff<Flex>` (`f32`; its own backward there), burn's
+//! elsewhere.
 
 use burn::{
     backend::{Autodiff, Flex},
@@ -95,34 +96,42 @@ pub fn batch_norm<B: Backend>(norm: &BatchNorm<B>, x: Tensor<B, 2>) -> Tensor<B,
 
 /// `(x − mean)/√(var + ε)·γ + β` over the last dimension of `x` `[…, width]` (each
 /// row's mean and biased variance), `gamma` and `beta` `[width]`: what burn's
-/// `LayerNorm` with this `epsilon` computes. On `Autodiff<Flex>` (`f32`, with β) one
-/// fused operation with its own backward; elsewhere burn's layer norm.
+/// `LayerNorm` with this `epsilon` computes. On Flex and `Autodiff<Flex>` (`f32`,
+/// with β) one fused operation (with its own backward under autodiff); elsewhere
+/// burn's layer norm.
 pub fn layer_norm<B: Backend, const D: usize>(
     x: Tensor<B, D>,
     gamma: Tensor<B, 1>,
     beta: Option<Tensor<B, 1>>,
     epsilon: f64,
 ) -> Tensor<B, D> {
-    let x = match (x.dtype(), beta) {
-        (DType::F32, Some(beta)) => match same_type::<_, Tensor<Autodiff<Flex>, D>>(x) {
-            Ok(x) => {
-                let dims = x.dims();
-                let width = dims[D - 1];
-                let rows = dims[..D - 1].iter().product();
-                // the parameters have the input's backend B
-                let out = layer_norm_op::training(
-                    x.reshape([rows, width]),
-                    as_backend(gamma),
-                    as_backend(beta),
-                    epsilon,
-                );
-                return as_backend(out.reshape(dims));
+    let (x, beta) = match beta {
+        Some(beta) if x.dtype() == DType::F32 => {
+            let dims = x.dims();
+            let width = dims[D - 1];
+            let rows = dims[..D - 1].iter().product();
+            // the parameters have the input's backend B
+            let x = match same_type::<_, Tensor<Autodiff<Flex>, D>>(x) {
+                Ok(x) => {
+                    let (gamma, beta) = (as_backend(gamma), as_backend(beta));
+                    let out =
+                        layer_norm_op::training(x.reshape([rows, width]), gamma, beta, epsilon);
+                    return as_backend(out.reshape(dims));
+                }
+                Err(x) => x,
+            };
+            match same_type::<_, Tensor<Flex, D>>(x) {
+                Ok(x) => {
+                    let (gamma, beta) = (as_backend(gamma), as_backend(beta));
+                    let out =
+                        layer_norm_op::inference(x.reshape([rows, width]), gamma, beta, epsilon);
+                    return as_backend(out.reshape(dims));
+                }
+                Err(x) => (x, Some(beta)),
             }
-            Err(x) => (x, Some(beta)),
-        },
-        (_, beta) => (x, beta),
+        }
+        beta => (x, beta),
     };
-    let (x, beta) = x;
     Tensor::from_primitive(TensorPrimitive::Float(B::layer_norm(
         x.into_primitive().tensor(),
         gamma.into_primitive().tensor(),
@@ -205,7 +214,7 @@ mod tests {
 
     /// Output and the gradients of input, γ and β against burn's `LayerNorm`, on a
     /// 3-D transposed view with more rows than one parallel block and a width that
-    /// is not a multiple of the vector lanes; and burn's own without autodiff.
+    /// is not a multiple of the vector lanes; and burn's without autodiff.
     #[test]
     fn layer_norm_matches_burns() {
         let device = Default::default();

@@ -4,7 +4,7 @@
 use std::{collections::HashMap, path::Path};
 
 use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
-use mmhost_plugin_sdk::ops::{gelu, self_attention};
+use mmhost_plugin_sdk::ops::{gelu, layer_norm, matmul, self_attention};
 use safetensors::SafeTensors;
 use serde::Deserialize;
 
@@ -33,7 +33,7 @@ struct Dense<B: Backend> {
 impl<B: Backend> Dense<B> {
     /// `[n, in]` → `[n, out]`
     fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.matmul(self.weight.clone()) + self.bias.clone().unsqueeze_dim(0)
+        matmul(x, self.weight.clone()) + self.bias.clone().unsqueeze_dim(0)
     }
 }
 
@@ -46,11 +46,7 @@ struct Norm<B: Backend> {
 impl<B: Backend> Norm<B> {
     /// LayerNorm over the last dimension of `[n, d]`.
     fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        let mean = x.clone().mean_dim(1);
-        let centered = x - mean;
-        let var = centered.clone().powf_scalar(2.0).mean_dim(1);
-        centered / (var + self.eps).sqrt() * self.gamma.clone().unsqueeze_dim(0)
-            + self.beta.clone().unsqueeze_dim(0)
+        layer_norm(x, self.gamma.clone(), Some(self.beta.clone()), self.eps)
     }
 }
 
