@@ -125,7 +125,7 @@ macro_rules! multiversioned {
 }
 
 multiversioned!(forward_volume_avx512, forward_volume_avx2, forward_volume(plan: &Plan, expanded: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>], scratch: &mut Scratch));
-multiversioned!(backward_volume_avx512, backward_volume_avx2, backward_volume(plan: &Plan, expanded: &[f32], readers: &Readers, x: &[f32], d_out: &[f32], d_x: Option<&mut [f32]>, d_expanded: Option<&mut [f32]>, scratch: &mut Scratch));
+multiversioned!(backward_volume_avx512, backward_volume_avx2, backward_volume(plan: &Plan, expanded: &[f32], readers: &Readers, x: &[f32], d_out: &[f32], d_x: Option<&mut [MaybeUninit<f32>]>, d_expanded: Option<&mut [f32]>, scratch: &mut Scratch));
 
 /// One volume's output points `out` `[out_points, c_out]` from its input points
 /// `x` `[in_points, c_in]`.
@@ -156,7 +156,7 @@ fn forward_volume(
 }
 
 /// One volume's share of the gradients: its input points' `d_x` `[in_points,
-/// c_in]` (written whole) and its addition to `d_expanded` `[taps, n, c_out]`,
+/// c_in]` (every element written) and its addition to `d_expanded` `[taps, n, c_out]`,
 /// from its output points' gradient `d_out` `[out_points, c_out]`. `readers` lists
 /// for each input point the `(output point, tap)` pairs that read it.
 #[inline(always)]
@@ -167,7 +167,7 @@ fn backward_volume(
     readers: &Readers,
     x: &[f32],
     d_out: &[f32],
-    d_x: Option<&mut [f32]>,
+    d_x: Option<&mut [MaybeUninit<f32>]>,
     d_expanded: Option<&mut [f32]>,
     scratch: &mut Scratch,
 ) {
@@ -229,7 +229,7 @@ fn backward_volume(
             }
             for (ci, lanes) in scratch.lanes.chunks_exact(c_out).enumerate() {
                 for (group, lanes) in lanes.chunks_exact(n).enumerate() {
-                    d_point[group * n + ci] = lanes.iter().sum();
+                    d_point[group * n + ci].write(lanes.iter().sum());
                 }
             }
         }
@@ -324,7 +324,6 @@ pub fn backward(
     let expanded = expand(plan, weight);
     let readers = Readers::new(plan);
     let (in_span, out_span) = (plan.in_points * c_in, plan.out_points * c_out);
-    let mut d_x = vec![0.0f32; if want_input { plan.in_rows() * c_in } else { 0 }];
     let mut d_expanded = vec![
         0.0f32;
         if want_weight {
@@ -333,11 +332,6 @@ pub fn backward(
             0
         }
     ];
-    let input_parts: Vec<Option<&mut [f32]>> = if want_input {
-        d_x.chunks_mut(in_span.max(1)).map(Some).collect()
-    } else {
-        (0..batch).map(|_| None).collect()
-    };
     let weight_parts: Vec<Option<&mut [f32]>> = if want_weight {
         d_expanded
             .chunks_mut(expanded.len().max(1))
@@ -347,40 +341,53 @@ pub fn backward(
         (0..batch).map(|_| None).collect()
     };
     let simd = Simd::detect();
-    (0..batch)
-        .into_par_iter()
-        .zip(input_parts)
-        .zip(weight_parts)
-        .for_each_init(
-            Scratch::default,
-            |scratch, ((volume, d_input), d_weight)| {
-                let x = &x[volume * in_span..(volume + 1) * in_span];
-                let d_out = &d_out[volume * out_span..(volume + 1) * out_span];
-                #[cfg(target_arch = "x86_64")]
-                match simd {
-                    // SAFETY: the CPU has AVX-512F and AVX2 (checked by Simd::detect).
-                    Simd::Avx512 => {
-                        return unsafe {
-                            backward_volume_avx512(
-                                plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
-                            )
+    let run = |input_parts: Vec<Option<&mut [MaybeUninit<f32>]>>| {
+        (0..batch)
+            .into_par_iter()
+            .zip(input_parts)
+            .zip(weight_parts)
+            .for_each_init(
+                Scratch::default,
+                |scratch, ((volume, d_input), d_weight)| {
+                    let x = &x[volume * in_span..(volume + 1) * in_span];
+                    let d_out = &d_out[volume * out_span..(volume + 1) * out_span];
+                    #[cfg(target_arch = "x86_64")]
+                    match simd {
+                        // SAFETY: the CPU has AVX-512F and AVX2 (checked by Simd::detect).
+                        Simd::Avx512 => {
+                            return unsafe {
+                                backward_volume_avx512(
+                                    plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
+                                )
+                            }
                         }
-                    }
-                    // SAFETY: the CPU has AVX2 (checked by Simd::detect).
-                    Simd::Avx2 => {
-                        return unsafe {
-                            backward_volume_avx2(
-                                plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
-                            )
+                        // SAFETY: the CPU has AVX2 (checked by Simd::detect).
+                        Simd::Avx2 => {
+                            return unsafe {
+                                backward_volume_avx2(
+                                    plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
+                                )
+                            }
                         }
+                        Simd::Baseline => {}
                     }
-                    Simd::Baseline => {}
-                }
-                backward_volume(
-                    plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
-                )
-            },
-        );
+                    backward_volume(
+                        plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
+                    )
+                },
+            )
+    };
+    let d_x = if want_input {
+        let fill =
+            |d_x: &mut [MaybeUninit<f32>]| run(d_x.chunks_mut(in_span.max(1)).map(Some).collect());
+        // SAFETY: the buffer splits into `batch` volumes of `in_points·c_in`, one per
+        // task, and `backward_volume` writes all `c_in` values of each of a volume's
+        // points (each group's `n` lanes, `c_in = groups·n`).
+        Some(unsafe { written(plan.in_rows() * c_in, fill) })
+    } else {
+        run((0..batch).map(|_| None).collect());
+        None
+    };
     let d_weight = want_weight.then(|| {
         // the volumes' shares, added in order
         let mut summed = vec![0.0f32; expanded.len()];
@@ -389,7 +396,7 @@ pub fn backward(
         }
         contract(plan, &summed)
     });
-    (want_input.then_some(d_x), d_weight)
+    (d_x, d_weight)
 }
 
 #[cfg(test)]
