@@ -21,7 +21,7 @@ use burn::{
 };
 use rayon::prelude::*;
 
-use super::{contiguous_f32, f32_values, written};
+use super::{contiguous_f32, f32_values, vector, written};
 
 /// Edges per parallel block of the forward pass and of the bias gradient.
 const BLOCK_ROWS: usize = 512;
@@ -122,21 +122,9 @@ fn sum_rows(operands: [&FlexTensor; 4], target: &[usize], source: &[usize]) -> F
             .zip(c_rows.par_chunks(BLOCK_ROWS * width))
             .enumerate()
             .for_each(|(block, (out, c))| {
-                let first = block * BLOCK_ROWS;
-                for (row, (out, c)) in out
-                    .chunks_exact_mut(width)
-                    .zip(c.chunks_exact(width))
-                    .enumerate()
-                {
-                    let (t, s) = (target[first + row], source[first + row]);
-                    let a = &a_rows[t * width..(t + 1) * width];
-                    let b = &b_rows[s * width..(s + 1) * width];
-                    for ((((out, a), b), c), bias) in
-                        out.iter_mut().zip(a).zip(b).zip(c).zip(bias_row)
-                    {
-                        out.write(a + b + c + bias);
-                    }
-                }
+                let rows = block * BLOCK_ROWS..block * BLOCK_ROWS + c.len() / width;
+                let (target, source) = (&target[rows.clone()], &source[rows]);
+                vector::gather_sum_rows(out, c, a_rows, b_rows, bias_row, target, source)
             })
     };
     // SAFETY: `c` holds `edges` rows of `width` (asserted), so the blocks and rows
@@ -158,13 +146,7 @@ fn scatter_add(d_out: &[f32], index: &[usize], nodes: usize, width: usize) -> Fl
             let start = block * BLOCK_COLUMNS;
             let span = BLOCK_COLUMNS.min(width - start);
             let mut part = vec![0.0f32; nodes * span];
-            for (edge, &node) in index.iter().enumerate() {
-                let from = &d_out[edge * width + start..edge * width + start + span];
-                let to = &mut part[node * span..(node + 1) * span];
-                for (to, from) in to.iter_mut().zip(from) {
-                    *to += from;
-                }
-            }
+            vector::scatter_add_columns(&mut part, d_out, index, width, start, span);
             part
         })
         .collect();

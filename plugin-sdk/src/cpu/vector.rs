@@ -217,6 +217,55 @@ multiversioned! {
     }
 }
 
+multiversioned! {
+    /// Row `r` of `out` `= a[target[r]] + b[source[r]] + c[r] + bias` for the rows of
+    /// `c` (`bias.len()` wide), `a` and `b` holding node rows as wide; every element of
+    /// `out` written. Panics unless the lengths agree or an index is out of range.
+    pub fn gather_sum_rows(
+        out: &mut [MaybeUninit<f32>],
+        c: &[f32],
+        a: &[f32],
+        b: &[f32],
+        bias: &[f32],
+        target: &[usize],
+        source: &[usize],
+    ) {
+        let width = bias.len();
+        assert!(width > 0 && out.len() == c.len() && c.len() == target.len() * width);
+        assert_eq!(target.len(), source.len());
+        let rows = out.chunks_exact_mut(width).zip(c.chunks_exact(width));
+        for ((out, c), (&t, &s)) in rows.zip(target.iter().zip(source)) {
+            let a = &a[t * width..(t + 1) * width];
+            let b = &b[s * width..(s + 1) * width];
+            for ((((out, a), b), c), bias) in out.iter_mut().zip(a).zip(b).zip(c).zip(bias) {
+                out.write(a + b + c + bias);
+            }
+        }
+    }
+}
+
+multiversioned! {
+    /// `part[index[e]] += rows[e][start..start + span]` for every row `e` of `rows`
+    /// (`width` wide) in order, `part` holding node rows `span` wide. Panics unless
+    /// the lengths agree or an index is out of range.
+    pub fn scatter_add_columns(
+        part: &mut [f32],
+        rows: &[f32],
+        index: &[usize],
+        width: usize,
+        start: usize,
+        span: usize,
+    ) {
+        assert!(start + span <= width && rows.len() == index.len() * width);
+        for (row, &node) in rows.chunks_exact(width).zip(index) {
+            let to = &mut part[node * span..(node + 1) * span];
+            for (to, from) in to.iter_mut().zip(&row[start..start + span]) {
+                *to += from;
+            }
+        }
+    }
+}
+
 #[inline(always)]
 fn map(x: &[f32], out: &mut [MaybeUninit<f32>], f: impl Fn(f32) -> f32) {
     assert_eq!(x.len(), out.len());
