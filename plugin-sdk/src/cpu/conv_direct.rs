@@ -105,18 +105,18 @@ struct Scratch {
 
 /// Defines `$avx512` and `$avx2`: `$work` compiled for AVX-512 (the element-wise
 /// loops then run 16 lanes wide) and for AVX2 (8 lanes), to be called only where
-/// the CPU has them.
-macro_rules! multiversioned {
+/// the CPU has them ([`Simd::detect`]).
+macro_rules! simd_versions {
     ($avx512:ident, $avx2:ident, $work:ident($($arg:ident: $ty:ty),*)) => {
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx2")]
+        #[target_feature(enable = "avx512f,avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         fn $avx512($($arg: $ty),*) {
             $work($($arg),*)
         }
 
         #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
+        #[target_feature(enable = "avx2,fma")]
         #[allow(clippy::too_many_arguments)]
         fn $avx2($($arg: $ty),*) {
             $work($($arg),*)
@@ -124,8 +124,8 @@ macro_rules! multiversioned {
     };
 }
 
-multiversioned!(forward_volume_avx512, forward_volume_avx2, forward_volume(plan: &Plan, expanded: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>], scratch: &mut Scratch));
-multiversioned!(backward_volume_avx512, backward_volume_avx2, backward_volume(plan: &Plan, expanded: &[f32], readers: &Readers, x: &[f32], d_out: &[f32], d_x: Option<&mut [MaybeUninit<f32>]>, d_expanded: Option<&mut [f32]>, scratch: &mut Scratch));
+simd_versions!(forward_volume_avx512, forward_volume_avx2, forward_volume(plan: &Plan, expanded: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>], scratch: &mut Scratch));
+simd_versions!(backward_volume_avx512, backward_volume_avx2, backward_volume(plan: &Plan, expanded: &[f32], readers: &Readers, x: &[f32], d_out: &[f32], d_x: Option<&mut [MaybeUninit<f32>]>, d_expanded: Option<&mut [f32]>, scratch: &mut Scratch));
 
 /// One volume's output points `out` `[out_points, c_out]` from its input points
 /// `x` `[in_points, c_in]`.
@@ -280,6 +280,7 @@ impl Readers {
 pub fn forward(plan: &Plan, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let (c_in, c_out) = (plan.in_channels, plan.out_channels);
     let expanded = expand(plan, weight);
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let simd = Simd::detect();
     let fill = |out: &mut [MaybeUninit<f32>]| {
         out.par_chunks_mut((plan.out_points * c_out).max(1))
@@ -340,6 +341,7 @@ pub fn backward(
     } else {
         (0..batch).map(|_| None).collect()
     };
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
     let simd = Simd::detect();
     let run = |input_parts: Vec<Option<&mut [MaybeUninit<f32>]>>| {
         (0..batch)
@@ -377,6 +379,9 @@ pub fn backward(
                 },
             )
     };
+    // The direct path has as many input as output channels (`applies`), which is
+    // what makes `backward_volume` write every input channel.
+    debug_assert_eq!(c_in, c_out);
     let d_x = if want_input {
         let fill =
             |d_x: &mut [MaybeUninit<f32>]| run(d_x.chunks_mut(in_span.max(1)).map(Some).collect());

@@ -172,7 +172,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
         // blocks of `dx` pair up one to one with theirs and with those of the
         // statistics, and `layer_norm_backward_rows` writes every element of each.
         let dx = unsafe { written(x.len(), fill) };
-        let vector = |offset: usize| {
+        let summed = |offset: usize| {
             let mut total = vec![0.0f64; width];
             for block in partial.chunks_exact(2 * width) {
                 for (total, &value) in total.iter_mut().zip(&block[offset..offset + width]) {
@@ -183,10 +183,10 @@ impl Backward<Flex, 3> for LayerNormBackward {
             FlexTensor::from_data(TensorData::new(total, [width]))
         };
         if let Some(parent) = parent_gamma {
-            grads.register::<Flex>(parent.id, vector(0));
+            grads.register::<Flex>(parent.id, summed(0));
         }
         if let Some(parent) = parent_beta {
-            grads.register::<Flex>(parent.id, vector(width));
+            grads.register::<Flex>(parent.id, summed(width));
         }
         if let Some(parent) = parent_x {
             let dx = FlexTensor::from_data(TensorData::new(dx, [rows, width]));

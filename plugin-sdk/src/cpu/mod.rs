@@ -85,12 +85,14 @@ pub(crate) fn has_avx2() -> bool {
 }
 
 /// The widest vector instructions the kernels' multiversioned functions may use
-/// on this CPU (`#[target_feature]` versions, called only for what it has).
+/// on this CPU: their `#[target_feature(enable = "avx512f,avx2,fma")]` versions are
+/// called only for `Avx512`, their `"avx2,fma"` ones only for `Avx2`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) enum Simd {
-    /// AVX-512F (with AVX2): 16 lanes of `f32`.
+    /// AVX-512F with AVX2 and FMA: 16 lanes of `f32`.
     Avx512,
-    /// AVX2: 8 lanes.
+    /// AVX2 with FMA: 8 lanes.
     Avx2,
     /// The target's baseline (SSE2 on x86-64).
     Baseline,
@@ -100,10 +102,10 @@ impl Simd {
     /// What this CPU has.
     pub(crate) fn detect() -> Self {
         #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx2") {
-            return Self::Avx512;
-        }
-        if has_avx2() {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx512f") {
+                return Self::Avx512;
+            }
             return Self::Avx2;
         }
         Self::Baseline

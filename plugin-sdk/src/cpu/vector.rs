@@ -10,7 +10,10 @@ use std::mem::MaybeUninit;
 /// lanes) — and picked at run time. The body is an `#[inline(always)]` function
 /// called from each `#[target_feature]` wrapper, so the loops and the
 /// `#[inline(always)]` helpers it calls are inlined and vectorized there (a closure
-/// passed to a wrapper is not inlined and would run as baseline code).
+/// passed to a `#[target_feature]` function is not inlined into it and would run as
+/// baseline code; closures passed to `#[inline(always)]` helpers such as `map`
+/// inside the body are). Sums keep eight partial sums whatever the width, so their
+/// results do not depend on the CPU.
 macro_rules! multiversioned {
     ($(#[$meta:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
@@ -31,13 +34,12 @@ macro_rules! multiversioned {
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     portable($($arg),*)
                 }
-                if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (checked just above).
-                    return unsafe { avx512($($arg),*) };
-                }
-                if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                    // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                    return unsafe { avx2($($arg),*) };
+                match super::Simd::detect() {
+                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
+                    super::Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
+                    super::Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    super::Simd::Baseline => {}
                 }
             }
             portable($($arg),*)
@@ -280,22 +282,22 @@ fn sigmoid_one(x: f32) -> f32 {
 }
 
 multiversioned! {
-/// The largest element (−∞ for an empty row).
-pub fn max(row: &[f32]) -> f32 {
-    let mut lanes = [f32::NEG_INFINITY; 8];
-    let mut chunks = row.chunks_exact(8);
-    for chunk in &mut chunks {
-        for (lane, &x) in lanes.iter_mut().zip(chunk) {
-            // A comparison, not `f32::max` (whose NaN rule keeps it scalar).
-            *lane = if x > *lane { x } else { *lane };
+    /// The largest element (−∞ for an empty row).
+    pub fn max(row: &[f32]) -> f32 {
+        let mut lanes = [f32::NEG_INFINITY; 8];
+        let mut chunks = row.chunks_exact(8);
+        for chunk in &mut chunks {
+            for (lane, &x) in lanes.iter_mut().zip(chunk) {
+                // A comparison, not `f32::max` (whose NaN rule keeps it scalar).
+                *lane = if x > *lane { x } else { *lane };
+            }
         }
+        let tail = chunks.remainder().iter().copied();
+        lanes
+            .into_iter()
+            .chain(tail)
+            .fold(f32::NEG_INFINITY, f32::max)
     }
-    let tail = chunks.remainder().iter().copied();
-    lanes
-        .into_iter()
-        .chain(tail)
-        .fold(f32::NEG_INFINITY, f32::max)
-}
 }
 
 /// `(Φ(x), φ(x))`, the standard normal distribution and density at `x`.
@@ -322,7 +324,14 @@ fn normal_cdf_and_density(x: f32) -> (f32, f32) {
     let gaussian = exp(-z * z);
     let erfc = poly * gaussian;
     let one_plus_erf = if x >= 0.0 { 2.0 - erfc } else { erfc };
-    (0.5 * one_plus_erf, INV_SQRT_TAU * gaussian)
+    // `exp` stops at e⁻⁸⁷; beyond, the density is 0 (else x·φ(x) would not vanish
+    // for huge |x|).
+    let density = if z * z > 87.0 {
+        0.0
+    } else {
+        INV_SQRT_TAU * gaussian
+    };
+    (0.5 * one_plus_erf, density)
 }
 
 /// Sum in eight independent lanes (vectorizable, unlike one running sum).
@@ -469,6 +478,18 @@ mod tests {
                 (f64::from(y) - expected).abs() <= tolerance,
                 "gelu({x}) = {y}, expected {expected}"
             );
+        }
+    }
+
+    #[test]
+    fn gelu_gradient_is_one_far_right_and_zero_far_left() {
+        let x = [1e30, -1e30, 20.0, -20.0, f32::MAX, -f32::MAX];
+        let mut d_x = [MaybeUninit::uninit(); 6];
+        gelu_backward(&x, &[1.0; 6], &mut d_x);
+        // SAFETY: `gelu_backward` wrote every element.
+        let d_x = d_x.map(|d| unsafe { d.assume_init() });
+        for (got, expected) in d_x.into_iter().zip([1.0, 0.0, 1.0, 0.0, 1.0, 0.0]) {
+            assert!((got - expected).abs() < 1e-30, "{d_x:?}");
         }
     }
 

@@ -106,7 +106,10 @@ pub fn layer_norm<B: Backend, const D: usize>(
     epsilon: f64,
 ) -> Tensor<B, D> {
     let (x, beta) = match beta {
-        Some(beta) if x.dtype() == DType::F32 => {
+        Some(beta)
+            if [x.dtype(), gamma.dtype(), beta.dtype()] == [DType::F32; 3]
+                && x.dims()[D - 1] > 0 =>
+        {
             let dims = x.dims();
             let width = dims[D - 1];
             let rows = dims[..D - 1].iter().product();
