@@ -22,7 +22,7 @@ use burn::{
 };
 use rayon::prelude::*;
 
-use super::{contiguous_f32, f32_matrix, f32_values, has_avx2, written};
+use super::{contiguous_f32, f32_matrix, f32_values, written, Simd};
 
 /// Names the operation in a dtype error.
 const OPERATION: &str = "the fused batch norm";
@@ -78,15 +78,21 @@ pub fn training(
         .map(|c| beta_slice[c] - mean[c] as f32 * scale[c])
         .collect();
     assert_eq!(values.len(), rows * channels);
-    let avx2 = has_avx2();
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    let simd = Simd::detect();
     let fill = |out: &mut [MaybeUninit<f32>]| {
         out.par_chunks_mut(BLOCK_ROWS * channels)
             .zip(values.par_chunks(BLOCK_ROWS * channels))
             .for_each(|(out, x)| {
                 #[cfg(target_arch = "x86_64")]
-                if avx2 {
-                    // SAFETY: the CPU has AVX2 (checked by has_avx2).
-                    return unsafe { normalize_block_avx2(out, x, &scale, &shift) };
+                match simd {
+                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
+                    Simd::Avx512 => {
+                        return unsafe { normalize_block_avx512(out, x, &scale, &shift) }
+                    }
+                    // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
+                    Simd::Avx2 => return unsafe { normalize_block_avx2(out, x, &scale, &shift) },
+                    Simd::Baseline => {}
                 }
                 normalize_block(out, x, &scale, &shift)
             })
@@ -132,20 +138,29 @@ enum Sums<'a> {
 }
 
 /// Per-channel sums of `kind` over all rows, in f64, two sums per channel: blocks
-/// of rows in parallel (compiled for AVX2 where the CPU has it), the blocks' sums
-/// added in order.
+/// of rows in parallel (compiled for AVX-512 or AVX2 where the CPU has them), the
+/// blocks' sums added in order.
 fn channel_sums(x: &[f32], y: &[f32], channels: usize, kind: Sums) -> (Vec<f64>, Vec<f64>) {
-    let avx2 = has_avx2();
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+    let simd = Simd::detect();
     let blocks: Vec<(Vec<f64>, Vec<f64>)> = x
         .par_chunks(BLOCK_ROWS * channels)
         .zip(y.par_chunks(BLOCK_ROWS * channels))
         .map(|(x, y)| {
             let (mut first, mut second) = (vec![0.0f64; channels], vec![0.0f64; channels]);
             #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: the CPU has AVX2 (checked by has_avx2).
-                unsafe { add_block_avx2(kind, x, y, channels, &mut first, &mut second) };
-                return (first, second);
+            match simd {
+                Simd::Avx512 => {
+                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
+                    unsafe { add_block_avx512(kind, x, y, channels, &mut first, &mut second) };
+                    return (first, second);
+                }
+                Simd::Avx2 => {
+                    // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
+                    unsafe { add_block_avx2(kind, x, y, channels, &mut first, &mut second) };
+                    return (first, second);
+                }
+                Simd::Baseline => {}
             }
             add_block(kind, x, y, channels, &mut first, &mut second);
             (first, second)
@@ -159,9 +174,23 @@ fn channel_sums(x: &[f32], y: &[f32], channels: usize, kind: Sums) -> (Vec<f64>,
     (first, second)
 }
 
+/// [`add_block`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn add_block_avx512(
+    kind: Sums,
+    x: &[f32],
+    y: &[f32],
+    channels: usize,
+    first: &mut [f64],
+    second: &mut [f64],
+) {
+    add_block(kind, x, y, channels, first, second)
+}
+
 /// [`add_block`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn add_block_avx2(
     kind: Sums,
     x: &[f32],
@@ -221,9 +250,16 @@ fn statistics(values: &[f32], rows: usize, channels: usize) -> (Vec<f64>, Vec<f6
     (mean, variance)
 }
 
+/// [`normalize_block`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn normalize_block_avx512(out: &mut [MaybeUninit<f32>], x: &[f32], scale: &[f32], shift: &[f32]) {
+    normalize_block(out, x, scale, shift)
+}
+
 /// [`normalize_block`] compiled for AVX2.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+#[target_feature(enable = "avx2,fma")]
 fn normalize_block_avx2(out: &mut [MaybeUninit<f32>], x: &[f32], scale: &[f32], shift: &[f32]) {
     normalize_block(out, x, scale, shift)
 }
@@ -252,9 +288,16 @@ struct InputGradient<'a> {
 }
 
 impl InputGradient<'_> {
+    /// [`InputGradient::block`] compiled for AVX-512.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn block_avx512(&self, dx: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32]) {
+        self.block(dx, x, dy)
+    }
+
     /// [`InputGradient::block`] compiled for AVX2.
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn block_avx2(&self, dx: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32]) {
         self.block(dx, x, dy)
     }
@@ -331,7 +374,8 @@ impl Backward<Flex, 3> for BatchNormBackward {
                 .map(|(g, s)| g * s)
                 .collect();
             assert!(x.len() == rows * channels && dy.len() == x.len());
-            let avx2 = has_avx2();
+            #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
+            let simd = Simd::detect();
             let fill = |dx: &mut [MaybeUninit<f32>]| {
                 dx.par_chunks_mut(BLOCK_ROWS * channels)
                     .zip(x.par_chunks(BLOCK_ROWS * channels))
@@ -345,9 +389,12 @@ impl Backward<Flex, 3> for BatchNormBackward {
                             mean_dy_xhat: &mean_dy_xhat,
                         };
                         #[cfg(target_arch = "x86_64")]
-                        if avx2 {
-                            // SAFETY: the CPU has AVX2 (checked by has_avx2).
-                            return unsafe { coefficients.block_avx2(dx, x, dy) };
+                        match simd {
+                            // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
+                            Simd::Avx512 => return unsafe { coefficients.block_avx512(dx, x, dy) },
+                            // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
+                            Simd::Avx2 => return unsafe { coefficients.block_avx2(dx, x, dy) },
+                            Simd::Baseline => {}
                         }
                         coefficients.block(dx, x, dy)
                     })

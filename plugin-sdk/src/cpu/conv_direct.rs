@@ -288,13 +288,13 @@ pub fn forward(plan: &Plan, x: &[f32], weight: &[f32]) -> Vec<f32> {
             .for_each_init(Scratch::default, |scratch, (out, volume)| {
                 #[cfg(target_arch = "x86_64")]
                 match simd {
-                    // SAFETY: the CPU has AVX-512F and AVX2 (checked by Simd::detect).
+                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
                     Simd::Avx512 => {
                         return unsafe {
                             forward_volume_avx512(plan, &expanded, volume, out, scratch)
                         }
                     }
-                    // SAFETY: the CPU has AVX2 (checked by Simd::detect).
+                    // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
                     Simd::Avx2 => {
                         return unsafe {
                             forward_volume_avx2(plan, &expanded, volume, out, scratch)
@@ -355,7 +355,7 @@ pub fn backward(
                     let d_out = &d_out[volume * out_span..(volume + 1) * out_span];
                     #[cfg(target_arch = "x86_64")]
                     match simd {
-                        // SAFETY: the CPU has AVX-512F and AVX2 (checked by Simd::detect).
+                        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
                         Simd::Avx512 => {
                             return unsafe {
                                 backward_volume_avx512(
@@ -363,7 +363,7 @@ pub fn backward(
                                 )
                             }
                         }
-                        // SAFETY: the CPU has AVX2 (checked by Simd::detect).
+                        // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
                         Simd::Avx2 => {
                             return unsafe {
                                 backward_volume_avx2(

@@ -75,15 +75,6 @@ pub(crate) fn as_backend<A: 'static, B: Backend, const D: usize>(tensor: A) -> T
     }
 }
 
-/// Whether the CPU runs the kernels' AVX2 versions (`#[target_feature(enable =
-/// "avx2")]` functions, called only when this is true).
-pub(crate) fn has_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return is_x86_feature_detected!("avx2");
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
 /// The widest vector instructions the kernels' multiversioned functions may use
 /// on this CPU: their `#[target_feature(enable = "avx512f,avx2,fma")]` versions are
 /// called only for `Avx512`, their `"avx2,fma"` ones only for `Avx2`.
