@@ -22,7 +22,7 @@ use burn::{
 };
 use rayon::prelude::*;
 
-use super::{contiguous_f32, f32_matrix, f32_values, written, Simd};
+use super::{contiguous_f32, f32_matrix, f32_values, written};
 
 /// Names the operation in a dtype error.
 const OPERATION: &str = "the fused batch norm";
@@ -78,24 +78,10 @@ pub fn training(
         .map(|c| beta_slice[c] - mean[c] as f32 * scale[c])
         .collect();
     assert_eq!(values.len(), rows * channels);
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-    let simd = Simd::detect();
     let fill = |out: &mut [MaybeUninit<f32>]| {
         out.par_chunks_mut(BLOCK_ROWS * channels)
             .zip(values.par_chunks(BLOCK_ROWS * channels))
-            .for_each(|(out, x)| {
-                #[cfg(target_arch = "x86_64")]
-                match simd {
-                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
-                    Simd::Avx512 => {
-                        return unsafe { normalize_block_avx512(out, x, &scale, &shift) }
-                    }
-                    // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
-                    Simd::Avx2 => return unsafe { normalize_block_avx2(out, x, &scale, &shift) },
-                    Simd::Baseline => {}
-                }
-                normalize_block(out, x, &scale, &shift)
-            })
+            .for_each(|(out, x)| normalize_block(out, x, &scale, &shift))
     };
     // SAFETY: `values` holds whole rows of `channels` (asserted above), so the
     // blocks, their rows and each row's elements pair up one to one with those of
@@ -141,27 +127,11 @@ enum Sums<'a> {
 /// of rows in parallel (compiled for AVX-512 or AVX2 where the CPU has them), the
 /// blocks' sums added in order.
 fn channel_sums(x: &[f32], y: &[f32], channels: usize, kind: Sums) -> (Vec<f64>, Vec<f64>) {
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-    let simd = Simd::detect();
     let blocks: Vec<(Vec<f64>, Vec<f64>)> = x
         .par_chunks(BLOCK_ROWS * channels)
         .zip(y.par_chunks(BLOCK_ROWS * channels))
         .map(|(x, y)| {
             let (mut first, mut second) = (vec![0.0f64; channels], vec![0.0f64; channels]);
-            #[cfg(target_arch = "x86_64")]
-            match simd {
-                Simd::Avx512 => {
-                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
-                    unsafe { add_block_avx512(kind, x, y, channels, &mut first, &mut second) };
-                    return (first, second);
-                }
-                Simd::Avx2 => {
-                    // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
-                    unsafe { add_block_avx2(kind, x, y, channels, &mut first, &mut second) };
-                    return (first, second);
-                }
-                Simd::Baseline => {}
-            }
             add_block(kind, x, y, channels, &mut first, &mut second);
             (first, second)
         })
@@ -174,63 +144,36 @@ fn channel_sums(x: &[f32], y: &[f32], channels: usize, kind: Sums) -> (Vec<f64>,
     (first, second)
 }
 
-/// [`add_block`] compiled for AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn add_block_avx512(
-    kind: Sums,
-    x: &[f32],
-    y: &[f32],
-    channels: usize,
-    first: &mut [f64],
-    second: &mut [f64],
-) {
-    add_block(kind, x, y, channels, first, second)
-}
-
-/// [`add_block`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn add_block_avx2(
-    kind: Sums,
-    x: &[f32],
-    y: &[f32],
-    channels: usize,
-    first: &mut [f64],
-    second: &mut [f64],
-) {
-    add_block(kind, x, y, channels, first, second)
-}
-
-/// Adds one block of rows' `kind` sums into `first` and `second` `[channels]`.
-#[inline(always)]
-fn add_block(
-    kind: Sums,
-    x: &[f32],
-    y: &[f32],
-    channels: usize,
-    first: &mut [f64],
-    second: &mut [f64],
-) {
-    let (first, second) = (&mut first[..channels], &mut second[..channels]);
-    match kind {
-        Sums::Moments => {
-            for x in x.chunks_exact(channels) {
-                for ((sum, square), &x) in first.iter_mut().zip(second.iter_mut()).zip(x) {
-                    let v = f64::from(x);
-                    *sum += v;
-                    *square += v * v;
+multiversioned! {
+    /// Adds one block of rows' `kind` sums into `first` and `second` `[channels]`.
+    fn add_block(
+        kind: Sums,
+        x: &[f32],
+        y: &[f32],
+        channels: usize,
+        first: &mut [f64],
+        second: &mut [f64],
+    ) {
+        let (first, second) = (&mut first[..channels], &mut second[..channels]);
+        match kind {
+            Sums::Moments => {
+                for x in x.chunks_exact(channels) {
+                    for ((sum, square), &x) in first.iter_mut().zip(second.iter_mut()).zip(x) {
+                        let v = f64::from(x);
+                        *sum += v;
+                        *square += v * v;
+                    }
                 }
             }
-        }
-        Sums::Gradient { mean, inv_std } => {
-            let (mean, inv_std) = (&mean[..channels], &inv_std[..channels]);
-            for (x, dy) in x.chunks_exact(channels).zip(y.chunks_exact(channels)) {
-                let (x, dy) = (&x[..channels], &dy[..channels]);
-                for c in 0..channels {
-                    let xhat = (x[c] - mean[c]) * inv_std[c];
-                    first[c] += f64::from(dy[c]);
-                    second[c] += f64::from(dy[c] * xhat);
+            Sums::Gradient { mean, inv_std } => {
+                let (mean, inv_std) = (&mean[..channels], &inv_std[..channels]);
+                for (x, dy) in x.chunks_exact(channels).zip(y.chunks_exact(channels)) {
+                    let (x, dy) = (&x[..channels], &dy[..channels]);
+                    for c in 0..channels {
+                        let xhat = (x[c] - mean[c]) * inv_std[c];
+                        first[c] += f64::from(dy[c]);
+                        second[c] += f64::from(dy[c] * xhat);
+                    }
                 }
             }
         }
@@ -250,28 +193,15 @@ fn statistics(values: &[f32], rows: usize, channels: usize) -> (Vec<f64>, Vec<f6
     (mean, variance)
 }
 
-/// [`normalize_block`] compiled for AVX-512.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn normalize_block_avx512(out: &mut [MaybeUninit<f32>], x: &[f32], scale: &[f32], shift: &[f32]) {
-    normalize_block(out, x, scale, shift)
-}
-
-/// [`normalize_block`] compiled for AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn normalize_block_avx2(out: &mut [MaybeUninit<f32>], x: &[f32], scale: &[f32], shift: &[f32]) {
-    normalize_block(out, x, scale, shift)
-}
-
-/// `out = x·scale + shift` row by row, for rows of `scale.len()` channels; writes
-/// every element of `out` (as long as `x`).
-#[inline(always)]
-fn normalize_block(out: &mut [MaybeUninit<f32>], x: &[f32], scale: &[f32], shift: &[f32]) {
-    let channels = scale.len();
-    for (out, x) in out.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
-        for (((out, x), scale), shift) in out.iter_mut().zip(x).zip(scale).zip(shift) {
-            out.write(x * scale + shift);
+multiversioned! {
+    /// `out = x·scale + shift` row by row, for rows of `scale.len()` channels; writes
+    /// every element of `out` (as long as `x`).
+    fn normalize_block(out: &mut [MaybeUninit<f32>], x: &[f32], scale: &[f32], shift: &[f32]) {
+        let channels = scale.len();
+        for (out, x) in out.chunks_exact_mut(channels).zip(x.chunks_exact(channels)) {
+            for (((out, x), scale), shift) in out.iter_mut().zip(x).zip(scale).zip(shift) {
+                out.write(x * scale + shift);
+            }
         }
     }
 }
@@ -287,31 +217,22 @@ struct InputGradient<'a> {
     mean_dy_xhat: &'a [f32],
 }
 
-impl InputGradient<'_> {
-    /// [`InputGradient::block`] compiled for AVX-512.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn block_avx512(&self, dx: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32]) {
-        self.block(dx, x, dy)
-    }
-
-    /// [`InputGradient::block`] compiled for AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    fn block_avx2(&self, dx: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32]) {
-        self.block(dx, x, dy)
-    }
-
-    /// `dx` of one block of rows of `x` and `dy`; writes every element of `dx`.
-    #[inline(always)]
-    fn block(&self, dx: &mut [MaybeUninit<f32>], x: &[f32], dy: &[f32]) {
-        let channels = self.mean.len();
+multiversioned! {
+    /// `dx` of one block of rows of `x` and `dy` from `terms`; writes every element of
+    /// `dx`.
+    fn input_gradient_block(
+        terms: &InputGradient,
+        dx: &mut [MaybeUninit<f32>],
+        x: &[f32],
+        dy: &[f32],
+    ) {
+        let channels = terms.mean.len();
         let (mean, inv_std, factor, mean_dy, mean_dy_xhat) = (
-            self.mean,
-            &self.inv_std[..channels],
-            &self.factor[..channels],
-            &self.mean_dy[..channels],
-            &self.mean_dy_xhat[..channels],
+            terms.mean,
+            &terms.inv_std[..channels],
+            &terms.factor[..channels],
+            &terms.mean_dy[..channels],
+            &terms.mean_dy_xhat[..channels],
         );
         for ((dx, x), dy) in dx
             .chunks_exact_mut(channels)
@@ -374,8 +295,6 @@ impl Backward<Flex, 3> for BatchNormBackward {
                 .map(|(g, s)| g * s)
                 .collect();
             assert!(x.len() == rows * channels && dy.len() == x.len());
-            #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-            let simd = Simd::detect();
             let fill = |dx: &mut [MaybeUninit<f32>]| {
                 dx.par_chunks_mut(BLOCK_ROWS * channels)
                     .zip(x.par_chunks(BLOCK_ROWS * channels))
@@ -388,15 +307,7 @@ impl Backward<Flex, 3> for BatchNormBackward {
                             mean_dy: &mean_dy,
                             mean_dy_xhat: &mean_dy_xhat,
                         };
-                        #[cfg(target_arch = "x86_64")]
-                        match simd {
-                            // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
-                            Simd::Avx512 => return unsafe { coefficients.block_avx512(dx, x, dy) },
-                            // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
-                            Simd::Avx2 => return unsafe { coefficients.block_avx2(dx, x, dy) },
-                            Simd::Baseline => {}
-                        }
-                        coefficients.block(dx, x, dy)
+                        input_gradient_block(&coefficients, dx, x, dy)
                     })
             };
             // SAFETY: `x` and `dy` hold the same whole rows of `channels` (asserted),

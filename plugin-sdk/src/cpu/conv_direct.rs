@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 
 use rayon::prelude::*;
 
-use super::{conv_kernel::Plan, written, Simd};
+use super::{conv_kernel::Plan, written};
 
 /// The widest group the direct path takes: the spread input is this many times
 /// the input's size.
@@ -103,133 +103,110 @@ struct Scratch {
     table: Vec<Option<usize>>,
 }
 
-/// Defines `$avx512` and `$avx2`: `$work` compiled for AVX-512 (the element-wise
-/// loops then run 16 lanes wide) and for AVX2 (8 lanes), to be called only where
-/// the CPU has them ([`Simd::detect`]).
-macro_rules! simd_versions {
-    ($avx512:ident, $avx2:ident, $work:ident($($arg:ident: $ty:ty),*)) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx512f,avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        fn $avx512($($arg: $ty),*) {
-            $work($($arg),*)
+multiversioned! {
+    /// One volume's output points `out` `[out_points, c_out]` from its input points
+    /// `x` `[in_points, c_in]`.
+    fn forward_volume(
+        plan: &Plan,
+        expanded: &[f32],
+        x: &[f32],
+        out: &mut [MaybeUninit<f32>],
+        scratch: &mut Scratch,
+    ) {
+        let (n, c_out) = (plan.group_in, plan.out_channels);
+        let width = n * c_out;
+        spread(plan, x, &mut scratch.spread);
+        scratch.lanes.resize(width, 0.0);
+        for (point, out) in out.chunks_exact_mut(c_out).enumerate() {
+            scratch.lanes.fill(0.0);
+            plan.sources_of(point, &mut scratch.sources);
+            for &(tap, source) in &scratch.sources {
+                multiply_add(
+                    &mut scratch.lanes,
+                    &scratch.spread[source * width..(source + 1) * width],
+                    &expanded[tap * width..(tap + 1) * width],
+                );
+            }
+            sum_spread(&scratch.lanes, out);
         }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2,fma")]
-        #[allow(clippy::too_many_arguments)]
-        fn $avx2($($arg: $ty),*) {
-            $work($($arg),*)
-        }
-    };
-}
-
-simd_versions!(forward_volume_avx512, forward_volume_avx2, forward_volume(plan: &Plan, expanded: &[f32], x: &[f32], out: &mut [MaybeUninit<f32>], scratch: &mut Scratch));
-simd_versions!(backward_volume_avx512, backward_volume_avx2, backward_volume(plan: &Plan, expanded: &[f32], readers: &Readers, x: &[f32], d_out: &[f32], d_x: Option<&mut [MaybeUninit<f32>]>, d_expanded: Option<&mut [f32]>, scratch: &mut Scratch));
-
-/// One volume's output points `out` `[out_points, c_out]` from its input points
-/// `x` `[in_points, c_in]`.
-#[inline(always)]
-fn forward_volume(
-    plan: &Plan,
-    expanded: &[f32],
-    x: &[f32],
-    out: &mut [MaybeUninit<f32>],
-    scratch: &mut Scratch,
-) {
-    let (n, c_out) = (plan.group_in, plan.out_channels);
-    let width = n * c_out;
-    spread(plan, x, &mut scratch.spread);
-    scratch.lanes.resize(width, 0.0);
-    for (point, out) in out.chunks_exact_mut(c_out).enumerate() {
-        scratch.lanes.fill(0.0);
-        plan.sources_of(point, &mut scratch.sources);
-        for &(tap, source) in &scratch.sources {
-            multiply_add(
-                &mut scratch.lanes,
-                &scratch.spread[source * width..(source + 1) * width],
-                &expanded[tap * width..(tap + 1) * width],
-            );
-        }
-        sum_spread(&scratch.lanes, out);
     }
 }
 
-/// One volume's share of the gradients: its input points' `d_x` `[in_points,
-/// c_in]` (every element written) and its addition to `d_expanded` `[taps, n, c_out]`,
-/// from its output points' gradient `d_out` `[out_points, c_out]`. `readers` lists
-/// for each input point the `(output point, tap)` pairs that read it.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn backward_volume(
-    plan: &Plan,
-    expanded: &[f32],
-    readers: &Readers,
-    x: &[f32],
-    d_out: &[f32],
-    d_x: Option<&mut [MaybeUninit<f32>]>,
-    d_expanded: Option<&mut [f32]>,
-    scratch: &mut Scratch,
-) {
-    let (n, c_in, c_out, taps) = (
-        plan.group_in,
-        plan.in_channels,
-        plan.out_channels,
-        plan.taps,
-    );
-    let width = n * c_out;
-    if let Some(d_expanded) = d_expanded {
-        // d_expanded[tap][ci][c] += spread[source][ci][c]·d_out[point][c], a block
-        // of output points at a time, tap by tap: the tap's row stays in cache
-        spread(plan, x, &mut scratch.spread);
-        for first in (0..plan.out_points).step_by(BLOCK_POINTS) {
-            let block = first..(first + BLOCK_POINTS).min(plan.out_points);
-            scratch.table.clear();
-            scratch.table.resize(block.len() * taps, None);
-            for (i, point) in block.clone().enumerate() {
-                plan.sources_of(point, &mut scratch.sources);
-                for &(tap, source) in &scratch.sources {
-                    scratch.table[i * taps + tap] = Some(source);
-                }
-            }
-            for (tap, row) in d_expanded.chunks_exact_mut(width).enumerate() {
+multiversioned! {
+    /// One volume's share of the gradients: its input points' `d_x` `[in_points,
+    /// c_in]` (every element written) and its addition to `d_expanded` `[taps, n, c_out]`,
+    /// from its output points' gradient `d_out` `[out_points, c_out]`. `readers` lists
+    /// for each input point the `(output point, tap)` pairs that read it.
+    fn backward_volume(
+        plan: &Plan,
+        expanded: &[f32],
+        readers: &Readers,
+        x: &[f32],
+        d_out: &[f32],
+        d_x: Option<&mut [MaybeUninit<f32>]>,
+        d_expanded: Option<&mut [f32]>,
+        scratch: &mut Scratch,
+    ) {
+        let (n, c_in, c_out, taps) = (
+            plan.group_in,
+            plan.in_channels,
+            plan.out_channels,
+            plan.taps,
+        );
+        let width = n * c_out;
+        if let Some(d_expanded) = d_expanded {
+            // d_expanded[tap][ci][c] += spread[source][ci][c]·d_out[point][c], a block
+            // of output points at a time, tap by tap: the tap's row stays in cache
+            spread(plan, x, &mut scratch.spread);
+            for first in (0..plan.out_points).step_by(BLOCK_POINTS) {
+                let block = first..(first + BLOCK_POINTS).min(plan.out_points);
+                scratch.table.clear();
+                scratch.table.resize(block.len() * taps, None);
                 for (i, point) in block.clone().enumerate() {
-                    let Some(source) = scratch.table[i * taps + tap] else {
-                        continue;
-                    };
-                    let d_point = &d_out[point * c_out..(point + 1) * c_out];
-                    let spread_source = &scratch.spread[source * width..(source + 1) * width];
-                    for (row, spread_ci) in row
-                        .chunks_exact_mut(c_out)
-                        .zip(spread_source.chunks_exact(c_out))
-                    {
-                        multiply_add(row, spread_ci, d_point);
+                    plan.sources_of(point, &mut scratch.sources);
+                    for &(tap, source) in &scratch.sources {
+                        scratch.table[i * taps + tap] = Some(source);
+                    }
+                }
+                for (tap, row) in d_expanded.chunks_exact_mut(width).enumerate() {
+                    for (i, point) in block.clone().enumerate() {
+                        let Some(source) = scratch.table[i * taps + tap] else {
+                            continue;
+                        };
+                        let d_point = &d_out[point * c_out..(point + 1) * c_out];
+                        let spread_source = &scratch.spread[source * width..(source + 1) * width];
+                        for (row, spread_ci) in row
+                            .chunks_exact_mut(c_out)
+                            .zip(spread_source.chunks_exact(c_out))
+                        {
+                            multiply_add(row, spread_ci, d_point);
+                        }
                     }
                 }
             }
         }
-    }
-    if let Some(d_x) = d_x {
-        // lanes[ci][c] = Σ over the (point, tap) reading this input point of
-        // d_out[point][c]·expanded[tap][ci][c]; then d_x[group·n + ci] sums the
-        // group's lanes
-        scratch.lanes.resize(width, 0.0);
-        for (input, d_point) in d_x.chunks_exact_mut(c_in).enumerate() {
-            scratch.lanes.fill(0.0);
-            for &(point, tap) in readers.of(input) {
-                let d_out_point = &d_out[point * c_out..(point + 1) * c_out];
-                let kernel = &expanded[tap * width..(tap + 1) * width];
-                for (lanes, kernel_ci) in scratch
-                    .lanes
-                    .chunks_exact_mut(c_out)
-                    .zip(kernel.chunks_exact(c_out))
-                {
-                    multiply_add(lanes, d_out_point, kernel_ci);
+        if let Some(d_x) = d_x {
+            // lanes[ci][c] = Σ over the (point, tap) reading this input point of
+            // d_out[point][c]·expanded[tap][ci][c]; then d_x[group·n + ci] sums the
+            // group's lanes
+            scratch.lanes.resize(width, 0.0);
+            for (input, d_point) in d_x.chunks_exact_mut(c_in).enumerate() {
+                scratch.lanes.fill(0.0);
+                for &(point, tap) in readers.of(input) {
+                    let d_out_point = &d_out[point * c_out..(point + 1) * c_out];
+                    let kernel = &expanded[tap * width..(tap + 1) * width];
+                    for (lanes, kernel_ci) in scratch
+                        .lanes
+                        .chunks_exact_mut(c_out)
+                        .zip(kernel.chunks_exact(c_out))
+                    {
+                        multiply_add(lanes, d_out_point, kernel_ci);
+                    }
                 }
-            }
-            for (ci, lanes) in scratch.lanes.chunks_exact(c_out).enumerate() {
-                for (group, lanes) in lanes.chunks_exact(n).enumerate() {
-                    d_point[group * n + ci].write(lanes.iter().sum());
+                for (ci, lanes) in scratch.lanes.chunks_exact(c_out).enumerate() {
+                    for (group, lanes) in lanes.chunks_exact(n).enumerate() {
+                        d_point[group * n + ci].write(lanes.iter().sum());
+                    }
                 }
             }
         }
@@ -280,28 +257,10 @@ impl Readers {
 pub fn forward(plan: &Plan, x: &[f32], weight: &[f32]) -> Vec<f32> {
     let (c_in, c_out) = (plan.in_channels, plan.out_channels);
     let expanded = expand(plan, weight);
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-    let simd = Simd::detect();
     let fill = |out: &mut [MaybeUninit<f32>]| {
         out.par_chunks_mut((plan.out_points * c_out).max(1))
             .zip(x.par_chunks((plan.in_points * c_in).max(1)))
             .for_each_init(Scratch::default, |scratch, (out, volume)| {
-                #[cfg(target_arch = "x86_64")]
-                match simd {
-                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
-                    Simd::Avx512 => {
-                        return unsafe {
-                            forward_volume_avx512(plan, &expanded, volume, out, scratch)
-                        }
-                    }
-                    // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
-                    Simd::Avx2 => {
-                        return unsafe {
-                            forward_volume_avx2(plan, &expanded, volume, out, scratch)
-                        }
-                    }
-                    Simd::Baseline => {}
-                }
                 forward_volume(plan, &expanded, volume, out, scratch)
             })
     };
@@ -341,8 +300,6 @@ pub fn backward(
     } else {
         (0..batch).map(|_| None).collect()
     };
-    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_variables))]
-    let simd = Simd::detect();
     let run = |input_parts: Vec<Option<&mut [MaybeUninit<f32>]>>| {
         (0..batch)
             .into_par_iter()
@@ -353,26 +310,6 @@ pub fn backward(
                 |scratch, ((volume, d_input), d_weight)| {
                     let x = &x[volume * in_span..(volume + 1) * in_span];
                     let d_out = &d_out[volume * out_span..(volume + 1) * out_span];
-                    #[cfg(target_arch = "x86_64")]
-                    match simd {
-                        // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
-                        Simd::Avx512 => {
-                            return unsafe {
-                                backward_volume_avx512(
-                                    plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
-                                )
-                            }
-                        }
-                        // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
-                        Simd::Avx2 => {
-                            return unsafe {
-                                backward_volume_avx2(
-                                    plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
-                                )
-                            }
-                        }
-                        Simd::Baseline => {}
-                    }
                     backward_volume(
                         plan, &expanded, &readers, x, d_out, d_input, d_weight, scratch,
                     )

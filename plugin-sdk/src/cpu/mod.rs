@@ -9,6 +9,48 @@
 //! operation in `conv_op`) and their max-pooling (`pool_op`), each with its own
 //! backward. [`crate::ops`] chooses them when a tensor lives on Flex.
 
+/// Defines a function whose body is compiled three times — for AVX-512
+/// (16 lanes), for AVX2 + FMA (8 lanes) and for the x86-64 baseline (SSE2, 4
+/// lanes) — and picked at run time. The body is an `#[inline(always)]` function
+/// called from each `#[target_feature]` wrapper, so the loops and the
+/// `#[inline(always)]` helpers it calls are inlined and vectorized there (a closure
+/// passed to a `#[target_feature]` function is not inlined into it and would run as
+/// baseline code; closures passed to `#[inline(always)]` helpers such as `map`
+/// inside the body are). The versions run the same operations in the same order,
+/// so their results are the same.
+macro_rules! multiversioned {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn portable($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                    portable($($arg),*)
+                }
+                match $crate::cpu::Simd::detect() {
+                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
+                    $crate::cpu::Simd::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
+                    $crate::cpu::Simd::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::cpu::Simd::Baseline => {}
+                }
+            }
+            portable($($arg),*)
+        }
+    };
+}
+
 pub(crate) mod activation_op;
 pub(crate) mod attention_kernel;
 pub(crate) mod attention_op;

@@ -1,51 +1,11 @@
 //! Element-wise and row operations (exp and softmax sums of the attention kernel,
-//! GELU, sigmoid, SiLU, ReLU and their derivatives) written branch-free over slices, so that the compiler
-//! vectorizes them: 16 lanes with AVX-512, 8 with AVX2 + FMA (chosen at run time),
-//! 4 with the x86-64 baseline (SSE2).
+//! GELU, sigmoid, SiLU, ReLU and their derivatives, layer norm rows, edge gathers
+//! and scatters) written branch-free over slices, so that the compiler vectorizes
+//! them: 16 lanes with AVX-512, 8 with AVX2 + FMA (chosen at run time), 4 with the
+//! x86-64 baseline (SSE2), through `multiversioned!`. Sums keep eight partial sums
+//! whatever the width, so their results do not depend on the CPU.
 
 use std::mem::MaybeUninit;
-
-/// Defines a public function whose body is compiled three times — for AVX-512
-/// (16 lanes), for AVX2 + FMA (8 lanes) and for the x86-64 baseline (SSE2, 4
-/// lanes) — and picked at run time. The body is an `#[inline(always)]` function
-/// called from each `#[target_feature]` wrapper, so the loops and the
-/// `#[inline(always)]` helpers it calls are inlined and vectorized there (a closure
-/// passed to a `#[target_feature]` function is not inlined into it and would run as
-/// baseline code; closures passed to `#[inline(always)]` helpers such as `map`
-/// inside the body are). Sums keep eight partial sums whatever the width, so their
-/// results do not depend on the CPU.
-macro_rules! multiversioned {
-    ($(#[$meta:meta])* pub fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
-        $(#[$meta])*
-        #[allow(clippy::too_many_arguments)]
-        pub fn $name($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            #[allow(clippy::too_many_arguments)]
-            fn portable($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f,avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn avx512($($arg: $ty),*) $(-> $ret)? {
-                    portable($($arg),*)
-                }
-                #[target_feature(enable = "avx2,fma")]
-                #[allow(clippy::too_many_arguments)]
-                unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
-                    portable($($arg),*)
-                }
-                match super::Simd::detect() {
-                    // SAFETY: the CPU has AVX-512F, AVX2 and FMA (Simd::detect).
-                    super::Simd::Avx512 => return unsafe { avx512($($arg),*) },
-                    // SAFETY: the CPU has AVX2 and FMA (Simd::detect).
-                    super::Simd::Avx2 => return unsafe { avx2($($arg),*) },
-                    super::Simd::Baseline => {}
-                }
-            }
-            portable($($arg),*)
-        }
-    };
-}
 
 multiversioned! {
     /// `row[i] = exp(row[i] − shift)`; returns the sum of the results.
