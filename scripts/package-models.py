@@ -37,6 +37,17 @@ def minutes(seconds):
     return f"{seconds / 60:.1f} min"
 
 
+def loss_name(recipe):
+    """The regression loss of a fine-tuning recipe (MSE before it was recorded)."""
+    return {"mse": "mean squared error", "l1": "mean absolute error (L1)"}[recipe.get("loss", "mse")]
+
+
+def floor_text(recipe):
+    """The prediction floor of a recipe, in words ("" when none)."""
+    floor = recipe.get("floor")
+    return "" if floor is None else f", predictions below {floor:g} raised to it"
+
+
 def per_source(predictions, sources, prop):
     rows = list(csv.DictReader(predictions.open()))
     groups = {}
@@ -240,6 +251,7 @@ def package_property(work, out, prop, sources, hardware, pretrained_card):
         "",
         "## Recipe",
         "",
+        f"{loss_name(recipe)} on standardized labels{floor_text(recipe)}; "
         f"AdamW lr {recipe['lr']}, {recipe['schedule']} schedule with {recipe['warmup_fraction']:.0%} "
         f"warm-up, batch {recipe['batch_size']}, {result['epochs_run']} epochs, best validation "
         f"epoch {result['best_epoch']}; encoder and head trained; {hardware}; "

@@ -404,6 +404,8 @@ def finetune(
     property: Optional[str] = None,
     start_from: Optional[Union[PretrainedModel, PathLike]] = None,
     task: Optional[str] = None,
+    loss: str = "mse",
+    floor: Optional[float] = None,
     epochs: int = 50,
     batch_size: int = 64,
     lr: float = 1e-3,
@@ -421,7 +423,9 @@ def finetune(
     """Fine-tunes the crystal encoder with a linear head on ``property``, as
     ``mmhost finetune``: from a pretraining run (``start_from``) or from scratch
     (``start_from=None``), 70/20/10 split by ``split_seed``, early stopping on
-    validation. Each epoch is printed (or passed to ``on_epoch``); Ctrl-C stops after
+    validation. Regression minimizes ``loss`` (``"mse"`` or ``"l1"``) on standardized
+    labels; predictions below ``floor`` (e.g. 0 for a band gap) are raised to it.
+    Each epoch is printed (or passed to ``on_epoch``); Ctrl-C stops after
     the current step with a checkpoint. Returns the model; its ``info["outcome"]``
     holds the test metrics and the training-mean baseline."""
     db_path = db.path if isinstance(db, Dataset) else db
@@ -429,7 +433,7 @@ def finetune(
     callback = _print_epoch if on_epoch is None else (lambda line: on_epoch(json.loads(line)))
     _native.finetune(
         os.fspath(out), callback, db=_opt(db_path), property=property, start_from=_opt(source),
-        task=task, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, warmup=warmup,
+        task=task, loss=loss, floor=floor, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, warmup=warmup,
         patience=patience, split_seed=split_seed, config=_opt(config),
         overrides=_overrides(settings), plugin_dirs=[os.fspath(p) for p in plugin_dirs],
         resume=resume, overwrite=overwrite, progress=sys.stderr.isatty(),

@@ -58,6 +58,8 @@ def finetune(
     property: Optional[str] = ...,
     start_from: Optional[_Path] = ...,
     task: Optional[str] = ...,
+    loss: str = ...,
+    floor: Optional[float] = ...,
     epochs: int = ...,
     batch_size: int = ...,
     lr: float = ...,

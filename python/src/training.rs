@@ -65,7 +65,7 @@ pub fn train(
 /// Fine-tuning with a linear head, as `mmhost finetune`; returns the outcome
 /// (test metrics, baseline, epochs) as JSON.
 #[pyfunction]
-#[pyo3(signature = (out, on_epoch, db=None, property=None, start_from=None, task=None, epochs=50, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, patience=10, split_seed=42, config=None, overrides=Vec::new(), plugin_dirs=Vec::new(), resume=false, overwrite=false, progress=true))]
+#[pyo3(signature = (out, on_epoch, db=None, property=None, start_from=None, task=None, loss="mse", floor=None, epochs=50, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, patience=10, split_seed=42, config=None, overrides=Vec::new(), plugin_dirs=Vec::new(), resume=false, overwrite=false, progress=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn finetune(
     py: Python<'_>,
@@ -75,6 +75,8 @@ pub fn finetune(
     property: Option<String>,
     start_from: Option<PathBuf>,
     task: Option<&str>,
+    loss: &str,
+    floor: Option<f64>,
     epochs: usize,
     batch_size: usize,
     lr: f64,
@@ -107,6 +109,8 @@ pub fn finetune(
                 from: start_from,
                 task: Some(task),
                 property,
+                loss: named("loss", loss)?,
+                floor,
                 epochs,
                 batch_size,
                 lr,

@@ -91,6 +91,22 @@ def test_finetune_equals_the_cli_and_ctrl_c_stops_with_a_checkpoint(tmp_path, de
     assert model.predict(REPO / "demo" / "structures.csv.gz").shape == (407,)
 
 
+def test_l1_loss_and_floor_from_python_equal_the_cli(tmp_path, demo_db, mmhost_bin):
+    recipe = ["--property", "band_gap", "--loss", "l1", "--floor", "0.25", "--epochs", "2"]
+    args = finetune_args(demo_db, tmp_path / "cli")
+    args[args.index("--property"):args.index("--epochs") + 2] = recipe
+    cli = json.loads(run_cli(mmhost_bin, *args).stdout)
+    model = mmhost.finetune(tmp_path / "python", db=demo_db, property="band_gap", loss="l1", floor=0.25,
+                            epochs=2, config=DEMO_CONFIG, settings=QUIET, on_epoch=lambda _: None)
+    outcome = model.info["outcome"]
+    assert outcome["recipe"]["loss"] == "l1" and model.info["floor"] == 0.25
+    assert outcome["test"] == cli["test"] and outcome["best_epoch"] == cli["best_epoch"]
+    assert model.predict(REPO / "demo" / "structures.csv.gz").min() >= 0.25
+    with pytest.raises(ValueError, match="loss 'huber'"):
+        mmhost.finetune(tmp_path / "huber", db=demo_db, property="band_gap", loss="huber", epochs=1,
+                        config=DEMO_CONFIG, settings=QUIET)
+
+
 def test_pretraining_from_python_returns_a_model_that_embeds(tmp_path, demo_db):
     epochs = []
     run = mmhost.train(

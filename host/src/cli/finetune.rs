@@ -7,7 +7,7 @@ use clap::Args;
 use mmhost::{
     finetune::{
         finetune, EpochLine, FinetuneRequest, FinetuneSpec, FinetuneStart, FinetunedModel,
-        LrSchedule, Task, TestMetrics,
+        LrSchedule, RegressionLoss, Task, TestMetrics,
     },
     import::files_under,
     inputs::{self, RawInput},
@@ -53,6 +53,13 @@ pub struct FinetuneArgs {
     /// is_metal, regression otherwise]
     #[arg(long, value_enum)]
     pub task: Option<Task>,
+    /// Regression loss on the standardized labels: mean squared or absolute error.
+    #[arg(long, value_enum, default_value_t = RegressionLoss::Mse)]
+    pub loss: RegressionLoss,
+    /// Lowest value predicted, for a property that cannot go below it (0 for
+    /// band_gap): lower predictions are raised to it in validation, test and predict.
+    #[arg(long)]
+    pub floor: Option<f64>,
     /// Learning-rate schedule: linear warm-up then cosine decay, or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]
     pub schedule: LrSchedule,
@@ -91,6 +98,8 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
                 from: args.from.clone(),
                 task: Some(args.task.unwrap_or_else(|| Task::default_for(&property))),
                 property,
+                loss: args.loss,
+                floor: args.floor,
                 epochs: args.epochs,
                 batch_size: args.batch_size,
                 lr: args.lr,

@@ -13,13 +13,14 @@ use crate::{
     session::ModalitySource,
 };
 
-/// How head outputs map to labels: the task and the standardization of
-/// regression targets (`(y − mean) / std`).
+/// How head outputs map to labels: the task, the standardization of regression
+/// targets (`(y − mean) / std`) and the lowest value predicted.
 #[derive(Clone, Copy, Debug)]
 pub struct Scaling {
     pub task: Task,
     pub mean: f64,
     pub std: f64,
+    pub floor: Option<f64>,
 }
 
 /// Ids, true labels and predictions of one split, row by row.
@@ -58,8 +59,7 @@ impl Evaluator<'_> {
         )?;
         let labels: HashMap<&str, f64> = items.iter().map(|(id, y)| (id.as_str(), *y)).collect();
         let truth: Vec<f64> = embedded.ids.iter().map(|id| labels[id.as_str()]).collect();
-        let Scaling { task, mean, std } = self.scaling;
-        let predicted = outputs(head, &embedded.values, task, mean, std);
+        let predicted = outputs(head, &embedded.values, &self.scaling);
         Ok(Predictions {
             ids: embedded.ids,
             truth,

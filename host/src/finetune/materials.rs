@@ -83,7 +83,7 @@ pub(super) fn labelled_splits(
 
 /// Regression targets are standardized with the training statistics;
 /// classification targets stay 0/1.
-pub(super) fn standardization(task: Task, train: &[(String, f64)]) -> Scaling {
+pub(super) fn standardization(task: Task, train: &[(String, f64)], floor: Option<f64>) -> Scaling {
     match task {
         Task::Regression => {
             let n = train.len() as f64;
@@ -93,12 +93,14 @@ pub(super) fn standardization(task: Task, train: &[(String, f64)]) -> Scaling {
                 task,
                 mean,
                 std: var.sqrt().max(1e-12),
+                floor,
             }
         }
         Task::Classification => Scaling {
             task,
             mean: 0.0,
             std: 1.0,
+            floor: None,
         },
     }
 }

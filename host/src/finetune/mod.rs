@@ -38,7 +38,7 @@ use thiserror::Error;
 pub use metrics::{classification_metrics, regression_metrics, TestMetrics};
 pub use model::{FinetunedModel, ModelInfo, Task};
 pub use record::{EpochLine, MetricsLine, StepLine};
-pub use spec::{FinetuneSpec, LrSchedule};
+pub use spec::{FinetuneSpec, LrSchedule, RegressionLoss};
 
 use tuning::FineTuning;
 

@@ -17,7 +17,7 @@ use std::{
 use plotters::style::RGBColor;
 use serde::{Deserialize, Serialize};
 
-use super::FinetuneOutcome;
+use super::{evaluate::Scaling, FinetuneOutcome};
 use crate::{
     atomic,
     dataset::IS_METAL,
@@ -57,6 +57,9 @@ pub struct ModelInfo {
     /// Regression targets were `(y − mean) / std` for the head.
     pub label_mean: f64,
     pub label_std: f64,
+    /// Lowest value predicted (regression; absent: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f64>,
     pub head: LinearHead,
     pub outcome: FinetuneOutcome,
     /// The crystal encoder's plugin and version (absent in models written before it
@@ -65,12 +68,28 @@ pub struct ModelInfo {
     pub encoder: Option<SavedEncoder>,
 }
 
-/// Head outputs for embeddings `z` (`[rows, dim]`): label units for regression,
-/// probabilities for classification.
-pub fn outputs(head: &LinearHead, z: &[f32], task: Task, mean: f64, std: f64) -> Vec<f64> {
+impl ModelInfo {
+    /// How the head's outputs map to predictions.
+    pub(crate) fn scaling(&self) -> Scaling {
+        Scaling {
+            task: self.task,
+            mean: self.label_mean,
+            std: self.label_std,
+            floor: self.floor,
+        }
+    }
+}
+
+/// Head outputs for embeddings `z` (`[rows, dim]`): label units (at least the
+/// floor) for regression, probabilities for classification.
+pub fn outputs(head: &LinearHead, z: &[f32], scaling: &Scaling) -> Vec<f64> {
     let raw = head.predict(z);
-    match task {
-        Task::Regression => raw.iter().map(|y| y * std + mean).collect(),
+    let floor = scaling.floor.unwrap_or(f64::NEG_INFINITY);
+    match scaling.task {
+        Task::Regression => raw
+            .iter()
+            .map(|y| (y * scaling.std + scaling.mean).max(floor))
+            .collect(),
         Task::Classification => raw.into_iter().map(sigmoid).collect(),
     }
 }
@@ -177,12 +196,6 @@ impl FinetunedModel {
 
     /// Predictions (label units, or probabilities) for embeddings `z`.
     pub fn predict(&self, z: &[f32]) -> Vec<f64> {
-        outputs(
-            &self.info.head,
-            z,
-            self.info.task,
-            self.info.label_mean,
-            self.info.label_std,
-        )
+        outputs(&self.info.head, z, &self.info.scaling())
     }
 }

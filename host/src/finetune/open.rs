@@ -63,6 +63,7 @@ pub(super) fn open_run(
             Ok((spec, settings, Initial::Checkpoint(checkpoint)))
         }
         FinetuneStart::New { spec, settings } => {
+            spec.check()?;
             if request.overwrite {
                 run.clear()?;
                 for file in [&spec_path, &model_path] {

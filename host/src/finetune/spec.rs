@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::Task;
+use super::{model::Task, FinetuneError};
 
 /// The learning-rate schedule of encoder and head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -16,6 +16,18 @@ pub enum LrSchedule {
     Cosine,
     /// The peak learning rate at every step.
     Constant,
+}
+
+/// What a regression minimizes on the standardized targets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RegressionLoss {
+    /// Mean squared error.
+    #[default]
+    Mse,
+    /// Mean absolute error (L1): the metric reported, and the median rather than the
+    /// mean where labels pile up (the many metals of a band-gap set sit at 0).
+    L1,
 }
 
 /// The fine-tuning recipe and data.
@@ -32,6 +44,13 @@ pub struct FinetuneSpec {
     /// before it was recorded: then [`Task::default_for`] the property.
     #[serde(default)]
     pub task: Option<Task>,
+    /// The regression loss (MSE in fine-tunings begun before it was recorded).
+    #[serde(default)]
+    pub loss: RegressionLoss,
+    /// Predictions below this value are raised to it, in validation, test and
+    /// `predict` (e.g. 0 for a band gap); `None` leaves them as they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub floor: Option<f64>,
     pub epochs: usize,
     pub batch_size: usize,
     /// Peak learning rate of the encoder (AdamW) and of the head (Adam).
@@ -47,6 +66,28 @@ pub struct FinetuneSpec {
 }
 
 impl FinetuneSpec {
+    /// Refuses a floor that is not a number, and what only a regression can use
+    /// (another loss, a floor) on a classification.
+    pub fn check(&self) -> Result<(), FinetuneError> {
+        if let Some(floor) = self.floor.filter(|f| !f.is_finite()) {
+            return Err(FinetuneError::Setup(format!(
+                "--floor {floor}: the lowest prediction must be a finite number"
+            )));
+        }
+        let regression = self
+            .task
+            .unwrap_or_else(|| Task::default_for(&self.property))
+            == Task::Regression;
+        if !regression && (self.loss != RegressionLoss::Mse || self.floor.is_some()) {
+            return Err(FinetuneError::Setup(format!(
+                "'{}' is fine-tuned as a classification (BCE loss, probabilities): \
+                 --loss and --floor apply to regression only",
+                self.property
+            )));
+        }
+        Ok(())
+    }
+
     /// Where the spec of the fine-tuning in `out` is kept.
     pub fn path(out: &Path) -> PathBuf {
         out.join("finetune.json")

@@ -14,7 +14,7 @@ use super::{
     open::{open_run, Initial},
     state::{BestEpoch, FinetuneState},
     EpochLine, FinetuneError, FinetuneOutcome, FinetuneRequest, FinetuneSpec, LrSchedule,
-    MetricsLine, SplitCounts, StepLine, Task, TestMetrics,
+    MetricsLine, RegressionLoss, SplitCounts, StepLine, Task, TestMetrics,
 };
 use crate::{
     batches::{self, balanced_batches, epoch_order, LoadedBatch},
@@ -89,7 +89,7 @@ impl FineTuning {
         };
         let threads = settings.train.worker_threads();
         let splits = labelled_splits(&dataset, &source, &spec, task, threads, request.progress)?;
-        let scaling = standardization(task, &splits.train);
+        let scaling = standardization(task, &splits.train, spec.floor);
         let steps_per_epoch = splits.train.len().div_ceil(spec.batch_size.max(1));
         let total_steps = steps_per_epoch * spec.epochs;
         let warmup = match spec.schedule {
@@ -243,7 +243,10 @@ impl FineTuning {
         let lr = self.learning_rate(self.state.global_step);
         let z = self.encoder.forward(&modality.records, true)?;
         let (loss, grad) = match self.task {
-            Task::Regression => self.ft.head.mse_step(&z.values, &targets, lr),
+            Task::Regression => match self.spec.loss {
+                RegressionLoss::Mse => self.ft.head.mse_step(&z.values, &targets, lr),
+                RegressionLoss::L1 => self.ft.head.l1_step(&z.values, &targets, lr),
+            },
             Task::Classification => self.ft.head.bce_step(&z.values, &targets, lr),
         };
         if !loss.is_finite() {
@@ -406,6 +409,7 @@ impl FineTuning {
             task: self.task,
             label_mean: self.scaling.mean,
             label_std: self.scaling.std,
+            floor: self.scaling.floor,
             head: best.head,
             outcome: outcome.clone(),
             encoder: self.state.encoders.first().cloned(),

@@ -182,6 +182,92 @@ fn metal_classification_reports_accuracy_and_roc_auc() {
     );
 }
 
+/// A band gap fine-tuned on L1 with a floor: the recipe is recorded, and no
+/// prediction (test split, `predict`) falls below the floor. The floor is 0.25 eV
+/// rather than a band gap's physical 0, so that this short run on the demo has
+/// predictions to raise (its lowest sit near 0.02 eV).
+#[test]
+fn a_band_gap_on_l1_with_a_floor_never_predicts_below_it() {
+    const FLOOR: f64 = 0.25;
+    let dir = scratch_dir("finetune-floor");
+    let db = import_demo(&dir);
+    let model = dir.join("ft");
+    let config = repo_root().join("configs/demo.toml");
+    let args = |property: &'static str, out: &'static str| {
+        vec![
+            "finetune".to_string(),
+            "--config".into(),
+            path(&config).into(),
+            "--set".into(),
+            "threads=1".into(),
+            "--db".into(),
+            path(&db).into(),
+            "--scratch".into(),
+            "--property".into(),
+            property.into(),
+            "--loss".into(),
+            "l1".into(),
+            "--floor".into(),
+            "0.25".into(),
+            "--epochs".into(),
+            "5".into(),
+            "--out".into(),
+            path(&dir.join(out)).into(),
+            "--json".into(),
+        ]
+    };
+    let out = mmhost_ok(&args("band_gap", "ft"));
+    let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(outcome["recipe"]["loss"], "l1");
+    assert_eq!(outcome["recipe"]["floor"], FLOOR);
+    let (mae, baseline) = (
+        outcome["test"]["mae"].as_f64().unwrap(),
+        outcome["baseline"]["mae"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "measured: band gap on L1, floor {FLOOR}, test MAE {mae:.3} vs mean predictor {baseline:.3}"
+    );
+    assert!(
+        mae < baseline,
+        "test MAE {mae} vs mean predictor {baseline}"
+    );
+    let predicted = |csv: &Path, column: usize| -> Vec<f64> {
+        fs::read_to_string(csv)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(column).unwrap().parse().unwrap())
+            .collect()
+    };
+    let test = predicted(&model.join("test_predictions.csv"), 2);
+    assert!(test.iter().all(|p| *p >= FLOOR), "{test:?}");
+    let at_floor = test.iter().filter(|p| **p == FLOOR).count();
+    assert!(at_floor > 0, "no test prediction at the floor: {test:?}");
+
+    let csv = dir.join("predictions.csv");
+    let docs = data_dir().join("samples/mp-docs/mp_summary_docs.jsonl.gz");
+    mmhost_ok(&[
+        "predict",
+        "--model",
+        path(&model),
+        "--input",
+        path(&docs),
+        "--output",
+        path(&csv),
+    ]);
+    let documents = predicted(&csv, 2);
+    assert_eq!(documents.len(), 200);
+    assert!(documents.iter().all(|p| *p >= FLOOR), "{documents:?}");
+    assert!(documents.contains(&FLOOR), "{documents:?}");
+
+    // A classification has no regression loss or floor.
+    let stderr = refused(&mmhost(&args("is_metal", "metal")));
+    assert!(
+        stderr.contains("--loss and --floor apply to regression only"),
+        "{stderr}"
+    );
+}
+
 /// `mmhost finetune` arguments for a small deterministic run on the demo.
 fn resumable_args<'a>(db: &'a Path, out: &'a Path, config: &'a Path) -> Vec<&'a str> {
     vec![
