@@ -196,7 +196,7 @@ def package_pretrained(work, out, mmhost, hardware, data_info):
     return card, held_out
 
 
-def package_property(work, out, prop, sources, hardware, pretrained_card):
+def package_property(work, out, prop, sources, hardware, pretrained_card, wall_note):
     name, unit = PROPERTIES[prop]
     run = work / f"ft-{prop}"
     result = json.loads((work / f"ft-{prop}.json").read_text())
@@ -251,11 +251,11 @@ def package_property(work, out, prop, sources, hardware, pretrained_card):
         "",
         "## Recipe",
         "",
-        f"{loss_name(recipe)} on standardized labels{floor_text(recipe)}; "
+        f"Loss: {loss_name(recipe)} on standardized labels{floor_text(recipe)}. "
         f"AdamW lr {recipe['lr']}, {recipe['schedule']} schedule with {recipe['warmup_fraction']:.0%} "
         f"warm-up, batch {recipe['batch_size']}, {result['epochs_run']} epochs, best validation "
         f"epoch {result['best_epoch']}; encoder and head trained; {hardware}; "
-        f"wall time {minutes(result['seconds'])}.",
+        f"wall time {minutes(result['seconds'])}{f' ({wall_note})' if wall_note else ''}.",
         f"Parameters: {card['parameters']:,} (crystal encoder {crystal_params:,}, head {head}).",
         f"Plugin: {crystal['plugin']} {crystal['version']}.",
         "",
@@ -297,8 +297,11 @@ def main():
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--mmhost", default=str(REPO / "target" / "release" / "mmhost"))
     parser.add_argument("--hardware", default="2 CPU cores")
+    parser.add_argument("--wall-note", action="append", default=[], metavar="PROPERTY=TEXT",
+                        help="words after a fine-tuning's wall time (e.g. shared cores)")
     parser.add_argument("--out", type=Path, default=REPO / "models")
     args = parser.parse_args()
+    wall_notes = dict(note.split("=", 1) for note in args.wall_note)
     sources = {row["material_id"]: row["source"] for row in
                csv.DictReader(gzip.open(args.data / "mp" / "structures.csv.gz", "rt"))}
     data_info = (args.work / "data-info.txt").read_text()
@@ -306,7 +309,8 @@ def main():
     card, held_out = package_pretrained(args.work, args.out, args.mmhost, args.hardware, data_info)
     print(f"{PRETRAINED}: held-out retrieval {json.dumps(held_out)}")
     for prop in PROPERTIES:
-        prop_card, groups = package_property(args.work, args.out, prop, sources, args.hardware, card)
+        prop_card, groups = package_property(args.work, args.out, prop, sources, args.hardware, card,
+                                             wall_notes.get(prop, ""))
         print(f"{prop_card['name']}: test MAE {prop_card['test_mae']:.4f} "
               f"(mean predictor {prop_card['baseline_mae']:.4f}); per source {groups}")
 

@@ -84,16 +84,28 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn the_formation_energy_model_predicts_what_its_card_reports() {
-    // Test-split materials with the predictions made when the model was packaged.
-    let model = repo_root().join(FORMATION);
-    let packaged = column(
-        &model.join("test_predictions.csv"),
-        "predicted_formation_energy_per_atom",
-    );
+    predicts_what_its_card_reports(FORMATION, "formation_energy_per_atom");
+}
+
+/// The band-gap model's floor holds in `predict` too: metals come out at 0 eV.
+#[test]
+fn the_band_gap_model_predicts_what_its_card_reports() {
+    let predicted = predicts_what_its_card_reports("models/potnet-mp-band-gap", "band_gap");
+    assert!(predicted.iter().all(|p| *p >= 0.0), "{predicted:?}");
+    assert!(predicted.contains(&0.0), "{predicted:?}");
+}
+
+/// Predicts every 50th test-split material of the shipped model in `model` (a path
+/// under the repository) and compares with the predictions made when the model was
+/// packaged; returns the predictions.
+fn predicts_what_its_card_reports(model: &str, property: &str) -> Vec<f64> {
+    let model = repo_root().join(model);
+    let column_name = format!("predicted_{property}");
+    let packaged = column(&model.join("test_predictions.csv"), &column_name);
     let sample: Vec<(String, f64)> = packaged.into_iter().step_by(50).collect();
     let ids: Vec<String> = sample.iter().map(|(id, _)| id.clone()).collect();
     let structures = cifs(&ids);
-    let dir = scratch_dir("shipped-formation-energy");
+    let dir = scratch_dir(&format!("shipped-{property}"));
     let input = dir.join("structures.csv");
     let mut writer = csv::Writer::from_path(&input).unwrap();
     writer.write_record(["material_id", "cif"]).unwrap();
@@ -111,14 +123,13 @@ fn the_formation_energy_model_predicts_what_its_card_reports() {
         "--output",
         path(&output),
     ]);
-    let predicted: HashMap<String, f64> = column(&output, "predicted_formation_energy_per_atom")
-        .into_iter()
-        .collect();
+    let predicted: HashMap<String, f64> = column(&output, &column_name).into_iter().collect();
     assert_eq!(predicted.len(), sample.len());
     for (id, want) in &sample {
         let got = predicted[id];
         assert!((got - want).abs() < 1e-4, "{id}: {got} vs {want}");
     }
+    sample.iter().map(|(id, _)| predicted[id]).collect()
 }
 
 #[test]
