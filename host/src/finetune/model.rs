@@ -84,11 +84,15 @@ impl ModelInfo {
 /// floor) for regression, probabilities for classification.
 pub fn outputs(head: &LinearHead, z: &[f32], scaling: &Scaling) -> Vec<f64> {
     let raw = head.predict(z);
-    let floor = scaling.floor.unwrap_or(f64::NEG_INFINITY);
     match scaling.task {
         Task::Regression => raw
             .iter()
-            .map(|y| (y * scaling.std + scaling.mean).max(floor))
+            .map(|y| y * scaling.std + scaling.mean)
+            // A comparison, not `max`: a NaN prediction stays NaN.
+            .map(|y| match scaling.floor {
+                Some(floor) if y < floor => floor,
+                _ => y,
+            })
             .collect(),
         Task::Classification => raw.into_iter().map(sigmoid).collect(),
     }
@@ -197,5 +201,32 @@ impl FinetunedModel {
     /// Predictions (label units, or probabilities) for embeddings `z`.
     pub fn predict(&self, z: &[f32]) -> Vec<f64> {
         outputs(&self.info.head, z, &self.info.scaling())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{outputs, Scaling, Task};
+    use crate::head::LinearHead;
+
+    #[test]
+    fn the_floor_raises_low_predictions_and_keeps_nan() {
+        // y = z on a 1-wide embedding; labels scaled back by std 2, mean 0.5.
+        let head: LinearHead = serde_json::from_str(
+            r#"{"weights":[1.0],"bias":0.0,"moments":[[0.0,0.0],[0.0,0.0]],"steps":0}"#,
+        )
+        .unwrap();
+        let z = [-1.0f32, 0.0, 1.0, f32::NAN]; // [4, 1]
+        let scaling = |floor| Scaling {
+            task: Task::Regression,
+            mean: 0.5,
+            std: 2.0,
+            floor,
+        };
+        let free = outputs(&head, &z, &scaling(None));
+        assert_eq!(free[..3], [-1.5, 0.5, 2.5]);
+        let floored = outputs(&head, &z, &scaling(Some(0.0)));
+        assert_eq!(floored[..3], [0.0, 0.5, 2.5]);
+        assert!(free[3].is_nan() && floored[3].is_nan());
     }
 }
