@@ -291,6 +291,15 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     return card, groups
 
 
+def property_note(text):
+    """`PROPERTY=TEXT` of --wall-note, as a pair."""
+    prop, sep, note = text.partition("=")
+    if not sep or prop not in PROPERTIES:
+        raise argparse.ArgumentTypeError(f"'{text}': expected PROPERTY=TEXT with PROPERTY one of "
+                                         f"{', '.join(PROPERTIES)}")
+    return prop, note
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("work", type=Path)
@@ -298,10 +307,11 @@ def main():
     parser.add_argument("--mmhost", default=str(REPO / "target" / "release" / "mmhost"))
     parser.add_argument("--hardware", default="2 CPU cores")
     parser.add_argument("--wall-note", action="append", default=[], metavar="PROPERTY=TEXT",
+                        type=property_note,
                         help="words after a fine-tuning's wall time (e.g. shared cores)")
     parser.add_argument("--out", type=Path, default=REPO / "models")
     args = parser.parse_args()
-    wall_notes = dict(note.split("=", 1) for note in args.wall_note)
+    wall_notes = dict(args.wall_note)
     sources = {row["material_id"]: row["source"] for row in
                csv.DictReader(gzip.open(args.data / "mp" / "structures.csv.gz", "rt"))}
     data_info = (args.work / "data-info.txt").read_text()

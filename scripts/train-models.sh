@@ -9,7 +9,7 @@
 # Environment: MMHOST_BIN (the mmhost executable, plugins beside it; default the
 # release build), PRETRAIN_EPOCHS (4), FINETUNE_EPOCHS (35), SEED (42): the
 # shipped models' settings.
-# Then `scripts/package-models.sh WORK_DIR` copies the results into models/.
+# Then `scripts/package-models.py WORK_DIR` copies the results into models/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data="$(realpath "${1:-../shared/data}")"
@@ -51,7 +51,8 @@ run() { # run OUT COMMAND ARGS...: start, or resume a stopped run, or skip a fin
 
 run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.redb" \
     --plugins crystal,dos,charge,text --set train.epochs="$pretrain_epochs"
-# Band gap: mean absolute error, which settles on the metals' zero gap where MSE
+# A fine-tuning already in WORK_DIR resumes (or is kept) with the recipe it started
+# with. Band gap: mean absolute error, which settles on the metals' zero gap where MSE
 # scatters around it, and no prediction below 0 (README, "Trained models").
 recipe_formation_energy_per_atom=()
 recipe_band_gap=(--loss l1 --floor 0)

@@ -117,7 +117,7 @@ class FinetunedModel:
     def __init__(self, native: Any, path: Path) -> None:
         self._native = native
         self.path = path
-        #: ``model.json``: property, task, label scaling, test metrics.
+        #: ``model.json``: property, task, label scaling, floor, test metrics.
         self.info: Dict[str, Any] = json.loads(native.info_json())
 
     @property

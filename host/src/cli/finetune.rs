@@ -37,7 +37,7 @@ pub struct FinetuneArgs {
     pub out: PathBuf,
     /// Continue the fine-tuning in --out from its latest checkpoint, with its own
     /// recipe and configuration.
-    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property"])]
+    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property", "loss", "floor"])]
     pub resume: bool,
     /// Replace a fine-tuning already in --out.
     #[arg(long)]
@@ -58,7 +58,7 @@ pub struct FinetuneArgs {
     pub loss: RegressionLoss,
     /// Lowest value predicted, for a property that cannot go below it (0 for
     /// band_gap): lower predictions are raised to it in validation, test and predict.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub floor: Option<f64>,
     /// Learning-rate schedule: linear warm-up then cosine decay, or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! FT/config.toml               the configuration its crystal encoder was built with
-//! FT/model.json                property, task, label scaling, head, test metrics
+//! FT/model.json                property, task, label scaling, floor, head, test metrics
 //! FT/crystal.safetensors       encoder weights of the best validation epoch
 //! FT/test_predictions.csv      material_id, true value, prediction on the test split
 //! FT/parity.png                prediction against truth on the test split (regression)
@@ -28,7 +28,8 @@ use crate::{
     settings::Settings,
 };
 
-/// Regression (MSE, MAE) or binary classification (BCE, accuracy and ROC-AUC).
+/// Regression (MSE or L1 loss; MAE, RMSE, R²) or binary classification (BCE loss;
+/// accuracy and ROC-AUC).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {

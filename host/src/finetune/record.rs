@@ -19,7 +19,8 @@ pub struct StepLine {
     pub step: usize,
     pub global_step: usize,
     pub lr: f64,
-    /// MSE on standardized targets (regression) or BCE (classification).
+    /// MSE or L1 (`--loss`) on standardized targets (regression) or BCE
+    /// (classification).
     pub loss: f64,
     /// Encoder gradient norm before clipping.
     pub grad_norm: f64,

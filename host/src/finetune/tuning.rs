@@ -381,13 +381,7 @@ impl FineTuning {
             &self.settings,
         )
         .predict(&mut self.encoder, &best.head, &self.splits.test)?;
-        let (test, baseline) = score_test(
-            self.task,
-            &self.splits.train,
-            self.scaling.mean,
-            &truth,
-            &predicted,
-        );
+        let (test, baseline) = score_test(self.scaling, &self.splits.train, &truth, &predicted);
         let outcome = FinetuneOutcome {
             property: self.spec.property.clone(),
             task: self.task,
@@ -453,20 +447,22 @@ fn evaluator<'a>(
     }
 }
 
-/// Test metrics of `predicted`, and of the constant predictor (training mean, or
-/// majority class) beside them.
+/// Test metrics of `predicted`, and of the constant predictor (training mean raised
+/// to the floor, or majority class) beside them.
 fn score_test(
-    task: Task,
+    scaling: Scaling,
     train: &[(String, f64)],
-    mean: f64,
     truth: &[f64],
     predicted: &[f64],
 ) -> (TestMetrics, TestMetrics) {
-    match task {
-        Task::Regression => (
-            regression_metrics(truth, predicted),
-            regression_metrics(truth, &vec![mean; truth.len()]),
-        ),
+    match scaling.task {
+        Task::Regression => {
+            let constant = scaling.floor.map_or(scaling.mean, |f| scaling.mean.max(f));
+            (
+                regression_metrics(truth, predicted),
+                regression_metrics(truth, &vec![constant; truth.len()]),
+            )
+        }
         Task::Classification => {
             let positive = train.iter().filter(|(_, y)| *y > 0.5).count() * 2 >= train.len();
             let constant = vec![if positive { 0.99 } else { 0.01 }; truth.len()];
