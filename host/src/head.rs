@@ -43,12 +43,7 @@ impl LinearHead {
     /// (`[rows, dim]`, computed with the weights before the update).
     pub fn mse_step(&mut self, z: &[f32], targets: &[f64], learning_rate: f64) -> (f64, Vec<f32>) {
         let rows = targets.len() as f64;
-        let errors: Vec<f64> = self
-            .predict(z)
-            .iter()
-            .zip(targets)
-            .map(|(p, t)| p - t)
-            .collect();
+        let errors = self.errors(z, targets);
         let loss = errors.iter().map(|e| e * e).sum::<f64>() / rows;
         // dL/dŷ = 2(ŷ − y)/n.
         let slopes: Vec<f64> = errors.iter().map(|e| 2.0 * e / rows).collect();
@@ -59,12 +54,7 @@ impl LinearHead {
     /// returns the loss and `dL/dZ` like [`LinearHead::mse_step`].
     pub fn l1_step(&mut self, z: &[f32], targets: &[f64], learning_rate: f64) -> (f64, Vec<f32>) {
         let rows = targets.len() as f64;
-        let errors: Vec<f64> = self
-            .predict(z)
-            .iter()
-            .zip(targets)
-            .map(|(p, t)| p - t)
-            .collect();
+        let errors = self.errors(z, targets);
         let loss = errors.iter().map(|e| e.abs()).sum::<f64>() / rows;
         // dL/dŷ = sign(ŷ − y)/n, 0 where the prediction is exact.
         let slopes: Vec<f64> = errors
@@ -93,6 +83,15 @@ impl LinearHead {
             .map(|(x, t)| (sigmoid(*x) - t) / rows)
             .collect();
         (loss, self.step(z, &slopes, learning_rate))
+    }
+
+    /// `ŷ − y` per row of `z` (`[rows, dim]`).
+    fn errors(&self, z: &[f32], targets: &[f64]) -> Vec<f64> {
+        self.predict(z)
+            .iter()
+            .zip(targets)
+            .map(|(p, t)| p - t)
+            .collect()
     }
 
     /// Adam update from `dL/dŷ` per row (`slopes`); returns `dL/dZ`.

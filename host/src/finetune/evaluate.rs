@@ -23,6 +23,17 @@ pub struct Scaling {
     pub floor: Option<f64>,
 }
 
+impl Scaling {
+    /// `y` raised to the floor where it lies below (a comparison, not `max`: a NaN
+    /// prediction stays NaN).
+    pub fn floored(&self, y: f64) -> f64 {
+        match self.floor {
+            Some(floor) if y < floor => floor,
+            _ => y,
+        }
+    }
+}
+
 /// Ids, true labels and predictions of one split, row by row.
 pub struct Predictions {
     pub ids: Vec<String>,

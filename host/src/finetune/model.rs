@@ -88,12 +88,7 @@ pub fn outputs(head: &LinearHead, z: &[f32], scaling: &Scaling) -> Vec<f64> {
     match scaling.task {
         Task::Regression => raw
             .iter()
-            .map(|y| y * scaling.std + scaling.mean)
-            // A comparison, not `max`: a NaN prediction stays NaN.
-            .map(|y| match scaling.floor {
-                Some(floor) if y < floor => floor,
-                _ => y,
-            })
+            .map(|y| scaling.floored(y * scaling.std + scaling.mean))
             .collect(),
         Task::Classification => raw.into_iter().map(sigmoid).collect(),
     }

@@ -74,11 +74,9 @@ impl FinetuneSpec {
                 "--floor {floor}: the lowest prediction must be a finite number"
             )));
         }
-        let regression = self
-            .task
-            .unwrap_or_else(|| Task::default_for(&self.property))
-            == Task::Regression;
-        if !regression && (self.loss != RegressionLoss::Mse || self.floor.is_some()) {
+        if self.task() == Task::Classification
+            && (self.loss != RegressionLoss::Mse || self.floor.is_some())
+        {
             return Err(FinetuneError::Setup(format!(
                 "'{}' is fine-tuned as a classification (BCE loss, probabilities): \
                  --loss and --floor apply to regression only",
@@ -86,6 +84,12 @@ impl FinetuneSpec {
             )));
         }
         Ok(())
+    }
+
+    /// The task as stated, or else [`Task::default_for`] the property.
+    pub fn task(&self) -> Task {
+        self.task
+            .unwrap_or_else(|| Task::default_for(&self.property))
     }
 
     /// Where the spec of the fine-tuning in `out` is kept.

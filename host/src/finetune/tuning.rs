@@ -61,9 +61,7 @@ impl FineTuning {
     pub fn open(request: &FinetuneRequest) -> Result<Self, FinetuneError> {
         let run = RunDir::new(&request.out);
         let (spec, settings, initial) = open_run(request, &run)?;
-        let task = spec
-            .task
-            .unwrap_or_else(|| Task::default_for(&spec.property));
+        let task = spec.task();
         if !spec.db.is_file() {
             return Err(FinetuneError::Setup(format!(
                 "{}: no such dataset (create it with `mmhost data import --db {} FILES`)",
@@ -457,7 +455,7 @@ fn score_test(
 ) -> (TestMetrics, TestMetrics) {
     match scaling.task {
         Task::Regression => {
-            let constant = scaling.floor.map_or(scaling.mean, |f| scaling.mean.max(f));
+            let constant = scaling.floored(scaling.mean);
             (
                 regression_metrics(truth, predicted),
                 regression_metrics(truth, &vec![constant; truth.len()]),
