@@ -1,6 +1,6 @@
 //! Activations with vectorized CPU kernels on burn's Flex backend: sigmoid, SiLU,
 //! ReLU and GELU for training and inference (with their own backward under
-//! autodiff); burn's own elsewhere.
+//! autodiff); burn's own elsewhere. Softplus without overflow on any backend.
 
 use burn::tensor::{activation, backend::Backend, Tensor};
 
@@ -54,6 +54,23 @@ pub fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
         |x| activation_op::inference(Activation::Gelu, x),
         activation::gelu,
     )
+}
+
+/// `β·x` above which [`softplus`] is `x` itself: there `ln(1 + e^{βx})` and `βx`
+/// are the same `f32` (they differ by less than `e^{−βx}`, and the f32 spacing at
+/// 80 is 8e-6), while `e^{βx}` overflows `f32` past 88.7.
+const SOFTPLUS_LINEAR_ABOVE: f64 = 80.0;
+
+/// Softplus, `ln(1 + e^{βx}) / β`, element-wise; any shape, any backend. Burn's
+/// `softplus` computes `e^{βx}` as it stands, which is infinite for `βx > 88.7` in
+/// `f32` and turns the value into `inf` and its gradient into NaN; here such
+/// elements are `x` with gradient 1. Below that the operations and their order
+/// are burn's, so values and gradients are the same bits.
+pub fn softplus<B: Backend, const D: usize>(x: Tensor<B, D>, beta: f64) -> Tensor<B, D> {
+    let scaled = x.mul_scalar(beta);
+    let linear = scaled.clone().greater_elem(SOFTPLUS_LINEAR_ABOVE);
+    let curved = (scaled.clone().clamp_max(SOFTPLUS_LINEAR_ABOVE).exp() + 1).log();
+    curved.mask_where(linear, scaled).div_scalar(beta)
 }
 
 #[cfg(test)]
@@ -129,5 +146,31 @@ mod tests {
             &activation::relu(inference).into_data(),
             Tolerance::absolute(0.0),
         );
+    }
+
+    /// Where burn's softplus is finite, the same bits in value and gradient; past
+    /// e^x's range `x` with gradient 1 where burn's gives inf and NaN.
+    #[test]
+    fn softplus_is_burns_where_finite_and_linear_past_the_overflow() {
+        type Training = Autodiff<Flex>;
+        let device = Default::default();
+        let run = |f: fn(Tensor<Training, 1>, f64) -> Tensor<Training, 1>, values: &[f32]| {
+            let input = Tensor::<Training, 1>::from_floats(values, &device).require_grad();
+            let out = f(input.clone(), 2.0);
+            let grads = out.clone().sum().backward();
+            let grad = input.grad(&grads).expect("gradient").into_data();
+            (
+                out.into_data().to_vec::<f32>().expect("f32"),
+                grad.to_vec::<f32>().expect("f32"),
+            )
+        };
+        let finite: Vec<f32> = (-400..=400).map(|i| i as f32 * 0.1).collect();
+        assert_eq!(run(softplus, &finite), run(activation::softplus, &finite));
+
+        let (values, grads) = run(softplus, &[45.0, 100.0, 1e6]);
+        assert_eq!(values, [45.0, 100.0, 1e6]);
+        assert_eq!(grads, [1.0, 1.0, 1.0]);
+        let (burn_values, burn_grads) = run(activation::softplus, &[100.0]);
+        assert!(burn_values[0].is_infinite() && burn_grads[0].is_nan());
     }
 }

@@ -4,7 +4,8 @@
 //! matrix products and linear layers that write straight into their output
 //! (likewise), batch normalization in training and layer normalization (likewise), the per-edge
 //! sum of gathered node rows (likewise), and 3-D convolutions and max-pooling of
-//! channels-last volumes (likewise).
+//! channels-last volumes (likewise); and softplus that does not overflow `f32`, on
+//! any backend.
 
 pub mod activation;
 pub mod attention;
@@ -14,7 +15,7 @@ pub mod linear;
 pub mod norm;
 pub mod pool;
 
-pub use activation::{gelu, relu, sigmoid, silu};
+pub use activation::{gelu, relu, sigmoid, silu, softplus};
 pub use attention::self_attention;
 pub use conv::{conv3d_rows, Conv3dGeometry};
 pub use graph::gather_sum;

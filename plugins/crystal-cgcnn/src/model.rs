@@ -4,9 +4,10 @@
 use burn::{
     nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig},
     prelude::*,
-    tensor::activation::{sigmoid, softplus},
+    tensor::activation::sigmoid,
 };
 use mmhost_materials::CGCNN_FEATURES;
+use mmhost_plugin_sdk::ops::softplus;
 
 /// Sizes of the CGCNN encoder; defaults follow the reference code.
 #[derive(Config, Debug)]

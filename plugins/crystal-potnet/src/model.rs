@@ -7,13 +7,10 @@
 use burn::{
     nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig},
     prelude::*,
-    tensor::{
-        activation::{relu, softplus},
-        IndexingUpdateOp,
-    },
+    tensor::{activation::relu, IndexingUpdateOp},
 };
 use mmhost_materials::CGCNN_FEATURES;
-use mmhost_plugin_sdk::ops::{batch_norm, gather_sum, linear, matmul, sigmoid, silu};
+use mmhost_plugin_sdk::ops::{batch_norm, gather_sum, linear, matmul, sigmoid, silu, softplus};
 
 /// Sizes of PotNet; defaults are the reference configuration.
 #[derive(Config, Debug)]
@@ -213,5 +210,62 @@ impl<B: Backend> PotNetConv<B> {
             x.zeros_like()
                 .select_assign(0, target, gate * message, IndexingUpdateOp::Add);
         relu(x + batch_norm(&self.node_norm, aggregated))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::{
+        backend::{Autodiff, Flex},
+        tensor::Distribution,
+    };
+
+    use super::*;
+
+    fn all_finite<const D: usize>(tensor: Tensor<Flex, D>) -> bool {
+        let values = tensor.into_data().to_vec::<f32>().expect("f32 values");
+        values.iter().all(|v| v.is_finite())
+    }
+
+    /// Two atoms whose London sum (1e7 Å⁻⁶, atoms 0.07 Å apart) is far beyond any
+    /// real crystal's: the complete-potential edges' softplus inputs pass the range
+    /// of `f32` e^x, where burn's softplus is infinite and every gradient NaN. The
+    /// embedding and the gradients stay finite.
+    #[test]
+    fn extreme_lattice_sums_keep_the_embedding_and_its_gradients_finite() {
+        type Training = Autodiff<Flex>;
+        let device = Default::default();
+        let model = PotNetConfig::new()
+            .with_hidden_dim(16)
+            .with_local_rbf(8)
+            .with_infinite_rbf(8)
+            .with_embed_dim(4)
+            .init::<Training>(&device);
+        // Local edges 0 → 1 and 1 → 0, then the four ordered pairs.
+        let graph = GraphTensors {
+            features: Tensor::random([2, CGCNN_FEATURES], Distribution::Default, &device),
+            source: Tensor::from_ints([0, 1, 0, 0, 1, 1], &device),
+            target: Tensor::from_ints([1, 0, 0, 1, 0, 1], &device),
+            local_distance: Tensor::from_floats([2.1, 2.1], &device),
+            infinite_sums: Tensor::from_floats(
+                [
+                    [-1.0, 1e7, 0.5],
+                    [-3.0, 1e7, 0.1],
+                    [-3.0, 1e7, 0.1],
+                    [-1.0, 1e7, 0.5],
+                ],
+                &device,
+            ),
+            pool: Tensor::from_floats([[0.5, 0.5]], &device),
+        };
+        let embedding = model.forward(graph); // [1, 4]
+        let grads = embedding.clone().sum().backward();
+        assert!(all_finite(embedding.inner()));
+        for weight in [
+            &model.infinite_embedding.weight,
+            &model.atom_embedding.weight,
+        ] {
+            assert!(all_finite(weight.val().grad(&grads).expect("gradient")));
+        }
     }
 }
