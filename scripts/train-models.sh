@@ -7,8 +7,8 @@
 # training and fine-tuning continue from their latest checkpoints).
 # Usage: scripts/train-models.sh [DATA_DIR] [WORK_DIR]
 # Environment: MMHOST_BIN (the mmhost executable, plugins beside it; default the
-# release build), PRETRAIN_EPOCHS (4), FINETUNE_EPOCHS (35), SEED (42): the
-# shipped models' settings.
+# release build), PRETRAIN_EPOCHS (4), FE_EPOCHS (55, formation energy), BG_EPOCHS
+# (70, band gap), SEED (42): the shipped models' settings.
 # Then `scripts/package-models.py WORK_DIR` copies the results into models/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,18 +17,29 @@ work="$(realpath -m "${2:-work/models}")"
 target="${CARGO_TARGET_DIR:-target}"
 m="${MMHOST_BIN:-$target/release/mmhost}"
 pretrain_epochs="${PRETRAIN_EPOCHS:-4}"
-finetune_epochs="${FINETUNE_EPOCHS:-35}"
+epochs_formation_energy_per_atom="${FE_EPOCHS:-55}"
+epochs_band_gap="${BG_EPOCHS:-70}"
 seed="${SEED:-42}"
 config=configs/models.toml
 mkdir -p "$work"
 log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 
 # Every structure, DOS and charge density of the data folder; a record the importer
-# refuses (the all-zero charge grids) is reported and skipped, so its exit status 1
-# is expected here. Then generated descriptions for every structure.
-log "import"
-"$m" data import --db "$work/db.redb" "$data/mp/structures.csv.gz" "$data/multimat" \
-    --json > "$work/import.json" || true
+# refuses (the charge grids without positive density) is reported and skipped, so its
+# exit status 1 is expected here. The report is kept from the first complete import
+# (a rerun would only say "unchanged"). Then generated descriptions for every structure.
+if [ -s "$work/import.json" ]; then
+    log "import done"
+else
+    log "import"
+    "$m" data import --db "$work/db.redb" "$data/mp/structures.csv.gz" "$data/multimat" \
+        --json > "$work/import.json.tmp" || true
+    if [ ! -s "$work/import.json.tmp" ]; then
+        log "the import wrote no report: rerun to continue it"
+        exit 1
+    fi
+    mv "$work/import.json.tmp" "$work/import.json"
+fi
 "$m" data describe --db "$work/db.redb"
 "$m" data info --db "$work/db.redb" | tee "$work/data-info.txt"
 
@@ -57,8 +68,8 @@ run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.
 recipe_formation_energy_per_atom=()
 recipe_band_gap=(--loss l1 --floor 0)
 for property in formation_energy_per_atom band_gap; do
-    recipe="recipe_$property[@]"
+    recipe="recipe_$property[@]" epochs="epochs_$property"
     run "$work/ft-$property" finetune --config $config --set seed="$seed" --db "$work/db.redb" \
-        --from "$work/pretrained" --property "$property" --epochs "$finetune_epochs" "${!recipe}"
+        --from "$work/pretrained" --property "$property" --epochs "${!epochs}" "${!recipe}"
 done
 log "finished: $work"

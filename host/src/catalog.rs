@@ -45,7 +45,7 @@ pub struct ModelCard {
     /// The training-mean predictor's test MAE, for scale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_mae: Option<f64>,
-    /// Trainable parameters of its encoders.
+    /// Trainable parameters of its encoders, and of its head for a property model.
     pub parameters: u64,
     /// The plugin and version of each encoder the weights belong to.
     pub plugins: Vec<SavedEncoder>,
