@@ -29,6 +29,7 @@ import shutil
 import statistics
 import subprocess
 import tomllib
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -83,11 +84,9 @@ def encoder_sizes(config):
 def refusals(import_report):
     """'37 of `charge_density.npy` (charge grid has no positive density …), 1 of `dos.npy` (…)' from
     `mmhost data import --json`: the records the importer refused, by reason."""
-    counts = {}
-    for report in import_report:
-        for rejected in report["outcome"].get("rejected", []):
-            what = Path(report["path"]).name
-            counts[(what, rejected["reason"])] = counts.get((what, rejected["reason"]), 0) + 1
+    counts = Counter((Path(report["path"]).name, rejected["reason"])
+                     for report in import_report
+                     for rejected in report["outcome"].get("rejected", []))
     return ", ".join(f"{n} of `{what}` ({reason})" for (what, reason), n in sorted(counts.items()))
 
 
