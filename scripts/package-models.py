@@ -59,6 +59,11 @@ def floor_text(recipe):
     return "" if floor is None else f", predictions below {floor:g} raised to it"
 
 
+def split_text(splits):
+    """Train/validation/test fractions in percent, e.g. "80/10/10"."""
+    return "/".join(f"{100 * f:g}" for f in splits)
+
+
 def per_source(predictions, sources, prop):
     rows = list(csv.DictReader(predictions.open()))
     groups = {}
@@ -162,8 +167,8 @@ def package_pretrained(work, out, mmhost, hardware, data_info):
         data_info.strip(),
         "```",
         "",
-        f"Split 70/20/10 by material id with split seed 42 (the fine-tuned models use the "
-        f"same split, so their test materials are held out here too): "
+        f"Split 70/20/10 by material id with split seed 42 (the fine-tuned models hold out "
+        f"the same test materials): "
         f"{info['train_materials']} training, {info['validation_materials']} validation "
         f"materials.",
         "",
@@ -275,7 +280,8 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         "## Data",
         "",
         f"`../shared/data/mp/structures.csv.gz`, the materials with a `{prop}` label, split",
-        f"70/20/10 by material id with split seed 42 (the pretraining's split): "
+        f"{split_text(recipe['splits'])} by material id with split seed {recipe['split_seed']} "
+        f"(the pretraining's test materials): "
         f"{m['train']} training, {m['validation']} validation (early stopping), "
         f"{m['test']} test materials.",
         "",

@@ -243,7 +243,7 @@ where
         if !norm.is_finite() {
             return Err(PluginError::new(
                 ErrorKind::NonFinite,
-                format!("gradient norm is {norm}; the step was skipped"),
+                format!("gradient norm is {norm}; the parameters were left unchanged"),
             ));
         }
         if settings.grad_clip_norm > 0.0 && norm > settings.grad_clip_norm {

@@ -24,7 +24,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -413,6 +413,7 @@ def finetune(
     warmup: float = 0.05,
     patience: int = 10,
     split_seed: int = 42,
+    splits: Tuple[float, float, float] = (0.7, 0.2, 0.1),
     config: Optional[PathLike] = None,
     settings: Optional[Dict[str, Any]] = None,
     plugin_dirs: Sequence[PathLike] = (),
@@ -422,7 +423,8 @@ def finetune(
 ) -> "FinetunedModel":
     """Fine-tunes the crystal encoder with a linear head on ``property``, as
     ``mmhost finetune``: from a pretraining run (``start_from``) or from scratch
-    (``start_from=None``), 70/20/10 split by ``split_seed``, early stopping on
+    (``start_from=None``), train/validation/test ``splits`` (fractions) by
+    ``split_seed`` and material id, early stopping on
     validation. Regression minimizes ``loss`` (``"mse"`` or ``"l1"``) on standardized
     labels; predictions below ``floor`` (e.g. 0 for a band gap) are raised to it.
     Each epoch is printed (or passed to ``on_epoch``); Ctrl-C stops after
@@ -434,7 +436,7 @@ def finetune(
     _native.finetune(
         os.fspath(out), callback, db=_opt(db_path), property=property, start_from=_opt(source),
         task=task, loss=loss, floor=floor, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, warmup=warmup,
-        patience=patience, split_seed=split_seed, config=_opt(config),
+        patience=patience, split_seed=split_seed, splits=tuple(splits), config=_opt(config),
         overrides=_overrides(settings), plugin_dirs=[os.fspath(p) for p in plugin_dirs],
         resume=resume, overwrite=overwrite, progress=sys.stderr.isatty(),
     )

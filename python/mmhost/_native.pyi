@@ -67,6 +67,7 @@ def finetune(
     warmup: float = ...,
     patience: int = ...,
     split_seed: int = ...,
+    splits: Tuple[float, float, float] = ...,
     config: Optional[_Path] = ...,
     overrides: Sequence[Tuple[str, str]] = ...,
     plugin_dirs: Sequence[_Path] = ...,

@@ -65,7 +65,7 @@ pub fn train(
 /// Fine-tuning with a linear head, as `mmhost finetune`; returns the outcome
 /// (test metrics, baseline, epochs) as JSON.
 #[pyfunction]
-#[pyo3(signature = (out, on_epoch, db=None, property=None, start_from=None, task=None, loss="mse", floor=None, epochs=50, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, patience=10, split_seed=42, config=None, overrides=Vec::new(), plugin_dirs=Vec::new(), resume=false, overwrite=false, progress=true))]
+#[pyo3(signature = (out, on_epoch, db=None, property=None, start_from=None, task=None, loss="mse", floor=None, epochs=50, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, patience=10, split_seed=42, splits=(0.7, 0.2, 0.1), config=None, overrides=Vec::new(), plugin_dirs=Vec::new(), resume=false, overwrite=false, progress=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn finetune(
     py: Python<'_>,
@@ -84,6 +84,7 @@ pub fn finetune(
     warmup: f64,
     patience: usize,
     split_seed: u64,
+    splits: (f64, f64, f64),
     config: Option<PathBuf>,
     overrides: Vec<(String, String)>,
     plugin_dirs: Vec<PathBuf>,
@@ -118,7 +119,7 @@ pub fn finetune(
                 warmup_fraction: warmup,
                 patience,
                 split_seed,
-                splits: [0.7, 0.2, 0.1],
+                splits: [splits.0, splits.1, splits.2],
             },
             settings: Box::new(settings),
         }

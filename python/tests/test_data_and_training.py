@@ -91,15 +91,17 @@ def test_finetune_equals_the_cli_and_ctrl_c_stops_with_a_checkpoint(tmp_path, de
     assert model.predict(REPO / "demo" / "structures.csv.gz").shape == (407,)
 
 
-def test_l1_loss_and_floor_from_python_equal_the_cli(tmp_path, demo_db, mmhost_bin):
-    recipe = ["--property", "band_gap", "--loss", "l1", "--floor", "0.25", "--epochs", "2"]
+def test_l1_loss_floor_and_splits_from_python_equal_the_cli(tmp_path, demo_db, mmhost_bin):
+    recipe = ["--property", "band_gap", "--loss", "l1", "--floor", "0.25", "--splits", "0.8,0.1,0.1",
+              "--epochs", "2"]
     args = finetune_args(demo_db, tmp_path / "cli")
     args[args.index("--property"):args.index("--epochs") + 2] = recipe
     cli = json.loads(run_cli(mmhost_bin, *args).stdout)
     model = mmhost.finetune(tmp_path / "python", db=demo_db, property="band_gap", loss="l1", floor=0.25,
-                            epochs=2, config=DEMO_CONFIG, settings=QUIET, on_epoch=lambda _: None)
+                            splits=(0.8, 0.1, 0.1), epochs=2, config=DEMO_CONFIG, settings=QUIET, on_epoch=lambda _: None)
     outcome = model.info["outcome"]
     assert outcome["recipe"]["loss"] == "l1" and model.info["floor"] == 0.25
+    assert outcome["recipe"]["splits"] == [0.8, 0.1, 0.1] and outcome["materials"] == cli["materials"]
     assert outcome["test"] == cli["test"] and outcome["best_epoch"] == cli["best_epoch"]
     predicted = model.predict(REPO / "demo" / "structures.csv.gz")
     assert predicted.min() == 0.25  # raised to the floor, never below

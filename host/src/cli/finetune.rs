@@ -69,12 +69,29 @@ pub struct FinetuneArgs {
     /// Stop after this many epochs without a better validation score.
     #[arg(long, default_value_t = 10)]
     pub patience: usize,
-    /// Split seed (70/20/10 train/validation/test by material id).
+    /// Split seed (train/validation/test by material id, in the --splits fractions).
     #[arg(long, default_value_t = 42)]
     pub split_seed: u64,
+    /// Train, validation and test fractions of the labelled materials, e.g.
+    /// `0.8,0.1,0.1`. A material's split follows from its id and the seed alone,
+    /// so fractions with the same test share keep the same test materials.
+    #[arg(
+        long,
+        value_name = "TRAIN,VALIDATION,TEST",
+        value_delimiter = ',',
+        default_value = "0.7,0.2,0.1"
+    )]
+    pub splits: Vec<f64>,
     /// Print the outcome as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The three fractions of `--splits`.
+fn split_fractions(values: &[f64]) -> Result<[f64; 3]> {
+    <[f64; 3]>::try_from(values).map_err(|_| {
+        anyhow::anyhow!("--splits takes three fractions, train,validation,test: got {values:?}")
+    })
 }
 
 /// The default peak learning rate (chosen by the ablation in the README).
@@ -107,7 +124,7 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
                 warmup_fraction: args.warmup,
                 patience: args.patience,
                 split_seed: args.split_seed,
-                splits: [0.7, 0.2, 0.1],
+                splits: split_fractions(&args.splits)?,
             },
             settings: Box::new(settings),
         }

@@ -78,4 +78,23 @@ mod tests {
             .count();
         assert!(moved > 5_000, "another seed gives another split");
     }
+
+    #[test]
+    fn the_same_test_share_keeps_the_same_test_materials() {
+        let ids: Vec<String> = (0..20_000).map(|i| format!("mp-{i}")).collect();
+        let mut grown = 0;
+        for id in &ids {
+            let before = split_of(id, 42, [0.7, 0.2, 0.1]);
+            let after = split_of(id, 42, [0.8, 0.1, 0.1]);
+            assert_eq!(before == Split::Test, after == Split::Test, "{id}");
+            if before == Split::Validation && after == Split::Train {
+                grown += 1;
+            }
+            assert!(!(before == Split::Train && after != Split::Train), "{id}");
+        }
+        assert!(
+            grown > 1_500,
+            "half of the validation share moves to training"
+        );
+    }
 }

@@ -74,6 +74,12 @@ impl FinetuneSpec {
                 "--floor {floor}: the lowest prediction must be a finite number"
             )));
         }
+        if self.splits.iter().any(|f| !(f.is_finite() && *f > 0.0)) {
+            return Err(FinetuneError::Setup(format!(
+                "--splits {:?}: the train, validation and test fractions must be positive numbers",
+                self.splits
+            )));
+        }
         if self.task() == Task::Classification
             && (self.loss != RegressionLoss::Mse || self.floor.is_some())
         {

@@ -20,7 +20,7 @@ use crate::{
     batches::{self, balanced_batches, epoch_order, LoadedBatch},
     dataset::Dataset,
     head::LinearHead,
-    plugins::EncoderHandle,
+    plugins::{EncoderHandle, PluginCallError},
     run::{
         EncoderState, HostState, Interrupt, MetricsLog, ModelError, RunClock, RunDir, SavedEncoder,
     },
@@ -239,7 +239,13 @@ impl FineTuning {
             .map(|(id, _)| (self.labels[id.as_str()] - mean) / std)
             .collect();
         let lr = self.learning_rate(self.state.global_step);
-        let z = self.encoder.forward(&modality.records, true)?;
+        let failed = |run: &RunDir, state: &HostState, e: PluginCallError| {
+            stopped(run, state, e.to_string())
+        };
+        let z = self
+            .encoder
+            .forward(&modality.records, true)
+            .map_err(|e| failed(&self.run, &self.state, e))?;
         let (loss, grad) = match self.task {
             Task::Regression => match self.spec.loss {
                 RegressionLoss::Mse => self.ft.head.mse_step(&z.values, &targets, lr),
@@ -255,8 +261,12 @@ impl FineTuning {
             ));
         }
         self.encoder
-            .backward(&Embeddings::new(z.rows as usize, z.dim as usize, grad))?;
-        let grad_norm = self.encoder.step(&self.settings.train.step_settings(lr))?;
+            .backward(&Embeddings::new(z.rows as usize, z.dim as usize, grad))
+            .map_err(|e| failed(&self.run, &self.state, e))?;
+        let grad_norm = self
+            .encoder
+            .step(&self.settings.train.step_settings(lr))
+            .map_err(|e| failed(&self.run, &self.state, e))?;
         let rows = targets.len();
         let state = &mut self.state;
         state.global_step += 1;
@@ -476,8 +486,8 @@ fn score_test(
 fn stopped(run: &RunDir, state: &HostState, reason: String) -> FinetuneError {
     let hint = match run.latest().ok().flatten() {
         Some(c) => format!(
-            "the last good checkpoint is intact: {} (after step {}); continue with \
-             `mmhost finetune --out {} --resume`",
+            "the last good checkpoint is intact: {} (after step {}); once the cause is \
+             fixed, continue with `mmhost finetune --out {} --resume`",
             c.dir.display(),
             c.state.global_step,
             run.root().display()

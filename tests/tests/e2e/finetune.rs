@@ -182,18 +182,18 @@ fn metal_classification_reports_accuracy_and_roc_auc() {
     );
 }
 
-/// A band gap fine-tuned on L1 with a floor: the recipe is recorded, and no
-/// prediction (test split, `predict`) falls below the floor. The floor is 0.25 eV
-/// rather than a band gap's physical 0, so that this short run on the demo has
-/// predictions to raise (its lowest sit near 0.02 eV).
+/// A band gap fine-tuned on L1 with a floor and 80/10/10 splits: the recipe is
+/// recorded, and no prediction (test split, `predict`) falls below the floor. The
+/// floor is 0.25 eV rather than a band gap's physical 0, so that this short run on
+/// the demo has predictions to raise (its lowest sit near 0.02 eV).
 #[test]
-fn a_band_gap_on_l1_with_a_floor_never_predicts_below_it() {
+fn a_band_gap_on_l1_with_a_floor_and_its_own_splits_never_predicts_below_it() {
     const FLOOR: f64 = 0.25;
     let dir = scratch_dir("finetune-floor");
     let db = import_demo(&dir);
     let model = dir.join("ft");
     let config = repo_root().join("configs/demo.toml");
-    let args = |property: &'static str, out: &'static str| {
+    let args = |property: &'static str, splits: &'static str, out: &'static str| {
         vec![
             "finetune".to_string(),
             "--config".into(),
@@ -209,6 +209,8 @@ fn a_band_gap_on_l1_with_a_floor_never_predicts_below_it() {
             "l1".into(),
             "--floor".into(),
             "0.25".into(),
+            "--splits".into(),
+            splits.into(),
             "--epochs".into(),
             "5".into(),
             "--out".into(),
@@ -216,10 +218,21 @@ fn a_band_gap_on_l1_with_a_floor_never_predicts_below_it() {
             "--json".into(),
         ]
     };
-    let out = mmhost_ok(&args("band_gap", "ft"));
+    let out = mmhost_ok(&args("band_gap", "0.8,0.1,0.1", "ft"));
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(outcome["recipe"]["loss"], "l1");
     assert_eq!(outcome["recipe"]["floor"], FLOOR);
+    assert_eq!(
+        outcome["recipe"]["splits"],
+        serde_json::json!([0.8, 0.1, 0.1])
+    );
+    let count = |split: &str| outcome["materials"][split].as_f64().unwrap();
+    let labelled = count("train") + count("validation") + count("test");
+    assert!(
+        (count("train") / labelled - 0.8).abs() < 0.1,
+        "{}",
+        outcome["materials"]
+    );
     let (mae, baseline) = (
         outcome["test"]["mae"].as_f64().unwrap(),
         outcome["baseline"]["mae"].as_f64().unwrap(),
@@ -261,11 +274,60 @@ fn a_band_gap_on_l1_with_a_floor_never_predicts_below_it() {
     assert!(documents.contains(&FLOOR), "{documents:?}");
 
     // A classification has no regression loss or floor.
-    let stderr = refused(&mmhost(&args("is_metal", "metal")));
+    let stderr = refused(&mmhost(&args("is_metal", "0.8,0.1,0.1", "metal")));
     assert!(
         stderr.contains("--loss and --floor apply to regression only"),
         "{stderr}"
     );
+    // Every split needs a positive share.
+    let stderr = refused(&mmhost(&args("band_gap", "0.9,0.1,0", "no-test")));
+    assert!(
+        stderr.contains("fractions must be positive numbers"),
+        "{stderr}"
+    );
+}
+
+/// A learning rate that makes the encoder diverge: the fine-tuning stops with the
+/// epoch and step where values stopped being finite, the plugin's reason and the
+/// last good checkpoint to resume from.
+#[test]
+fn a_diverging_finetuning_stops_at_its_step_and_names_the_last_good_checkpoint() {
+    let dir = scratch_dir("finetune-diverges");
+    let db = import_demo(&dir);
+    let out = dir.join("ft");
+    let config = repo_root().join("configs/demo.toml");
+    let stderr = refused(&mmhost(&[
+        "finetune",
+        "--config",
+        path(&config),
+        "--set",
+        "threads=1",
+        "--set",
+        "train.checkpoint_every=1",
+        "--db",
+        path(&db),
+        "--scratch",
+        "--property",
+        "formation_energy_per_atom",
+        "--lr",
+        "1e12",
+        "--out",
+        path(&out),
+    ]));
+    assert!(
+        stderr.contains("fine-tuning stopped at epoch 1, step "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("non-finite"), "{stderr}");
+    let (_, checkpoint) = stderr
+        .split_once("the last good checkpoint is intact: ")
+        .expect("a checkpoint after every step, the first written before the run diverges");
+    let checkpoint = checkpoint.split(" (after step").next().unwrap();
+    assert!(
+        Path::new(checkpoint).join("host.json").is_file(),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--resume"), "{stderr}");
 }
 
 /// `mmhost finetune` arguments for a small deterministic run on the demo.
