@@ -86,6 +86,17 @@ def encoder_sizes(config):
     return "; ".join(parts)
 
 
+def pretraining_split(run):
+    """(fractions, seed) of a pretraining run's split, from its config.toml."""
+    train = tomllib.loads((run / "config.toml").read_text()).get("train", {})
+    return train.get("splits", [0.7, 0.2, 0.1]), train.get("split_seed", 42)
+
+
+def test_share(splits):
+    """The test fraction of train/validation/test fractions."""
+    return splits[2] / sum(splits)
+
+
 def refusals(import_report):
     """'37 of `charge_density.npy` (charge grid has no positive density …), 1 of `dos.npy` (…)' from
     `mmhost data import --json`: the records the importer refused, by reason."""
@@ -117,6 +128,7 @@ def retrieval(mmhost, run, db, query):
 def package_pretrained(work, out, mmhost, hardware, data_info):
     refused = refusals(json.loads((work / "import.json").read_text()))
     run = work / "pretrained"
+    splits, split_seed = pretraining_split(run)
     info = json.loads((run / "run.json").read_text())
     epochs = [json.loads(line) for line in (work / "pretrained.json").read_text().splitlines()]
     last = epochs[-1]
@@ -167,8 +179,7 @@ def package_pretrained(work, out, mmhost, hardware, data_info):
         data_info.strip(),
         "```",
         "",
-        f"Split 70/20/10 by material id with split seed 42 (the fine-tuned models hold out "
-        f"the same test materials): "
+        f"Split {split_text(splits)} by material id with split seed {split_seed}: "
         f"{info['train_materials']} training, {info['validation_materials']} validation "
         f"materials.",
         "",
@@ -249,6 +260,10 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         shutil.copy(run / f, target / f)
     (target / "model.json").write_text(json.dumps(local_names(model), indent=2) + "\n")
     recipe = local_names(result["recipe"])
+    pretrained_splits, pretrained_seed = pretraining_split(work / "pretrained")
+    same_test = (recipe["split_seed"] == pretrained_seed
+                 and abs(test_share(recipe["splits"]) - test_share(pretrained_splits)) < 1e-9)
+    same_test_text = " (the pretraining's test materials)" if same_test else ""
     (target / "finetune.json").write_text(json.dumps(recipe, indent=2) + "\n")
     head = len(model["head"]["weights"]) + 1
     crystal_params = next(
@@ -280,8 +295,8 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         "## Data",
         "",
         f"`../shared/data/mp/structures.csv.gz`, the materials with a `{prop}` label, split",
-        f"{split_text(recipe['splits'])} by material id with split seed {recipe['split_seed']} "
-        f"(the pretraining's test materials): "
+        f"{split_text(recipe['splits'])} by material id with split seed {recipe['split_seed']}"
+        f"{same_test_text}: "
         f"{m['train']} training, {m['validation']} validation (early stopping), "
         f"{m['test']} test materials.",
         "",

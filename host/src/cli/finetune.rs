@@ -37,7 +37,7 @@ pub struct FinetuneArgs {
     pub out: PathBuf,
     /// Continue the fine-tuning in --out from its latest checkpoint, with its own
     /// recipe and configuration.
-    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property", "loss", "floor"])]
+    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property", "loss", "floor", "splits", "split_seed"])]
     pub resume: bool,
     /// Replace a fine-tuning already in --out.
     #[arg(long)]
@@ -79,7 +79,8 @@ pub struct FinetuneArgs {
         long,
         value_name = "TRAIN,VALIDATION,TEST",
         value_delimiter = ',',
-        default_value = "0.7,0.2,0.1"
+        default_value = "0.7,0.2,0.1",
+        allow_hyphen_values = true
     )]
     pub splits: Vec<f64>,
     /// Print the outcome as JSON.

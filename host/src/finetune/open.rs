@@ -85,6 +85,7 @@ pub(super) fn open_run(
             let (settings, initial) = match &spec.from {
                 Some(from) => {
                     let pretrained = TrainedRun::open(from)?;
+                    warn_if_other_test_materials(&pretrained, spec, from);
                     let weights = pretrained.weights("crystal")?;
                     // The encoders are the run's (its configuration); how this
                     // fine-tuning runs (seed: epoch order and head; threads) is the
@@ -113,5 +114,26 @@ pub(super) fn open_run(
             crate::atomic::write(&spec_path, &json).map_err(io_at(&spec_path))?;
             Ok((spec, settings, initial))
         }
+    }
+}
+
+/// Warns when the pretraining `from` held out other test materials than this
+/// fine-tuning tests on (another split seed or test share) while it trained on a
+/// split: some of the fine-tuning's test materials were then in its training split.
+fn warn_if_other_test_materials(pretrained: &TrainedRun, spec: &FinetuneSpec, from: &Path) {
+    let test_share = |splits: [f64; 3]| splits[2] / splits.iter().sum::<f64>();
+    let same = pretrained.split_seed() == spec.split_seed
+        && (test_share(pretrained.splits()) - test_share(spec.splits)).abs() < 1e-9;
+    if !same && !pretrained.settings().train.all_materials {
+        tracing::warn!(
+            "{} held out other test materials (split seed {}, fractions {:?}) than this \
+             fine-tuning's (split seed {}, fractions {:?}): some of its test materials were \
+             in the pretraining's training split",
+            from.display(),
+            pretrained.split_seed(),
+            pretrained.splits(),
+            spec.split_seed,
+            spec.splits
+        );
     }
 }

@@ -60,8 +60,9 @@ pub struct FinetuneSpec {
     pub warmup_fraction: f64,
     /// Stop after this many epochs without a better validation score.
     pub patience: usize,
-    /// Split seed and train / validation / test fractions.
+    /// Seed of the split by material id.
     pub split_seed: u64,
+    /// Train / validation / test fractions, adding up to 1.
     pub splits: [f64; 3],
 }
 
@@ -74,9 +75,11 @@ impl FinetuneSpec {
                 "--floor {floor}: the lowest prediction must be a finite number"
             )));
         }
-        if self.splits.iter().any(|f| !(f.is_finite() && *f > 0.0)) {
+        let total: f64 = self.splits.iter().sum();
+        if self.splits.iter().any(|f| !(f.is_finite() && *f > 0.0)) || (total - 1.0).abs() > 1e-6 {
             return Err(FinetuneError::Setup(format!(
-                "--splits {:?}: the train, validation and test fractions must be positive numbers",
+                "--splits {:?}: the train, validation and test fractions must be positive \
+                 numbers that add up to 1",
                 self.splits
             )));
         }

@@ -212,7 +212,7 @@ impl FineTuning {
             }
             if self.interrupt.is_requested() {
                 self.save()?;
-                return Err(stopped(&self.run, &self.state, "interrupted".into()));
+                return Err(stopped(&self.run, &self.state, StopCause::Interrupted));
             }
         }
         Ok((materials, started.elapsed().as_secs_f64()))
@@ -240,7 +240,7 @@ impl FineTuning {
             .collect();
         let lr = self.learning_rate(self.state.global_step);
         let failed = |run: &RunDir, state: &HostState, e: PluginCallError| {
-            stopped(run, state, e.to_string())
+            stopped(run, state, StopCause::Failed(e.to_string()))
         };
         let z = self
             .encoder
@@ -257,7 +257,7 @@ impl FineTuning {
             return Err(stopped(
                 &self.run,
                 &self.state,
-                format!("the loss is {loss}"),
+                StopCause::Failed(format!("non-finite loss ({loss})")),
             ));
         }
         self.encoder
@@ -482,15 +482,34 @@ fn score_test(
     }
 }
 
-/// The error for a step that failed, naming the last good checkpoint.
-fn stopped(run: &RunDir, state: &HostState, reason: String) -> FinetuneError {
+/// Why a fine-tuning stopped before its end.
+enum StopCause {
+    /// Ctrl-C (or the Python caller's interrupt).
+    Interrupted,
+    /// A step that failed: non-finite values, a plugin error.
+    Failed(String),
+}
+
+/// The error for a fine-tuning that stopped at the current step, naming the last
+/// good checkpoint and how to go on from it.
+fn stopped(run: &RunDir, state: &HostState, cause: StopCause) -> FinetuneError {
+    let resume = format!("`mmhost finetune --out {} --resume`", run.root().display());
+    let (reason, next) = match cause {
+        StopCause::Interrupted => ("interrupted".to_string(), format!("continue with {resume}")),
+        StopCause::Failed(reason) => (
+            reason,
+            format!(
+                "once the cause is fixed, continue with {resume}; it keeps this recipe, so \
+                 a recipe at fault (a learning rate too high) needs a new fine-tuning \
+                 (--overwrite)"
+            ),
+        ),
+    };
     let hint = match run.latest().ok().flatten() {
         Some(c) => format!(
-            "the last good checkpoint is intact: {} (after step {}); once the cause is \
-             fixed, continue with `mmhost finetune --out {} --resume`",
+            "the last good checkpoint is intact: {} (after step {}); {next}",
             c.dir.display(),
             c.state.global_step,
-            run.root().display()
         ),
         None => "no checkpoint had been written yet".into(),
     };

@@ -267,24 +267,43 @@ fn the_malformed_corpus_is_refused_by_predict_under_a_memory_limit() {
 fn finetuning_from_the_pretrained_model_takes_the_commands_seed() {
     let dir = scratch_dir("shipped-seed");
     let db = import_demo(&dir);
+    let finetune = |splits: &str, out: &Path| {
+        mmhost_ok(&[
+            "finetune",
+            "--config",
+            path(&repo_root().join("configs/demo.toml")),
+            "--set",
+            "seed=7",
+            "--db",
+            path(&db),
+            "--from",
+            path(&repo_root().join(PRETRAINED)),
+            "--property",
+            "formation_energy_per_atom",
+            "--splits",
+            splits,
+            "--epochs",
+            "1",
+            "--out",
+            path(out),
+        ])
+    };
+    // The pretraining's test share (10 %): its test materials, no warning.
     let out = dir.join("ft");
-    mmhost_ok(&[
-        "finetune",
-        "--config",
-        path(&repo_root().join("configs/demo.toml")),
-        "--set",
-        "seed=7",
-        "--db",
-        path(&db),
-        "--from",
-        path(&repo_root().join(PRETRAINED)),
-        "--property",
-        "formation_energy_per_atom",
-        "--epochs",
-        "1",
-        "--out",
-        path(&out),
-    ]);
+    let warning = "held out other test materials";
+    let same = finetune("0.8,0.1,0.1", &out);
+    assert!(
+        !stderr_text(&same).contains(warning),
+        "{}",
+        stderr_text(&same)
+    );
+    // Another test share draws test materials from the pretraining's training split.
+    let other = finetune("0.7,0.1,0.2", &dir.join("ft-other-test"));
+    assert!(
+        stderr_text(&other).contains(warning),
+        "{}",
+        stderr_text(&other)
+    );
     // The encoder configuration is the pretraining's (a half-width reference PotNet,
     // where the command's demo configuration asks for the small preset), the seed the
     // command's.
