@@ -63,12 +63,12 @@ run() { # run OUT COMMAND ARGS...: start, or resume a stopped run, or skip a fin
 run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.redb" \
     --plugins crystal,dos,charge,text --set train.epochs="$pretrain_epochs"
 # A fine-tuning already in WORK_DIR resumes (or is kept) with the recipe it started
-# with. Formation energy: 80/10/10, half of the default validation share trained on,
-# the same test materials. Band gap: mean absolute error, which settles on the
-# metals' zero gap where MSE scatters around it, and no prediction below 0 (README,
-# "Trained models"); still the default 70/20/10.
+# with. Both split 80/10/10: half of the default validation share trained on, the
+# same test materials. Band gap: mean absolute error, which settles on the metals'
+# zero gap where MSE scatters around it, and no prediction below 0 (README,
+# "Trained models").
 recipe_formation_energy_per_atom=(--splits 0.8,0.1,0.1)
-recipe_band_gap=(--loss l1 --floor 0)
+recipe_band_gap=(--splits 0.8,0.1,0.1 --loss l1 --floor 0)
 for property in formation_energy_per_atom band_gap; do
     recipe="recipe_$property[@]" epochs="epochs_$property"
     run "$work/ft-$property" finetune --config $config --set seed="$seed" --db "$work/db.redb" \
