@@ -402,7 +402,7 @@ def finetune(
     *,
     db: Optional[Union[Dataset, PathLike]] = None,
     property: Optional[str] = None,
-    start_from: Optional[Union[PretrainedModel, PathLike]] = None,
+    start_from: Optional[Union[PretrainedModel, "FinetunedModel", PathLike]] = None,
     task: Optional[str] = None,
     loss: str = "mse",
     floor: Optional[float] = None,
@@ -422,7 +422,8 @@ def finetune(
     on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> "FinetunedModel":
     """Fine-tunes the crystal encoder with a linear head on ``property``, as
-    ``mmhost finetune``: from a pretraining run (``start_from``) or from scratch
+    ``mmhost finetune``: from the crystal encoder of a pretraining run or of a
+    fine-tuned model (``start_from``; a new head either way) or from scratch
     (``start_from=None``), train/validation/test ``splits`` (fractions) by
     ``split_seed`` and material id, early stopping on
     validation. Regression minimizes ``loss`` (``"mse"`` or ``"l1"``) on standardized
@@ -431,7 +432,7 @@ def finetune(
     the current step with a checkpoint. Returns the model; its ``info["outcome"]``
     holds the test metrics and the training-mean baseline."""
     db_path = db.path if isinstance(db, Dataset) else db
-    source = start_from.path if isinstance(start_from, PretrainedModel) else start_from
+    source = start_from.path if isinstance(start_from, (PretrainedModel, FinetunedModel)) else start_from
     callback = _print_epoch if on_epoch is None else (lambda line: on_epoch(json.loads(line)))
     _native.finetune(
         os.fspath(out), callback, db=_opt(db_path), property=property, start_from=_opt(source),

@@ -110,6 +110,22 @@ def test_l1_loss_floor_and_splits_from_python_equal_the_cli(tmp_path, demo_db, m
                         config=DEMO_CONFIG, settings=QUIET)
 
 
+def test_finetuning_from_a_finetuned_model_equals_the_cli(tmp_path, demo_db, mmhost_bin):
+    formation = REPO / "models" / "potnet-mp-formation-energy"
+    args = finetune_args(demo_db, tmp_path / "cli")
+    args[args.index("--scratch")] = "--from"
+    args[args.index("--from") + 1:args.index("--from") + 1] = [str(formation)]
+    args[args.index("--property") + 1] = "band_gap"
+    args[args.index("--epochs") + 1] = "1"
+    cli = json.loads(run_cli(mmhost_bin, *args).stdout)
+    model = mmhost.finetune(tmp_path / "python", db=demo_db, property="band_gap",
+                            start_from=mmhost.load(formation), epochs=1, config=DEMO_CONFIG, settings=QUIET,
+                            on_epoch=lambda _: None)
+    outcome = model.info["outcome"]
+    assert Path(outcome["recipe"]["from"]) == formation.resolve()
+    assert outcome["test"] == cli["test"] and outcome["best_epoch"] == cli["best_epoch"]
+
+
 def test_pretraining_from_python_returns_a_model_that_embeds(tmp_path, demo_db):
     epochs = []
     run = mmhost.train(

@@ -22,7 +22,9 @@ pub struct FinetuneArgs {
     /// Dataset with structures and the property as a label.
     #[arg(long, required_unless_present = "resume")]
     pub db: Option<PathBuf>,
-    /// Start from the crystal encoder of this pretraining run.
+    /// Start from the crystal encoder of this pretraining run (`mmhost train --out`)
+    /// or fine-tuned model (`mmhost finetune --out`, models/potnet-mp-…): a new head
+    /// is trained either way.
     #[arg(long, conflicts_with = "scratch")]
     pub from: Option<PathBuf>,
     /// Start from a freshly initialized crystal encoder (the configuration's).
@@ -108,7 +110,10 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
             bail!("a new fine-tuning needs --db and --property");
         };
         if args.from.is_none() && !args.scratch {
-            bail!("say where the crystal encoder starts: --from RUN or --scratch");
+            bail!(
+                "say where the crystal encoder starts: --from DIR (a pretraining run or a \
+                 fine-tuned model) or --scratch"
+            );
         }
         FinetuneStart::New {
             spec: FinetuneSpec {

@@ -25,6 +25,7 @@ mod materials;
 mod metrics;
 mod model;
 mod open;
+mod origin;
 mod record;
 mod spec;
 mod state;

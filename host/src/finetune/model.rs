@@ -194,6 +194,11 @@ impl FinetunedModel {
         Ok((encoder, featurizer))
     }
 
+    /// The crystal encoder's weights (safetensors bytes).
+    pub fn weights(&self) -> &[u8] {
+        &self.weights
+    }
+
     /// Predictions (label units, or probabilities) for embeddings `z`.
     pub fn predict(&self, z: &[f32]) -> Vec<f64> {
         outputs(&self.info.head, z, &self.info.scaling())

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use super::{io_at, FinetuneError, FinetuneRequest, FinetuneSpec, FinetuneStart};
+use super::{io_at, origin::Origin, FinetuneError, FinetuneRequest, FinetuneSpec, FinetuneStart};
 use crate::{
-    run::{Checkpoint, RunDir, TrainedRun},
+    run::{Checkpoint, RunDir},
     settings::Settings,
 };
 
@@ -13,14 +13,14 @@ use crate::{
 pub(super) enum Initial {
     /// A checkpoint of this fine-tuning (resume): weights, optimizer and state.
     Checkpoint(Checkpoint),
-    /// The crystal encoder of the pretraining run `--from` (safetensors bytes).
-    Pretrained(Vec<u8>),
+    /// The crystal encoder of `--from`: a pretraining run or a fine-tuned model.
+    From(Box<Origin>),
     /// Freshly initialized (`--scratch`).
     Fresh,
 }
 
 /// The recipe, configuration and starting weights; a new fine-tuning records its
-/// recipe and configuration in `run`. A `--from` run is opened once, for both its
+/// recipe and configuration in `run`. `--from` is opened once, for both its
 /// configuration and its crystal encoder's weights.
 pub(super) fn open_run(
     request: &FinetuneRequest,
@@ -84,16 +84,15 @@ pub(super) fn open_run(
             }
             let (settings, initial) = match &spec.from {
                 Some(from) => {
-                    let pretrained = TrainedRun::open(from)?;
-                    warn_if_other_test_materials(&pretrained, spec, from);
-                    let weights = pretrained.weights("crystal")?;
-                    // The encoders are the run's (its configuration); how this
+                    let origin = Origin::open(from)?;
+                    warn_if_other_test_materials(&origin, spec);
+                    // The encoders are the origin's (its configuration); how this
                     // fine-tuning runs (seed: epoch order and head; threads) is the
                     // command's.
-                    let mut tuning = pretrained.settings().clone();
+                    let mut tuning = origin.settings.clone();
                     tuning.seed = settings.seed;
                     tuning.threads = settings.threads;
-                    (tuning, Initial::Pretrained(weights))
+                    (tuning, Initial::From(Box::new(origin)))
                 }
                 None => ((**settings).clone(), Initial::Fresh),
             };
@@ -117,21 +116,22 @@ pub(super) fn open_run(
     }
 }
 
-/// Warns when the pretraining `from` held out other test materials than this
-/// fine-tuning tests on (another split seed or test share) while it trained on a
-/// split: some of the fine-tuning's test materials were then in its training split.
-fn warn_if_other_test_materials(pretrained: &TrainedRun, spec: &FinetuneSpec, from: &Path) {
+/// Warns when `origin` held out other test materials than this fine-tuning tests
+/// on (another split seed or test share) while it trained on a split: some of the
+/// fine-tuning's test materials were then in its training split.
+fn warn_if_other_test_materials(origin: &Origin, spec: &FinetuneSpec) {
+    let Some((seed, splits)) = origin.held_out else {
+        return;
+    };
     let test_share = |splits: [f64; 3]| splits[2] / splits.iter().sum::<f64>();
-    let same = pretrained.split_seed() == spec.split_seed
-        && (test_share(pretrained.splits()) - test_share(spec.splits)).abs() < 1e-9;
-    if !same && !pretrained.settings().train.all_materials {
+    let same =
+        seed == spec.split_seed && (test_share(splits) - test_share(spec.splits)).abs() < 1e-9;
+    if !same {
         tracing::warn!(
-            "{} held out other test materials (split seed {}, fractions {:?}) than this \
-             fine-tuning's (split seed {}, fractions {:?}): some of its test materials were \
-             in the pretraining's training split",
-            from.display(),
-            pretrained.split_seed(),
-            pretrained.splits(),
+            "{} held out other test materials (split seed {seed}, fractions {splits:?}) than \
+             this fine-tuning's (split seed {}, fractions {:?}): some of its test materials \
+             were in the training split of the model it starts from",
+            origin.path.display(),
             spec.split_seed,
             spec.splits
         );

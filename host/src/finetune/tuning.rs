@@ -22,7 +22,8 @@ use crate::{
     head::LinearHead,
     plugins::{EncoderHandle, PluginCallError},
     run::{
-        EncoderState, HostState, Interrupt, MetricsLog, ModelError, RunClock, RunDir, SavedEncoder,
+        check_plugin_version, EncoderState, HostState, Interrupt, MetricsLog, ModelError, RunClock,
+        RunDir, SavedEncoder,
     },
     session::{encoder_from_settings, ModalitySource},
     settings::Settings,
@@ -79,8 +80,11 @@ impl FineTuning {
                 encoder.load_optimizer(&checkpoint.optimizer("crystal")?)?;
                 Some(checkpoint)
             }
-            Initial::Pretrained(weights) => {
-                encoder.load_weights(&weights)?;
+            Initial::From(origin) => {
+                if let Some(trained) = &origin.encoder {
+                    check_plugin_version(&origin.path, trained, &plugin)?;
+                }
+                encoder.load_weights(&origin.weights)?;
                 None
             }
             Initial::Fresh => None,

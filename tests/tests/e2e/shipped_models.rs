@@ -312,6 +312,100 @@ fn finetuning_from_the_pretrained_model_takes_the_commands_seed() {
     assert!(config.contains("hidden_dim = 128"), "{config}");
 }
 
+/// The tensors of a safetensors file, name → raw bytes, batch-norm running
+/// statistics left out (every training forward updates them, at any learning rate).
+fn parameters(file: &Path) -> HashMap<String, Vec<u8>> {
+    let bytes = fs::read(file).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let data = &bytes[8 + header_len..];
+    header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| *name != "__metadata__" && !name.contains("running_"))
+        .map(|(name, tensor)| {
+            let offsets = &tensor["data_offsets"];
+            let (start, end) = (
+                offsets[0].as_u64().unwrap() as usize,
+                offsets[1].as_u64().unwrap() as usize,
+            );
+            (name.clone(), data[start..end].to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn finetuning_from_the_formation_energy_model_starts_from_its_encoder() {
+    let dir = scratch_dir("shipped-transfer");
+    let db = import_demo(&dir);
+    let config = repo_root().join("configs/demo.toml");
+    let finetune = |from: &Path, extra: &[&str], out: &Path| {
+        let mut args = vec![
+            "finetune",
+            "--config",
+            path(&config),
+            "--db",
+            path(&db),
+            "--from",
+            path(from),
+            "--property",
+            "band_gap",
+            "--loss",
+            "l1",
+            "--floor",
+            "0",
+            "--epochs",
+            "1",
+            "--out",
+            path(out),
+        ];
+        args.extend_from_slice(extra);
+        mmhost(&args)
+    };
+    let formation = repo_root().join(FORMATION);
+    // At learning rate 0 the new model's crystal encoder is the formation-energy
+    // model's, parameter for parameter; the formation-energy model held out the same
+    // test materials (split seed 42, a 10 % test share): no warning.
+    let out = dir.join("ft");
+    let same = finetune(&formation, &["--lr", "0", "--splits", "0.8,0.1,0.1"], &out);
+    let log = stderr_text(&same);
+    assert!(same.status.success(), "{log}");
+    assert!(!log.contains("held out other test materials"), "{log}");
+    let started = parameters(&formation.join("crystal.safetensors"));
+    let kept = parameters(&out.join("crystal.safetensors"));
+    assert!(started.len() > 20, "{} tensors", started.len());
+    assert_eq!(started.len(), kept.len());
+    for (name, tensor) in &started {
+        assert!(kept[name] == *tensor, "{name} changed at learning rate 0");
+    }
+    // Another test share draws test materials from its training split.
+    let other = finetune(
+        &formation,
+        &["--splits", "0.7,0.1,0.2"],
+        &dir.join("ft-other-test"),
+    );
+    let log = stderr_text(&other);
+    assert!(other.status.success(), "{log}");
+    assert!(log.contains("held out other test materials"), "{log}");
+    // Weights of another plugin version are refused, naming both.
+    let copy = dir.join("other-version");
+    fs::create_dir_all(&copy).unwrap();
+    for entry in fs::read_dir(&formation).unwrap() {
+        let file = entry.unwrap().path();
+        fs::copy(&file, copy.join(file.file_name().unwrap())).unwrap();
+    }
+    let model_json = copy.join("model.json");
+    let mut info: Value = serde_json::from_str(&fs::read_to_string(&model_json).unwrap()).unwrap();
+    info["encoder"]["version"] = "0.0.9".into();
+    fs::write(&model_json, info.to_string()).unwrap();
+    let message = refused(&finetune(&copy, &[], &dir.join("ft-other-version")));
+    assert!(
+        message.contains("trained with plugin 'crystal-potnet' 0.0.9, but the installed"),
+        "{message}"
+    );
+}
+
 #[test]
 fn the_device_flag_moves_a_shipped_model_off_the_cpu() {
     // The models were trained on the CPU; `--device cuda:0` must reach their
