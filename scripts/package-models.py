@@ -117,6 +117,17 @@ def local_names(value):
     return value
 
 
+def property_origin(recipe):
+    """(property, model name) of the property model a fine-tuning started from
+    (`finetune --from` a fine-tuned model, which holds a model.json), or None when
+    it started from the pretraining."""
+    origin = Path(recipe["from"]) / "model.json"
+    if not origin.is_file():
+        return None
+    prop = json.loads(origin.read_text())["property"]
+    return prop, PROPERTIES[prop][0]
+
+
 def retrieval(mmhost, run, db, query):
     out = subprocess.run(
         [mmhost, "retrieve", "--model", str(run), "--db", str(db), "--query", query,
@@ -259,7 +270,10 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
               "test_predictions.csv", "finetune.json"]:
         shutil.copy(run / f, target / f)
     (target / "model.json").write_text(json.dumps(local_names(model), indent=2) + "\n")
+    origin = property_origin(result["recipe"])
     recipe = local_names(result["recipe"])
+    if origin:
+        recipe["from"] = origin[1]
     pretrained_splits, pretrained_seed = pretraining_split(work / "pretrained")
     same_test = (recipe["split_seed"] == pretrained_seed
                  and abs(test_share(recipe["splits"]) - test_share(pretrained_splits)) < 1e-9)
@@ -290,7 +304,9 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         f"# {name}",
         "",
         f"{prop} ({unit}) of a crystal: the PotNet crystal encoder of `{PRETRAINED}`",
-        "fine-tuned with a linear head (`mmhost finetune --from`).",
+        "fine-tuned with a linear head (`mmhost finetune --from`)" + (
+            f" on {origin[0]} (`{origin[1]}`), then again on {prop} with a new linear head "
+            f"(`mmhost finetune --from models/{origin[1]}`)." if origin else "."),
         "",
         "## Data",
         "",

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Trains the models shipped in models/: the multimodal pretraining (crystal, DOS,
 # charge density and text over every structure of ../shared/data, missing modalities
-# masked by the all-pairs CLIP loss) and the two PotNet property models fine-tuned
-# from its crystal encoder. Every step resumes: rerun the script after an
+# masked by the all-pairs CLIP loss), the formation-energy PotNet fine-tuned from its
+# crystal encoder, and the band-gap PotNet fine-tuned from the formation-energy
+# model's crystal encoder. Every step resumes: rerun the script after an
 # interruption and it continues where it stopped (import skips unchanged files,
 # training and fine-tuning continue from their latest checkpoints).
 # Usage: scripts/train-models.sh [DATA_DIR] [WORK_DIR]
@@ -65,13 +66,14 @@ run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.
 # A fine-tuning already in WORK_DIR resumes (or is kept) with the recipe it started
 # with. Both split 80/10/10: half of the default validation share trained on, the
 # same test materials. Band gap: mean absolute error, which settles on the metals'
-# zero gap where MSE scatters around it, and no prediction below 0 (README,
-# "Trained models").
-recipe_formation_energy_per_atom=(--splits 0.8,0.1,0.1)
-recipe_band_gap=(--splits 0.8,0.1,0.1 --loss l1 --floor 0)
+# zero gap where MSE scatters around it, and no prediction below 0; it starts from
+# the formation-energy model's crystal encoder, trained on 9,056 labels where band
+# gap has 5,788 (README, "Trained models").
+recipe_formation_energy_per_atom=(--from "$work/pretrained" --splits 0.8,0.1,0.1)
+recipe_band_gap=(--from "$work/ft-formation_energy_per_atom" --splits 0.8,0.1,0.1 --loss l1 --floor 0)
 for property in formation_energy_per_atom band_gap; do
     recipe="recipe_$property[@]" epochs="epochs_$property"
     run "$work/ft-$property" finetune --config $config --set seed="$seed" --db "$work/db.redb" \
-        --from "$work/pretrained" --property "$property" --epochs "${!epochs}" "${!recipe}"
+        --property "$property" --epochs "${!epochs}" "${!recipe}"
 done
 log "finished: $work"
