@@ -120,12 +120,17 @@ def local_names(value):
 def property_origin(recipe):
     """(property, model name) of the property model a fine-tuning started from
     (`finetune --from` a fine-tuned model, which holds a model.json), or None when
-    it started from the pretraining."""
-    origin = Path(recipe["from"]) / "model.json"
-    if not origin.is_file():
+    it started from a pretraining run (run.json) or from scratch."""
+    if recipe.get("from") is None:
         return None
-    prop = json.loads(origin.read_text())["property"]
-    return prop, PROPERTIES[prop][0]
+    origin = Path(recipe["from"])
+    if (origin / "model.json").is_file():
+        prop = json.loads((origin / "model.json").read_text())["property"]
+        return prop, PROPERTIES[prop][0]
+    if (origin / "run.json").is_file():
+        return None
+    raise SystemExit(f"{origin}: the fine-tuning started there, but it holds neither a "
+                     "fine-tuned model (model.json) nor a pretraining run (run.json)")
 
 
 def retrieval(mmhost, run, db, query):
@@ -269,11 +274,13 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     for f in ["config.toml", "crystal.safetensors", "parity.png", "loss.png",
               "test_predictions.csv", "finetune.json"]:
         shutil.copy(run / f, target / f)
-    (target / "model.json").write_text(json.dumps(local_names(model), indent=2) + "\n")
     origin = property_origin(result["recipe"])
+    model = local_names(model)
     recipe = local_names(result["recipe"])
     if origin:
-        recipe["from"] = origin[1]
+        # named as in models/, in the recipe and in model.json's record of it
+        recipe["from"] = model["outcome"]["from"] = model["outcome"]["recipe"]["from"] = origin[1]
+    (target / "model.json").write_text(json.dumps(model, indent=2) + "\n")
     pretrained_splits, pretrained_seed = pretraining_split(work / "pretrained")
     same_test = (recipe["split_seed"] == pretrained_seed
                  and abs(test_share(recipe["splits"]) - test_share(pretrained_splits)) < 1e-9)

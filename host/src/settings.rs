@@ -266,6 +266,13 @@ impl Settings {
         }
     }
 
+    /// Runs on the device (or devices) of `command` rather than its own: the
+    /// configuration of a trained model, used by a command that chose where to run.
+    pub fn run_on_devices_of(&mut self, command: &Settings) {
+        self.move_to(&command.device);
+        self.devices = command.devices.clone();
+    }
+
     /// The TOML a plugin receives: its own table, with `device` (or `devices`),
     /// `seed` and `threads` filled from the run settings where the table does not
     /// set them.

@@ -432,7 +432,10 @@ def finetune(
     the current step with a checkpoint. Returns the model; its ``info["outcome"]``
     holds the test metrics and the training-mean baseline."""
     db_path = db.path if isinstance(db, Dataset) else db
-    source = start_from.path if isinstance(start_from, (PretrainedModel, FinetunedModel)) else start_from
+    if isinstance(start_from, (PretrainedModel, FinetunedModel)):
+        source = start_from.path
+    else:  # a directory, or the name of a model in the repository's models/
+        source = None if start_from is None else _resolve(start_from)
     callback = _print_epoch if on_epoch is None else (lambda line: on_epoch(json.loads(line)))
     _native.finetune(
         os.fspath(out), callback, db=_opt(db_path), property=property, start_from=_opt(source),

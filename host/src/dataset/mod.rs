@@ -7,7 +7,7 @@ mod splits;
 mod store;
 
 pub use codec::{decode_record, encode_record, CodecError};
-pub use splits::{split_of, Split};
+pub use splits::{split_of, test_meets_training, Split};
 pub use store::{
     Dataset, DatasetError, DatasetSummary, ImportBatch, ImportLog, Material, Rejected,
 };

@@ -39,6 +39,23 @@ pub fn split_of(id: &str, seed: u64, fractions: [f64; 3]) -> Split {
     }
 }
 
+/// Whether a material can be in the test split under (`seed`, `fractions`) and in
+/// the training split under (`trained_seed`, `trained_fractions`): always under
+/// another seed, else when the test share reaches below the end of the training
+/// share (both normalized).
+pub fn test_meets_training(
+    seed: u64,
+    fractions: [f64; 3],
+    trained_seed: u64,
+    trained_fractions: [f64; 3],
+) -> bool {
+    if seed != trained_seed {
+        return true;
+    }
+    let share = |f: [f64; 3], i: usize| f[i] / f.iter().sum::<f64>();
+    1.0 - share(fractions, 2) < share(trained_fractions, 0) - 1e-12
+}
+
 /// A uniform number in [0, 1) from `id` and `seed`: FNV-1a over both, then the
 /// splitmix64 finalizer (FNV alone mixes short, similar ids poorly).
 fn unit_hash(id: &str, seed: u64) -> f64 {
@@ -77,6 +94,28 @@ mod tests {
             .filter(|id| split_of(id, 42, [0.7, 0.2, 0.1]) != split_of(id, 7, [0.7, 0.2, 0.1]))
             .count();
         assert!(moved > 5_000, "another seed gives another split");
+    }
+
+    #[test]
+    fn test_meets_training_exactly_when_some_material_does() {
+        let ids: Vec<String> = (0..20_000).map(|i| format!("mp-{i}")).collect();
+        let cases = [
+            (42, [0.8, 0.1, 0.1], 42, [0.7, 0.2, 0.1], false),
+            (42, [0.7, 0.1, 0.2], 42, [0.8, 0.1, 0.1], false),
+            (42, [0.5, 0.1, 0.4], 42, [0.8, 0.1, 0.1], true),
+            (42, [0.8, 0.1, 0.1], 7, [0.8, 0.1, 0.1], true),
+        ];
+        for (seed, fractions, trained_seed, trained, expected) in cases {
+            let found = ids.iter().any(|id| {
+                split_of(id, seed, fractions) == Split::Test
+                    && split_of(id, trained_seed, trained) == Split::Train
+            });
+            assert_eq!(found, expected, "{fractions:?} against {trained:?}");
+            assert_eq!(
+                test_meets_training(seed, fractions, trained_seed, trained),
+                expected
+            );
+        }
     }
 
     #[test]

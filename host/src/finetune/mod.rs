@@ -1,5 +1,5 @@
-//! `mmhost finetune`: the crystal encoder (pretrained by a run, or from scratch)
-//! with a linear head on one property, MSE or L1 for regression and BCE for
+//! `mmhost finetune`: the crystal encoder (pretrained by a run, taken from another
+//! fine-tuned model, or from scratch) with a linear head on one property, MSE or L1 for regression and BCE for
 //! classification (`is_metal`), early stopping on the validation split, scored on
 //! the test split (README "Using a trained run").
 //!

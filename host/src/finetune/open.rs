@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::{io_at, origin::Origin, FinetuneError, FinetuneRequest, FinetuneSpec, FinetuneStart};
 use crate::{
-    run::{Checkpoint, RunDir},
+    dataset::test_meets_training,
+    run::{check_plugin_version, Checkpoint, ModelError, RunDir},
     settings::Settings,
 };
 
@@ -13,15 +14,17 @@ use crate::{
 pub(super) enum Initial {
     /// A checkpoint of this fine-tuning (resume): weights, optimizer and state.
     Checkpoint(Checkpoint),
-    /// The crystal encoder of `--from`: a pretraining run or a fine-tuned model.
-    From(Box<Origin>),
+    /// The crystal encoder weights of `--from` (a pretraining run or a fine-tuned
+    /// model), safetensors bytes.
+    From(Vec<u8>),
     /// Freshly initialized (`--scratch`).
     Fresh,
 }
 
 /// The recipe, configuration and starting weights; a new fine-tuning records its
 /// recipe and configuration in `run`. `--from` is opened once, for both its
-/// configuration and its crystal encoder's weights.
+/// configuration and its crystal encoder's weights, and checked before anything in
+/// `run` is written or removed.
 pub(super) fn open_run(
     request: &FinetuneRequest,
     run: &RunDir,
@@ -64,6 +67,10 @@ pub(super) fn open_run(
         }
         FinetuneStart::New { spec, settings } => {
             spec.check()?;
+            let origin = match &spec.from {
+                Some(from) => Some(open_origin(from, out, request)?),
+                None => None,
+            };
             if request.overwrite {
                 run.clear()?;
                 for file in [&spec_path, &model_path] {
@@ -82,17 +89,17 @@ pub(super) fn open_run(
                     out.display()
                 )));
             }
-            let (settings, initial) = match &spec.from {
-                Some(from) => {
-                    let origin = Origin::open(from)?;
-                    warn_if_other_test_materials(&origin, spec);
+            let (settings, initial) = match origin {
+                Some(origin) => {
+                    warn_if_test_materials_were_trained_on(&origin, spec);
                     // The encoders are the origin's (its configuration); how this
-                    // fine-tuning runs (seed: epoch order and head; threads) is the
-                    // command's.
-                    let mut tuning = origin.settings.clone();
+                    // fine-tuning runs (seed: epoch order and head; threads; device)
+                    // is the command's.
+                    let mut tuning = origin.settings;
                     tuning.seed = settings.seed;
                     tuning.threads = settings.threads;
-                    (tuning, Initial::From(Box::new(origin)))
+                    tuning.run_on_devices_of(settings);
+                    (tuning, Initial::From(origin.weights))
                 }
                 None => ((**settings).clone(), Initial::Fresh),
             };
@@ -116,17 +123,41 @@ pub(super) fn open_run(
     }
 }
 
-/// Warns when `origin` held out other test materials than this fine-tuning tests
-/// on (another split seed or test share) while it trained on a split: some of the
-/// fine-tuning's test materials were then in its training split.
-fn warn_if_other_test_materials(origin: &Origin, spec: &FinetuneSpec) {
+/// Opens `--from` for a new fine-tuning into `out`: refuses `out` itself (an
+/// `--overwrite` would remove it first) and weights of another plugin version than
+/// the installed one.
+fn open_origin(
+    from: &Path,
+    out: &Path,
+    request: &FinetuneRequest,
+) -> Result<Origin, FinetuneError> {
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(from), std::fs::canonicalize(out)) {
+        if a == b {
+            return Err(FinetuneError::Setup(format!(
+                "--from and --out both name {}: write the new fine-tuning to another directory",
+                out.display()
+            )));
+        }
+    }
+    let origin = Origin::open(from)?;
+    if let Some(trained) = &origin.encoder {
+        let installed = request
+            .search
+            .find(&trained.plugin)
+            .map_err(ModelError::from)?;
+        check_plugin_version(&origin.path, trained, installed.description())?;
+    }
+    Ok(origin)
+}
+
+/// Warns when some of this fine-tuning's test materials were in the training split
+/// of `origin` (another split seed, or a test share that reaches into its training
+/// share): its test scores then flatter the model.
+fn warn_if_test_materials_were_trained_on(origin: &Origin, spec: &FinetuneSpec) {
     let Some((seed, splits)) = origin.held_out else {
         return;
     };
-    let test_share = |splits: [f64; 3]| splits[2] / splits.iter().sum::<f64>();
-    let same =
-        seed == spec.split_seed && (test_share(splits) - test_share(spec.splits)).abs() < 1e-9;
-    if !same {
+    if test_meets_training(spec.split_seed, spec.splits, seed, splits) {
         tracing::warn!(
             "{} held out other test materials (split seed {seed}, fractions {splits:?}) than \
              this fine-tuning's (split seed {}, fractions {:?}): some of its test materials \

@@ -29,10 +29,18 @@ pub(super) struct Origin {
 
 impl Origin {
     /// Opens `path`: a fine-tuned model when it holds a `model.json`, else a
-    /// pretraining run.
+    /// pretraining run. A fine-tuning that has not finished is refused: its best
+    /// weights are not chosen yet.
     pub fn open(path: &Path) -> Result<Self, FinetuneError> {
         if path.join("model.json").is_file() {
             Self::finetuned(path)
+        } else if FinetuneSpec::path(path).is_file() {
+            Err(FinetuneError::Setup(format!(
+                "{}: this fine-tuning has not finished (no model.json yet); finish it with \
+                 `mmhost finetune --out {} --resume`, or start from a finished model",
+                path.display(),
+                path.display()
+            )))
         } else {
             Self::pretraining(path)
         }
@@ -60,17 +68,23 @@ impl Origin {
 
     fn finetuned(path: &Path) -> Result<Self, FinetuneError> {
         let model = FinetunedModel::open(path)?;
-        // Its recipe says which materials it did not train on.
-        let recipe = FinetuneSpec::path(path);
-        let text = std::fs::read(&recipe).map_err(|e| {
-            FinetuneError::Setup(format!(
-                "{}: {e}; a fine-tuned model's recipe (written by `mmhost finetune`) names \
-                 the materials it held out",
-                recipe.display()
-            ))
-        })?;
-        let spec: FinetuneSpec = serde_json::from_slice(&text)
-            .map_err(|e| FinetuneError::Setup(format!("{}: {e}", recipe.display())))?;
+        // Its recipe says which materials it did not train on: in model.json, or in
+        // finetune.json beside it for models written before model.json held it.
+        let spec = match &model.info.outcome.recipe {
+            Some(spec) => spec.clone(),
+            None => {
+                let recipe = FinetuneSpec::path(path);
+                let text = std::fs::read(&recipe).map_err(|e| {
+                    FinetuneError::Setup(format!(
+                        "{}: {e}; a fine-tuned model's recipe (written by `mmhost finetune`) \
+                         names the materials it held out",
+                        recipe.display()
+                    ))
+                })?;
+                serde_json::from_slice(&text)
+                    .map_err(|e| FinetuneError::Setup(format!("{}: {e}", recipe.display())))?
+            }
+        };
         Ok(Self {
             path: path.to_path_buf(),
             weights: model.weights().to_vec(),

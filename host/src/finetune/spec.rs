@@ -35,8 +35,9 @@ pub enum RegressionLoss {
 pub struct FinetuneSpec {
     /// The dataset.
     pub db: PathBuf,
-    /// A pretraining run whose crystal encoder starts the fine-tuning; `None`
-    /// trains from scratch with the configuration's crystal encoder.
+    /// A pretraining run or a fine-tuned model whose crystal encoder starts the
+    /// fine-tuning; `None` trains from scratch with the configuration's crystal
+    /// encoder.
     pub from: Option<PathBuf>,
     /// A label of the dataset, or `is_metal` (band gap 0 when not a label itself).
     pub property: String,

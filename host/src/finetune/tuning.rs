@@ -22,8 +22,7 @@ use crate::{
     head::LinearHead,
     plugins::{EncoderHandle, PluginCallError},
     run::{
-        check_plugin_version, EncoderState, HostState, Interrupt, MetricsLog, ModelError, RunClock,
-        RunDir, SavedEncoder,
+        EncoderState, HostState, Interrupt, MetricsLog, ModelError, RunClock, RunDir, SavedEncoder,
     },
     session::{encoder_from_settings, ModalitySource},
     settings::Settings,
@@ -80,11 +79,8 @@ impl FineTuning {
                 encoder.load_optimizer(&checkpoint.optimizer("crystal")?)?;
                 Some(checkpoint)
             }
-            Initial::From(origin) => {
-                if let Some(trained) = &origin.encoder {
-                    check_plugin_version(&origin.path, trained, &plugin)?;
-                }
-                encoder.load_weights(&origin.weights)?;
+            Initial::From(weights) => {
+                encoder.load_weights(&weights)?;
                 None
             }
             Initial::Fresh => None,

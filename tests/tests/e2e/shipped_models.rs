@@ -297,12 +297,19 @@ fn finetuning_from_the_pretrained_model_takes_the_commands_seed() {
         "{}",
         stderr_text(&same)
     );
-    // Another test share draws test materials from the pretraining's training split.
-    let other = finetune("0.7,0.1,0.2", &dir.join("ft-other-test"));
+    // A test share reaching into the pretraining's training share (70 %) draws test
+    // materials from it; a larger one that stays clear of it does not.
+    let other = finetune("0.5,0.1,0.4", &dir.join("ft-other-test"));
     assert!(
         stderr_text(&other).contains(warning),
         "{}",
         stderr_text(&other)
+    );
+    let clear = finetune("0.7,0.1,0.2", &dir.join("ft-clear-test"));
+    assert!(
+        !stderr_text(&clear).contains(warning),
+        "{}",
+        stderr_text(&clear)
     );
     // The encoder configuration is the pretraining's (a half-width reference PotNet,
     // where the command's demo configuration asks for the small preset), the seed the
@@ -379,10 +386,11 @@ fn finetuning_from_the_formation_energy_model_starts_from_its_encoder() {
     for (name, tensor) in &started {
         assert!(kept[name] == *tensor, "{name} changed at learning rate 0");
     }
-    // Another test share draws test materials from its training split.
+    // A test share reaching into its training share (80 %) draws test materials
+    // from it.
     let other = finetune(
         &formation,
-        &["--splits", "0.7,0.1,0.2"],
+        &["--splits", "0.5,0.1,0.4"],
         &dir.join("ft-other-test"),
     );
     let log = stderr_text(&other);
@@ -399,9 +407,47 @@ fn finetuning_from_the_formation_energy_model_starts_from_its_encoder() {
     let mut info: Value = serde_json::from_str(&fs::read_to_string(&model_json).unwrap()).unwrap();
     info["encoder"]["version"] = "0.0.9".into();
     fs::write(&model_json, info.to_string()).unwrap();
-    let message = refused(&finetune(&copy, &[], &dir.join("ft-other-version")));
+    let refused_out = dir.join("ft-other-version");
+    let message = refused(&finetune(&copy, &[], &refused_out));
     assert!(
         message.contains("trained with plugin 'crystal-potnet' 0.0.9, but the installed"),
+        "{message}"
+    );
+    assert!(
+        !refused_out.exists(),
+        "a refused fine-tuning writes nothing"
+    );
+    // A fine-tuning that has not finished (no model.json) has no weights to hand on.
+    fs::remove_file(&model_json).unwrap();
+    let message = refused(&finetune(&copy, &[], &refused_out));
+    assert!(message.contains("has not finished"), "{message}");
+    // Nor can a fine-tuning replace the model it starts from.
+    let message = refused(&finetune(&out, &["--overwrite"], &out));
+    assert!(message.contains("--from and --out both name"), "{message}");
+    assert!(out.join("model.json").is_file());
+    // Where it runs is the command's choice, not the model's (trained on the CPU):
+    // the test build has no `cuda` feature, so the encoder refuses, naming it.
+    let mut on_gpu = vec!["--device", "cuda:0"];
+    let gpu_out = dir.join("ft-gpu");
+    let config = repo_root().join("configs/demo.toml");
+    on_gpu.extend([
+        "finetune",
+        "--config",
+        path(&config),
+        "--db",
+        path(&db),
+        "--from",
+        path(&formation),
+        "--property",
+        "band_gap",
+        "--epochs",
+        "1",
+        "--out",
+        path(&gpu_out),
+    ]);
+    let message = refused(&mmhost(&on_gpu));
+    assert!(
+        message.contains("device 'cuda:0'") && message.contains("built without the `cuda` feature"),
         "{message}"
     );
 }
