@@ -1,7 +1,7 @@
 //! `mmhost finetune`: the crystal encoder (pretrained by a run, taken from another
-//! fine-tuned model, or from scratch) with a linear head on one property, MSE or L1 for regression and BCE for
-//! classification (`is_metal`), early stopping on the validation split, scored on
-//! the test split (README "Using a trained run").
+//! fine-tuned model, or from scratch) with a linear head on one property, MSE or L1
+//! for regression and BCE for classification (`is_metal`), early stopping on the
+//! validation split, scored on the test split (README "Using a trained run").
 //!
 //! It runs on the training pipeline: every labelled structure is featurized once
 //! into the dataset's cache (with a progress line), a loader thread prepares the

@@ -132,11 +132,10 @@ fn predicts_what_its_card_reports(model: &str, property: &str) -> Vec<f64> {
     sample.iter().map(|(id, _)| predicted[id]).collect()
 }
 
-#[test]
-fn a_model_of_another_plugin_version_is_refused() {
-    let dir = scratch_dir("shipped-version");
-    let copy = dir.join("model");
-    fs::create_dir_all(&copy).unwrap();
+/// A copy of the formation-energy model in `copy` whose model.json says its
+/// encoder was trained with plugin version 0.0.9.
+fn formation_model_of_plugin_version_0_0_9(copy: &Path) {
+    fs::create_dir_all(copy).unwrap();
     for entry in fs::read_dir(repo_root().join(FORMATION)).unwrap() {
         let file = entry.unwrap().path();
         fs::copy(&file, copy.join(file.file_name().unwrap())).unwrap();
@@ -145,6 +144,13 @@ fn a_model_of_another_plugin_version_is_refused() {
     let mut info: Value = serde_json::from_str(&fs::read_to_string(&model_json).unwrap()).unwrap();
     info["encoder"]["version"] = "0.0.9".into();
     fs::write(&model_json, info.to_string()).unwrap();
+}
+
+#[test]
+fn a_model_of_another_plugin_version_is_refused() {
+    let dir = scratch_dir("shipped-version");
+    let copy = dir.join("model");
+    formation_model_of_plugin_version_0_0_9(&copy);
     // One test-split structure of the model's own predictions.
     let (id, _) = column(
         &copy.join("test_predictions.csv"),
@@ -398,15 +404,7 @@ fn finetuning_from_the_formation_energy_model_starts_from_its_encoder() {
     assert!(log.contains("held out other test materials"), "{log}");
     // Weights of another plugin version are refused, naming both.
     let copy = dir.join("other-version");
-    fs::create_dir_all(&copy).unwrap();
-    for entry in fs::read_dir(&formation).unwrap() {
-        let file = entry.unwrap().path();
-        fs::copy(&file, copy.join(file.file_name().unwrap())).unwrap();
-    }
-    let model_json = copy.join("model.json");
-    let mut info: Value = serde_json::from_str(&fs::read_to_string(&model_json).unwrap()).unwrap();
-    info["encoder"]["version"] = "0.0.9".into();
-    fs::write(&model_json, info.to_string()).unwrap();
+    formation_model_of_plugin_version_0_0_9(&copy);
     let refused_out = dir.join("ft-other-version");
     let message = refused(&finetune(&copy, &[], &refused_out));
     assert!(
@@ -418,7 +416,7 @@ fn finetuning_from_the_formation_energy_model_starts_from_its_encoder() {
         "a refused fine-tuning writes nothing"
     );
     // A fine-tuning that has not finished (no model.json) has no weights to hand on.
-    fs::remove_file(&model_json).unwrap();
+    fs::remove_file(copy.join("model.json")).unwrap();
     let message = refused(&finetune(&copy, &[], &refused_out));
     assert!(message.contains("has not finished"), "{message}");
     // Nor can a fine-tuning replace the model it starts from.
@@ -427,25 +425,11 @@ fn finetuning_from_the_formation_energy_model_starts_from_its_encoder() {
     assert!(out.join("model.json").is_file());
     // Where it runs is the command's choice, not the model's (trained on the CPU):
     // the test build has no `cuda` feature, so the encoder refuses, naming it.
-    let mut on_gpu = vec!["--device", "cuda:0"];
-    let gpu_out = dir.join("ft-gpu");
-    let config = repo_root().join("configs/demo.toml");
-    on_gpu.extend([
-        "finetune",
-        "--config",
-        path(&config),
-        "--db",
-        path(&db),
-        "--from",
-        path(&formation),
-        "--property",
-        "band_gap",
-        "--epochs",
-        "1",
-        "--out",
-        path(&gpu_out),
-    ]);
-    let message = refused(&mmhost(&on_gpu));
+    let message = refused(&finetune(
+        &formation,
+        &["--device", "cuda:0"],
+        &dir.join("ft-gpu"),
+    ));
     assert!(
         message.contains("device 'cuda:0'") && message.contains("built without the `cuda` feature"),
         "{message}"
