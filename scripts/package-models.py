@@ -4,13 +4,21 @@ card each (MODEL.md for people, card.json for `mmhost models`).
 
 Usage: scripts/package-models.py WORK_DIR [--data ../shared/data] [--mmhost BIN]
                                  [--hardware TEXT] [--wall-note PROPERTY=TEXT]...
-                                 [--out models]
+                                 [--only pretrained|PROPERTY]... [--out models]
 
 WORK_DIR holds what train-models.sh writes: import.json, data-info.txt, db.redb,
 pretrained/ with pretrained.json, and ft-PROPERTY/ with ft-PROPERTY.json for each
 property (a folder of symbolic links can gather them from several such runs).
 --hardware names the machine in the cards, --wall-note adds words after one
-fine-tuning's wall time (e.g. that it shared the cores).
+fine-tuning's wall time (e.g. that it shared the cores; `PROPERTY/first=TEXT` after
+its first stage's). --only packages some of the models (repeatable); the others in
+--out stay as they are. Without `pretrained` the pretraining is not repackaged: its
+card is read from --out, and WORK_DIR/pretrained needs only its config.toml and
+run.json (a link to models/multimat-mp-pretrained will do).
+
+A fine-tuning may start from a fine-tuned model of the same property (a second
+stage with a new head): the card then gives both stages' recipes, the first read
+from the model.json of the folder the second started from.
 
 Weights only (no optimizer state); the pretrained run keeps its latest checkpoint.
 The property models' records and the cards cut paths of the training machine to
@@ -118,19 +126,28 @@ def local_names(value):
 
 
 def property_origin(recipe):
-    """(property, model name) of the property model a fine-tuning started from
-    (`finetune --from` a fine-tuned model, which holds a model.json), or None when
-    it started from a pretraining run (run.json) or from scratch."""
+    """The fine-tuned model a fine-tuning started from (`finetune --from` a folder
+    that holds a model.json): (property, model name, its model.json); None when it
+    started from a pretraining run (run.json) or from scratch."""
     if recipe.get("from") is None:
         return None
     origin = Path(recipe["from"])
     if (origin / "model.json").is_file():
-        prop = json.loads((origin / "model.json").read_text())["property"]
-        return prop, PROPERTIES[prop][0]
+        model = json.loads((origin / "model.json").read_text())
+        return model["property"], PROPERTIES[model["property"]][0], model
     if (origin / "run.json").is_file():
         return None
     raise SystemExit(f"{origin}: the fine-tuning started there, but it holds neither a "
                      "fine-tuned model (model.json) nor a pretraining run (run.json)")
+
+
+def recipe_text(recipe, epochs_run, best_epoch, seconds, hardware, wall_note):
+    """One fine-tuning stage's recipe in words: loss, optimizer, schedule, epochs, wall time."""
+    return (f"Loss: {loss_name(recipe)} on standardized labels{floor_text(recipe)}. "
+            f"AdamW lr {recipe['lr']}, {recipe['schedule']} schedule with "
+            f"{recipe['warmup_fraction']:.0%} warm-up, batch {recipe['batch_size']}, {epochs_run} "
+            f"epochs, best validation epoch {best_epoch}; encoder and head trained; {hardware}; "
+            f"wall time {minutes(seconds)}{f' ({wall_note})' if wall_note else ''}.")
 
 
 def retrieval(mmhost, run, db, query):
@@ -260,7 +277,8 @@ def package_pretrained(work, out, mmhost, hardware, data_info):
     return card, held_out
 
 
-def package_property(work, out, prop, sources, hardware, pretrained_card, wall_note):
+def package_property(work, out, prop, sources, hardware, pretrained_card, wall_note,
+                     first_stage_note):
     name, unit = PROPERTIES[prop]
     run = work / f"ft-{prop}"
     result = json.loads((work / f"ft-{prop}.json").read_text())
@@ -268,18 +286,26 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     crystal = next(p for p in pretrained_card["plugins"] if p["modality"] == "crystal")
     # Models fine-tuned before model.json recorded the encoder's plugin version.
     model.setdefault("encoder", crystal)
+    # read before the model's folder is replaced: a second stage may have started there
+    origin = property_origin(result["recipe"])
+    # a first stage of this same model: not shipped, its recipe goes into the card
+    first_stage = origin[2]["outcome"] if origin and origin[0] == prop else None
+    if first_stage and [first_stage["recipe"][k] for k in ("split_seed", "splits")] != [
+            result["recipe"][k] for k in ("split_seed", "splits")]:
+        raise SystemExit(f"{run}: its first stage split the materials otherwise, so it may have "
+                         "trained on this model's test materials")
     target = out / name
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for f in ["config.toml", "crystal.safetensors", "parity.png", "loss.png",
               "test_predictions.csv", "finetune.json"]:
         shutil.copy(run / f, target / f)
-    origin = property_origin(result["recipe"])
     model = local_names(model)
     recipe = local_names(result["recipe"])
     if origin:
         # named as in models/, in the recipe and in model.json's record of it
-        recipe["from"] = model["outcome"]["from"] = model["outcome"]["recipe"]["from"] = origin[1]
+        named = f"{name} (first stage)" if first_stage else origin[1]
+        recipe["from"] = model["outcome"]["from"] = model["outcome"]["recipe"]["from"] = named
     (target / "model.json").write_text(json.dumps(model, indent=2) + "\n")
     pretrained_splits, pretrained_seed = pretraining_split(work / "pretrained")
     same_test = (recipe["split_seed"] == pretrained_seed
@@ -312,6 +338,8 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         "",
         f"{prop} ({unit}) of a crystal: the PotNet crystal encoder of `{PRETRAINED}`",
         "fine-tuned with a linear head (`mmhost finetune --from`)" + (
+            f", then fine-tuned again from that model's crystal encoder with a new linear "
+            f"head (a second stage, its own cosine schedule)." if first_stage else
             f" on {origin[0]} (`{origin[1]}`), then again on {prop} with a new linear head "
             f"(`mmhost finetune --from models/{origin[1]}`)." if origin else "."),
         "",
@@ -325,11 +353,18 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         "",
         "## Recipe",
         "",
-        f"Loss: {loss_name(recipe)} on standardized labels{floor_text(recipe)}. "
-        f"AdamW lr {recipe['lr']}, {recipe['schedule']} schedule with {recipe['warmup_fraction']:.0%} "
-        f"warm-up, batch {recipe['batch_size']}, {result['epochs_run']} epochs, best validation "
-        f"epoch {result['best_epoch']}; encoder and head trained; {hardware}; "
-        f"wall time {minutes(result['seconds'])}{f' ({wall_note})' if wall_note else ''}.",
+    ]
+    if first_stage:
+        lines += [
+            f"First stage, from `{PRETRAINED}`. " + recipe_text(
+                first_stage["recipe"], first_stage["epochs_run"], first_stage["best_epoch"],
+                first_stage["seconds"], hardware, first_stage_note),
+            "",
+            "Second stage, from the first stage's crystal encoder with a new head.",
+        ]
+    lines += [
+        recipe_text(recipe, result["epochs_run"], result["best_epoch"], result["seconds"],
+                    hardware, wall_note),
         f"Parameters: {card['parameters']:,} (crystal encoder {crystal_params:,}, head {head}).",
         f"Plugin: {crystal['plugin']} {crystal['version']}.",
         "",
@@ -366,12 +401,12 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
 
 
 def property_note(text):
-    """`PROPERTY=TEXT` of --wall-note, as a pair."""
-    prop, sep, note = text.partition("=")
-    if not sep or prop not in PROPERTIES:
-        raise argparse.ArgumentTypeError(f"'{text}': expected PROPERTY=TEXT with PROPERTY one of "
-                                         f"{', '.join(PROPERTIES)}")
-    return prop, note
+    """`PROPERTY=TEXT` or `PROPERTY/first=TEXT` (a first stage's) of --wall-note, as a pair."""
+    key, sep, note = text.partition("=")
+    if not sep or key.removesuffix("/first") not in PROPERTIES:
+        raise argparse.ArgumentTypeError(f"'{text}': expected PROPERTY=TEXT or PROPERTY/first=TEXT "
+                                         f"with PROPERTY one of {', '.join(PROPERTIES)}")
+    return key, note
 
 
 def main():
@@ -382,22 +417,31 @@ def main():
     parser.add_argument("--hardware", default="2 CPU cores")
     parser.add_argument("--wall-note", action="append", default=[], metavar="PROPERTY=TEXT",
                         type=property_note,
-                        help="words after a fine-tuning's wall time (e.g. shared cores)")
+                        help="words after a fine-tuning's wall time (e.g. shared cores); "
+                             "PROPERTY/first=TEXT for its first stage")
+    parser.add_argument("--only", action="append", choices=["pretrained", *PROPERTIES],
+                        help="package this model only (repeatable); the others stay as they are")
     parser.add_argument("--out", type=Path, default=REPO / "models")
     args = parser.parse_args()
+    only = set(args.only or ["pretrained", *PROPERTIES])
     wall_notes = dict(args.wall_note)
     sources = {row["material_id"]: row["source"] for row in
                csv.DictReader(gzip.open(args.data / "mp" / "structures.csv.gz", "rt"))}
-    # its first line names the database by its path on the training machine
-    info_lines = (args.work / "data-info.txt").read_text().splitlines()
-    db, sep, rest = info_lines[0].partition(": ")
-    data_info = "\n".join([f"{Path(db).name}{sep}{rest}"] + info_lines[1:])
     args.out.mkdir(exist_ok=True)
-    card, held_out = package_pretrained(args.work, args.out, args.mmhost, args.hardware, data_info)
-    print(f"{PRETRAINED}: held-out retrieval {json.dumps(held_out)}")
-    for prop in PROPERTIES:
+    if "pretrained" in only:
+        # its first line names the database by its path on the training machine
+        info_lines = (args.work / "data-info.txt").read_text().splitlines()
+        db, sep, rest = info_lines[0].partition(": ")
+        data_info = "\n".join([f"{Path(db).name}{sep}{rest}"] + info_lines[1:])
+        card, held_out = package_pretrained(args.work, args.out, args.mmhost, args.hardware,
+                                            data_info)
+        print(f"{PRETRAINED}: held-out retrieval {json.dumps(held_out)}")
+    else:
+        card = json.loads((args.out / PRETRAINED / "card.json").read_text())
+    for prop in [p for p in PROPERTIES if p in only]:
         prop_card, groups = package_property(args.work, args.out, prop, sources, args.hardware, card,
-                                             wall_notes.get(prop, ""))
+                                             wall_notes.get(prop, ""),
+                                             wall_notes.get(f"{prop}/first", ""))
         print(f"{prop_card['name']}: test MAE {prop_card['test_mae']:.4f} "
               f"(mean predictor {prop_card['baseline_mae']:.4f}); per source {groups}")
 
