@@ -72,8 +72,9 @@ run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.
 # third of the learning rate (a second cosine cycle). Band gap: mean absolute error,
 # which settles on the metals' zero gap where MSE scatters around it, and no
 # prediction below 0; it starts from the formation-energy model's crystal encoder,
-# trained on 9,056 labels where band gap has 5,788. The second stages run their whole
-# cosine schedule (no early stopping) (README, "Trained models").
+# trained on 9,056 labels where band gap has 5,788. Formation energy's second stage
+# and band gap run their whole cosine schedule (no early stopping) (README, "Trained
+# models").
 splits=(--splits 0.8,0.1,0.1)
 fine_tune() { # fine_tune OUT PROPERTY EPOCHS RECIPE...
     local out="$1" property="$2" epochs="$3"
