@@ -9,7 +9,7 @@
 # Usage: scripts/train-models.sh [DATA_DIR] [WORK_DIR]
 # Environment: MMHOST_BIN (the mmhost executable, plugins beside it; default the
 # release build), PRETRAIN_EPOCHS (4), FE_EPOCHS (55, formation energy's first
-# stage), FE2_EPOCHS (25, its second), BG_EPOCHS (35, band gap), SEED (42): the
+# stage), FE2_EPOCHS (40, its second), BG_EPOCHS (35, band gap), SEED (42): the
 # shipped models' settings.
 # Then `scripts/package-models.py WORK_DIR` copies the results into models/.
 set -euo pipefail
@@ -20,7 +20,7 @@ target="${CARGO_TARGET_DIR:-target}"
 m="${MMHOST_BIN:-$target/release/mmhost}"
 pretrain_epochs="${PRETRAIN_EPOCHS:-4}"
 epochs_formation_energy_per_atom="${FE_EPOCHS:-55}"
-epochs_formation_energy_per_atom_second="${FE2_EPOCHS:-25}"
+epochs_formation_energy_per_atom_second="${FE2_EPOCHS:-40}"
 epochs_band_gap="${BG_EPOCHS:-35}"
 seed="${SEED:-42}"
 config=configs/models.toml
@@ -68,7 +68,7 @@ run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.
 # A fine-tuning already in WORK_DIR resumes (or is kept) with the recipe it started
 # with. All split 80/10/10: half of the default validation share trained on, the
 # same test materials. Formation energy in two stages: 55 epochs on MSE from the
-# pretraining, then 25 more from that model's crystal encoder with a new head at a
+# pretraining, then 40 more from that model's crystal encoder with a new head at a
 # third of the learning rate (a second cosine cycle) on mean absolute error, the
 # metric (from the pretraining, MSE did better). Band gap: mean absolute error,
 # which settles on the metals' zero gap where MSE scatters around it, and no
