@@ -290,6 +290,8 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     origin = property_origin(result["recipe"])
     # a first stage of this same model: not shipped, its recipe goes into the card
     first_stage = origin[2]["outcome"] if origin and origin[0] == prop else None
+    # where that first stage started: another property's model, or the pretraining (None)
+    first_origin = property_origin(first_stage["recipe"]) if first_stage else None
     if first_stage and [first_stage["recipe"][k] for k in ("split_seed", "splits")] != [
             result["recipe"][k] for k in ("split_seed", "splits")]:
         raise SystemExit(f"{run}: its first stage split the materials otherwise, so it may have "
@@ -338,6 +340,8 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         "",
         f"{prop} ({unit}) of a crystal: the PotNet crystal encoder of `{PRETRAINED}`",
         "fine-tuned with a linear head (`mmhost finetune --from`)" + (
+            (f" on {first_origin[0]} (`{first_origin[1]}`), then on {prop} with a new "
+             f"linear head" if first_origin else "") +
             f", then fine-tuned again from that model's crystal encoder with a new linear "
             f"head (a second stage, its own cosine schedule)." if first_stage else
             f" on {origin[0]} (`{origin[1]}`), then again on {prop} with a new linear head "
@@ -356,7 +360,7 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     ]
     if first_stage:
         lines += [
-            f"First stage, from `{PRETRAINED}`. " + recipe_text(
+            f"First stage, from `{first_origin[1] if first_origin else PRETRAINED}`. " + recipe_text(
                 first_stage["recipe"], first_stage["epochs_run"], first_stage["best_epoch"],
                 first_stage["seconds"], hardware, first_stage_note),
             "",
