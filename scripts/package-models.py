@@ -11,14 +11,15 @@ pretrained/ with pretrained.json, and ft-PROPERTY/ with ft-PROPERTY.json for eac
 property (a folder of symbolic links can gather them from several such runs).
 --hardware names the machine in the cards, --wall-note adds words after one
 fine-tuning's wall time (e.g. that it shared the cores; `PROPERTY/first=TEXT` after
-its first stage's). --only packages some of the models (repeatable); the others in
+its first stage's, `PROPERTY/second=TEXT` after its second's, …). --only packages some of the models (repeatable); the others in
 --out stay as they are. Without `pretrained` the pretraining is not repackaged: its
 card is read from --out, and WORK_DIR/pretrained needs only its config.toml and
 run.json (a link to models/multimat-mp-pretrained will do).
 
-A fine-tuning may start from a fine-tuned model of the same property (a second
-stage with a new head): the card then gives both stages' recipes, the first read
-from the model.json of the folder the second started from.
+A fine-tuning may start from a fine-tuned model of the same property (a later
+stage with a new head), and that one from another: the card then gives every
+stage's recipe, each earlier one read from the model.json of the folder the next
+started from.
 
 Weights only (no optimizer state); the pretrained run keeps its latest checkpoint.
 The property models' records and the cards cut paths of the training machine to
@@ -141,6 +142,33 @@ def property_origin(recipe):
                      "fine-tuned model (model.json) nor a pretraining run (run.json)")
 
 
+ORDINALS = ["first", "second", "third", "fourth", "fifth"]
+
+
+def earlier_stages(recipe, prop):
+    """The earlier stages of a fine-tuning of `prop`, oldest first: the outcomes (from
+    their model.json) of the same-property models it started from in turn; and where the
+    oldest started: another property's model (property, model name, model.json) or None
+    (the pretraining or scratch)."""
+    stages = []
+    origin = property_origin(recipe)
+    while origin and origin[0] == prop:
+        stages.insert(0, origin[2]["outcome"])
+        if len(stages) == len(ORDINALS):
+            raise SystemExit(f"{prop}: more than {len(ORDINALS)} stages")
+        origin = property_origin(origin[2]["outcome"]["recipe"])
+    return stages, origin
+
+
+def origin_name(origin):
+    """Another property's fine-tuned model (property, model name, model.json) that a
+    fine-tuning started from, as the cards name it: `potnet-mp-formation-energy`, or
+    `potnet-mp-formation-energy (second stage)` when it is a later stage of that model."""
+    prop, name, model = origin
+    earlier = len(earlier_stages(model["outcome"]["recipe"], prop)[0])
+    return f"{name} ({ORDINALS[earlier]} stage)" if earlier else name
+
+
 def recipe_text(recipe, epochs_run, best_epoch, seconds, hardware, wall_note):
     """One fine-tuning stage's recipe in words: loss, optimizer, schedule, epochs, wall time."""
     return (f"Loss: {loss_name(recipe)} on standardized labels{floor_text(recipe)}. "
@@ -148,6 +176,27 @@ def recipe_text(recipe, epochs_run, best_epoch, seconds, hardware, wall_note):
             f"{recipe['warmup_fraction']:.0%} warm-up, batch {recipe['batch_size']}, {epochs_run} "
             f"epochs, best validation epoch {best_epoch}; encoder and head trained; {hardware}; "
             f"wall time {minutes(seconds)}{f' ({wall_note})' if wall_note else ''}.")
+
+
+def stages_text(earlier):
+    """The end of a property card's first sentence, for a model fine-tuned again from
+    its own crystal encoder `earlier` times."""
+    if earlier == 0:
+        return "."
+    if earlier == 1:
+        return (", then fine-tuned again from that model's crystal encoder with a new linear "
+                "head (a second stage, its own cosine schedule).")
+    times = "twice" if earlier == 2 else f"{earlier} times"
+    return (f", then fine-tuned again {times}, each from the previous stage's crystal "
+            f"encoder with a new linear head ({earlier + 1} stages, each with its own cosine "
+            f"schedule).")
+
+
+def later_stage_heading(index):
+    """'Second stage, from the first stage's crystal encoder with a new head.' for stage
+    `index` (0 the first)."""
+    return (f"{ORDINALS[index].capitalize()} stage, from the {ORDINALS[index - 1]} stage's "
+            f"crystal encoder with a new head.")
 
 
 def retrieval(mmhost, run, db, query):
@@ -277,8 +326,7 @@ def package_pretrained(work, out, mmhost, hardware, data_info):
     return card, held_out
 
 
-def package_property(work, out, prop, sources, hardware, pretrained_card, wall_note,
-                     first_stage_note):
+def package_property(work, out, prop, sources, hardware, pretrained_card, wall_notes):
     name, unit = PROPERTIES[prop]
     run = work / f"ft-{prop}"
     result = json.loads((work / f"ft-{prop}.json").read_text())
@@ -286,15 +334,13 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     crystal = next(p for p in pretrained_card["plugins"] if p["modality"] == "crystal")
     # Models fine-tuned before model.json recorded the encoder's plugin version.
     model.setdefault("encoder", crystal)
-    # read before the model's folder is replaced: a second stage may have started there
-    origin = property_origin(result["recipe"])
-    # a first stage of this same model: not shipped, its recipe goes into the card
-    first_stage = origin[2]["outcome"] if origin and origin[0] == prop else None
-    # where that first stage started: another property's model, or the pretraining (None)
-    first_origin = property_origin(first_stage["recipe"]) if first_stage else None
-    if first_stage and [first_stage["recipe"][k] for k in ("split_seed", "splits")] != [
-            result["recipe"][k] for k in ("split_seed", "splits")]:
-        raise SystemExit(f"{run}: its first stage split the materials otherwise, so it may have "
+    # read before the model's folder is replaced: a later stage may have started there.
+    # Earlier stages of this same model are not shipped; their recipes go into the card.
+    stages, start = earlier_stages(result["recipe"], prop)
+    start_name = origin_name(start) if start else None
+    split = [result["recipe"][k] for k in ("split_seed", "splits")]
+    if any([stage["recipe"][k] for k in ("split_seed", "splits")] != split for stage in stages):
+        raise SystemExit(f"{run}: an earlier stage split the materials otherwise, so it may have "
                          "trained on this model's test materials")
     target = out / name
     shutil.rmtree(target, ignore_errors=True)
@@ -304,9 +350,9 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         shutil.copy(run / f, target / f)
     model = local_names(model)
     recipe = local_names(result["recipe"])
-    if origin:
+    if stages or start:
         # named as in models/, in the recipe and in model.json's record of it
-        named = f"{name} (first stage)" if first_stage else origin[1]
+        named = f"{name} ({ORDINALS[len(stages) - 1]} stage)" if stages else start_name
         recipe["from"] = model["outcome"]["from"] = model["outcome"]["recipe"]["from"] = named
     (target / "model.json").write_text(json.dumps(model, indent=2) + "\n")
     pretrained_splits, pretrained_seed = pretraining_split(work / "pretrained")
@@ -339,13 +385,9 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         f"# {name}",
         "",
         f"{prop} ({unit}) of a crystal: the PotNet crystal encoder of `{PRETRAINED}`",
-        "fine-tuned with a linear head (`mmhost finetune --from`)" + (
-            (f" on {first_origin[0]} (`{first_origin[1]}`), then on {prop} with a new "
-             f"linear head" if first_origin else "") +
-            f", then fine-tuned again from that model's crystal encoder with a new linear "
-            f"head (a second stage, its own cosine schedule)." if first_stage else
-            f" on {origin[0]} (`{origin[1]}`), then again on {prop} with a new linear head "
-            f"(`mmhost finetune --from models/{origin[1]}`)." if origin else "."),
+        "fine-tuned with a linear head (`mmhost finetune --from`)" +
+        (f" on {start[0]} (`{start_name}`), then on {prop} with a new linear head" if start else "") +
+        stages_text(len(stages)),
         "",
         "## Data",
         "",
@@ -358,17 +400,16 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         "## Recipe",
         "",
     ]
-    if first_stage:
-        lines += [
-            f"First stage, from `{first_origin[1] if first_origin else PRETRAINED}`. " + recipe_text(
-                first_stage["recipe"], first_stage["epochs_run"], first_stage["best_epoch"],
-                first_stage["seconds"], hardware, first_stage_note),
-            "",
-            "Second stage, from the first stage's crystal encoder with a new head.",
-        ]
+    for i, stage in enumerate(stages):
+        text = recipe_text(stage["recipe"], stage["epochs_run"], stage["best_epoch"],
+                           stage["seconds"], hardware, wall_notes.get(f"{prop}/{ORDINALS[i]}", ""))
+        lines += ([f"First stage, from `{start_name or PRETRAINED}`. " + text] if i == 0
+                  else [later_stage_heading(i), text]) + [""]
+    if stages:
+        lines.append(later_stage_heading(len(stages)))
     lines += [
         recipe_text(recipe, result["epochs_run"], result["best_epoch"], result["seconds"],
-                    hardware, wall_note),
+                    hardware, wall_notes.get(prop, "")),
         f"Parameters: {card['parameters']:,} (crystal encoder {crystal_params:,}, head {head}).",
         f"Plugin: {crystal['plugin']} {crystal['version']}.",
         "",
@@ -405,11 +446,14 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
 
 
 def property_note(text):
-    """`PROPERTY=TEXT` or `PROPERTY/first=TEXT` (a first stage's) of --wall-note, as a pair."""
+    """`PROPERTY=TEXT` (the shipped stage's) or `PROPERTY/STAGE=TEXT` (an earlier stage's:
+    first, second, …) of --wall-note, as a pair."""
     key, sep, note = text.partition("=")
-    if not sep or key.removesuffix("/first") not in PROPERTIES:
-        raise argparse.ArgumentTypeError(f"'{text}': expected PROPERTY=TEXT or PROPERTY/first=TEXT "
-                                         f"with PROPERTY one of {', '.join(PROPERTIES)}")
+    prop, _, stage = key.partition("/")
+    if not sep or prop not in PROPERTIES or key != prop and stage not in ORDINALS:
+        raise argparse.ArgumentTypeError(
+            f"'{text}': expected PROPERTY=TEXT or PROPERTY/STAGE=TEXT with PROPERTY one of "
+            f"{', '.join(PROPERTIES)} and STAGE an earlier stage ({', '.join(ORDINALS[:-1])})")
     return key, note
 
 
@@ -422,7 +466,7 @@ def main():
     parser.add_argument("--wall-note", action="append", default=[], metavar="PROPERTY=TEXT",
                         type=property_note,
                         help="words after a fine-tuning's wall time (e.g. shared cores); "
-                             "PROPERTY/first=TEXT for its first stage")
+                             "PROPERTY/first=TEXT for its first stage, /second for its second, …")
     parser.add_argument("--only", action="append", choices=["pretrained", *PROPERTIES],
                         help="package this model only (repeatable); the others stay as they are")
     parser.add_argument("--out", type=Path, default=REPO / "models")
@@ -444,8 +488,7 @@ def main():
         card = json.loads((args.out / PRETRAINED / "card.json").read_text())
     for prop in [p for p in PROPERTIES if p in only]:
         prop_card, groups = package_property(args.work, args.out, prop, sources, args.hardware, card,
-                                             wall_notes.get(prop, ""),
-                                             wall_notes.get(f"{prop}/first", ""))
+                                             wall_notes)
         print(f"{prop_card['name']}: test MAE {prop_card['test_mae']:.4f} "
               f"(mean predictor {prop_card['baseline_mae']:.4f}); per source {groups}")
 
