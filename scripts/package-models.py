@@ -11,8 +11,8 @@ pretrained/ with pretrained.json, and ft-PROPERTY/ with ft-PROPERTY.json for eac
 property (a folder of symbolic links can gather them from several such runs).
 --hardware names the machine in the cards, --wall-note adds words after one
 fine-tuning's wall time (e.g. that it shared the cores; `PROPERTY/first=TEXT` after
-its first stage's, `PROPERTY/second=TEXT` after its second's, …). --only packages some of the models (repeatable); the others in
---out stay as they are. Without `pretrained` the pretraining is not repackaged: its
+its first stage's, `PROPERTY/second=TEXT` after its second's, …). --only packages
+some of the models (repeatable); the others in --out stay as they are. Without `pretrained` the pretraining is not repackaged: its
 card is read from --out, and WORK_DIR/pretrained needs only its config.toml and
 run.json (a link to models/multimat-mp-pretrained will do).
 
@@ -145,6 +145,12 @@ def property_origin(recipe):
 ORDINALS = ["first", "second", "third", "fourth", "fifth"]
 
 
+def stage_name(name, index):
+    """A model's stage `index` (0 the first) as records and cards name it:
+    `potnet-mp-formation-energy (second stage)`."""
+    return f"{name} ({ORDINALS[index]} stage)"
+
+
 def earlier_stages(recipe, prop):
     """The earlier stages of a fine-tuning of `prop`, oldest first: the outcomes (from
     their model.json) of the same-property models it started from in turn; and where the
@@ -166,7 +172,7 @@ def origin_name(origin):
     `potnet-mp-formation-energy (second stage)` when it is a later stage of that model."""
     prop, name, model = origin
     earlier = len(earlier_stages(model["outcome"]["recipe"], prop)[0])
-    return f"{name} ({ORDINALS[earlier]} stage)" if earlier else name
+    return stage_name(name, earlier) if earlier else name
 
 
 def recipe_text(recipe, epochs_run, best_epoch, seconds, hardware, wall_note):
@@ -352,7 +358,7 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     recipe = local_names(result["recipe"])
     if stages or start:
         # named as in models/, in the recipe and in model.json's record of it
-        named = f"{name} ({ORDINALS[len(stages) - 1]} stage)" if stages else start_name
+        named = stage_name(name, len(stages) - 1) if stages else start_name
         recipe["from"] = model["outcome"]["from"] = model["outcome"]["recipe"]["from"] = named
     (target / "model.json").write_text(json.dumps(model, indent=2) + "\n")
     pretrained_splits, pretrained_seed = pretraining_split(work / "pretrained")

@@ -3,9 +3,10 @@
 # charge density and text over every structure of ../shared/data, missing modalities
 # masked by the all-pairs CLIP loss), the formation-energy PotNet fine-tuned from its
 # crystal encoder in three stages, and the band-gap PotNet fine-tuned from the
-# crystal encoder of the formation-energy model's second stage, in two stages. Every step resumes: rerun the
-# script after an interruption and it continues where it stopped (import skips
-# unchanged files, training and fine-tuning continue from their latest checkpoints).
+# crystal encoder of the formation-energy model's second stage, in two stages. Every
+# step resumes: rerun the script after an interruption and it continues where it
+# stopped (import skips unchanged files, training and fine-tuning continue from their
+# latest checkpoints).
 # Usage: scripts/train-models.sh [DATA_DIR] [WORK_DIR]
 # Environment: MMHOST_BIN (the mmhost executable, plugins beside it; default the
 # release build), PRETRAIN_EPOCHS (4), FE_EPOCHS (55, formation energy's first
