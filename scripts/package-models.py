@@ -175,12 +175,21 @@ def origin_name(origin):
     return stage_name(name, earlier) if earlier else name
 
 
+def validates(recipe):
+    """Whether a fine-tuning scored its epochs on a validation split (a validation
+    fraction above 0): without one it trained on those materials too and kept its
+    last epoch."""
+    return recipe["splits"][1] > 0
+
+
 def recipe_text(recipe, epochs_run, best_epoch, seconds, hardware, wall_note):
     """One fine-tuning stage's recipe in words: loss, optimizer, schedule, epochs, wall time."""
+    kept = (f"best validation epoch {best_epoch}" if validates(recipe) else
+            "on the training and validation materials together, the last kept")
     return (f"Loss: {loss_name(recipe)} on standardized labels{floor_text(recipe)}. "
             f"AdamW lr {recipe['lr']}, {recipe['schedule']} schedule with "
             f"{recipe['warmup_fraction']:.0%} warm-up, batch {recipe['batch_size']}, {epochs_run} "
-            f"epochs, best validation epoch {best_epoch}; encoder and head trained; {hardware}; "
+            f"epochs, {kept}; encoder and head trained; {hardware}; "
             f"wall time {minutes(seconds)}{f' ({wall_note})' if wall_note else ''}.")
 
 
@@ -344,10 +353,14 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     # Earlier stages of this same model are not shipped; their recipes go into the card.
     stages, start = earlier_stages(result["recipe"], prop)
     start_name = origin_name(start) if start else None
-    split = [result["recipe"][k] for k in ("split_seed", "splits")]
-    if any([stage["recipe"][k] for k in ("split_seed", "splits")] != split for stage in stages):
-        raise SystemExit(f"{run}: an earlier stage split the materials otherwise, so it may have "
-                         "trained on this model's test materials")
+    def test_split(recipe):
+        return recipe["split_seed"], test_share(recipe["splits"])
+
+    if any(abs(test_split(stage["recipe"])[1] - test_split(result["recipe"])[1]) > 1e-9
+           or test_split(stage["recipe"])[0] != test_split(result["recipe"])[0]
+           for stage in stages):
+        raise SystemExit(f"{run}: an earlier stage held out other test materials, so it may "
+                         "have trained on this model's test materials")
     target = out / name
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -386,7 +399,16 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     }
     (target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
     groups = per_source(target / "test_predictions.csv", sources, prop)
-    m = result["materials"]
+    # The split as the validated stages had it; a last stage without a validation
+    # split trained on their training and validation materials together.
+    validated = next((st for st in [*stages, result] if validates(st["recipe"])), result)
+    m = validated["materials"]
+    final_fit = (
+        [f"The {ORDINALS[len(stages)]} stage trained on the training and validation "
+         f"materials together ({m['train'] + m['validation']}; split "
+         f"{split_text(recipe['splits'])}, the same test materials), a final fit of a "
+         "recipe chosen on validation beforehand (README, \"Trained models\")."]
+        if not validates(recipe) else [])
     lines = [
         f"# {name}",
         "",
@@ -398,10 +420,11 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         "## Data",
         "",
         f"`../shared/data/mp/structures.csv.gz`, the materials with a `{prop}` label, split",
-        f"{split_text(recipe['splits'])} by material id with split seed {recipe['split_seed']}"
-        f"{same_test_text}: "
+        f"{split_text(validated['recipe']['splits'])} by material id with split seed "
+        f"{recipe['split_seed']}{same_test_text}: "
         f"{m['train']} training, {m['validation']} validation (early stopping), "
         f"{m['test']} test materials.",
+        *final_fit,
         "",
         "## Recipe",
         "",
@@ -435,7 +458,8 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     lines += [
         "",
         "`parity.png` plots predicted against true values on the test split,",
-        "`test_predictions.csv` lists them, `loss.png` shows training and validation.",
+        "`test_predictions.csv` lists them, `loss.png` shows training" +
+        (" and validation." if validates(recipe) else " (this stage had no validation split)."),
         "",
         "## Use",
         "",

@@ -16,6 +16,28 @@ pub struct Series<'a> {
     pub markers: bool,
 }
 
+/// The training loss of a run as two series: per optimizer step (`steps`, light) and
+/// the epoch means (`epochs`, at the step each epoch ended, with markers).
+pub fn training_loss_series<'a>(
+    steps: &'a [(f64, f64)],
+    epochs: &'a [(f64, f64)],
+) -> [Series<'a>; 2] {
+    [
+        Series {
+            name: "training loss (step)",
+            points: steps,
+            color: RGBColor(160, 190, 230),
+            markers: false,
+        },
+        Series {
+            name: "training loss (epoch mean)",
+            points: epochs,
+            color: RGBColor(31, 119, 180),
+            markers: true,
+        },
+    ]
+}
+
 const WIDTH: u32 = 960;
 const HEIGHT: u32 = 600;
 

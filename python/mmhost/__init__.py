@@ -426,7 +426,8 @@ def finetune(
     fine-tuned model (``start_from``; a new head either way) or from scratch
     (``start_from=None``), train/validation/test ``splits`` (fractions) by
     ``split_seed`` and material id, early stopping on
-    validation. Regression minimizes ``loss`` (``"mse"`` or ``"l1"``) on standardized
+    validation (a validation fraction of 0 trains on those materials too, runs every
+    epoch and keeps the last; the test split stays the same). Regression minimizes ``loss`` (``"mse"`` or ``"l1"``) on standardized
     labels; predictions below ``floor`` (e.g. 0 for a band gap) are raised to it.
     Each epoch is printed (or passed to ``on_epoch``); Ctrl-C stops after
     the current step with a checkpoint. Returns the model; its ``info["outcome"]``

@@ -76,7 +76,10 @@ pub struct FinetuneArgs {
     pub split_seed: u64,
     /// Train, validation and test fractions of the labelled materials, e.g.
     /// `0.8,0.1,0.1`. A material's split follows from its id and the seed alone,
-    /// so fractions with the same test share keep the same test materials.
+    /// so fractions with the same test share keep the same test materials. A
+    /// validation fraction of 0 (`0.9,0,0.1`) trains on the validation materials
+    /// too, for a final fit of a recipe chosen on validation: every epoch runs and
+    /// the last is kept.
     #[arg(
         long,
         value_name = "TRAIN,VALIDATION,TEST",
@@ -144,12 +147,14 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
         interrupt: Interrupt::default(),
     };
     let mut report = |line: &EpochLine| {
+        let score = match line.validation {
+            Some(score) => format!("validation {score:.4} (best: epoch {})", line.best_epoch),
+            None => "no validation split".to_string(),
+        };
         eprintln!(
-            "epoch {}  train loss {:.4}  validation {:.4} (best: epoch {})  {:.1} materials/s  {}",
+            "epoch {}  train loss {:.4}  {score}  {:.1} materials/s  {}",
             line.epoch,
             line.train_loss,
-            line.validation,
-            line.best_epoch,
             line.materials_per_s,
             format_duration(line.seconds)
         );

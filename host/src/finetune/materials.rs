@@ -69,7 +69,10 @@ pub(super) fn labelled_splits(
         validation: split(Split::Validation),
         test: split(Split::Test),
     };
-    if splits.train.is_empty() || splits.validation.is_empty() || splits.test.is_empty() {
+    if splits.train.is_empty()
+        || (spec.validates() && splits.validation.is_empty())
+        || splits.test.is_empty()
+    {
         return Err(FinetuneError::Setup(format!(
             "{}: '{}' is known for {} materials with a structure: too few for train, \
              validation and test splits",

@@ -37,9 +37,10 @@ pub struct EpochLine {
     pub global_step: usize,
     /// Mean training loss over the epoch's steps.
     pub train_loss: f64,
-    /// Validation MAE (regression, label units) or BCE (classification).
-    pub validation: f64,
-    /// The best epoch so far (1-based).
+    /// Validation MAE (regression, label units) or BCE (classification); `None`
+    /// without a validation split.
+    pub validation: Option<f64>,
+    /// The best epoch so far (1-based); the last without a validation split.
     pub best_epoch: usize,
     /// Training throughput over the epoch (validation excluded).
     pub materials_per_s: f64,

@@ -63,24 +63,32 @@ pub struct FinetuneSpec {
     pub patience: usize,
     /// Seed of the split by material id.
     pub split_seed: u64,
-    /// Train / validation / test fractions, adding up to 1.
+    /// Train / validation / test fractions, adding up to 1. A validation fraction
+    /// of 0 trains on the validation materials too (a final fit of a recipe chosen
+    /// on validation): every epoch runs and the last is kept. The test split
+    /// depends only on the test fraction, so it stays the same.
     pub splits: [f64; 3],
 }
 
 impl FinetuneSpec {
-    /// Refuses a floor that is not a number, and what only a regression can use
-    /// (another loss, a floor) on a classification.
+    /// Refuses a floor that is not a number, fractions that are not shares of 1
+    /// (the validation one may be 0), and what only a regression can use (another
+    /// loss, a floor) on a classification.
     pub fn check(&self) -> Result<(), FinetuneError> {
         if let Some(floor) = self.floor.filter(|f| !f.is_finite()) {
             return Err(FinetuneError::Setup(format!(
                 "--floor {floor}: the lowest prediction must be a finite number"
             )));
         }
+        let [train, validation, test] = self.splits;
+        let positive = |f: f64| f.is_finite() && f > 0.0;
         let total: f64 = self.splits.iter().sum();
-        if self.splits.iter().any(|f| !(f.is_finite() && *f > 0.0)) || (total - 1.0).abs() > 1e-6 {
+        if !(positive(train) && positive(test) && (validation == 0.0 || positive(validation)))
+            || (total - 1.0).abs() > 1e-6
+        {
             return Err(FinetuneError::Setup(format!(
-                "--splits {:?}: the train, validation and test fractions must be positive \
-                 numbers that add up to 1",
+                "--splits {:?}: the train and test fractions must be positive numbers, the \
+                 validation one positive or 0, adding up to 1",
                 self.splits
             )));
         }
@@ -100,6 +108,12 @@ impl FinetuneSpec {
     pub fn task(&self) -> Task {
         self.task
             .unwrap_or_else(|| Task::default_for(&self.property))
+    }
+
+    /// Whether a validation split scores each epoch (a validation fraction above 0);
+    /// without one, every epoch runs and the last is kept.
+    pub fn validates(&self) -> bool {
+        self.splits[1] > 0.0
     }
 
     /// Where the spec of the fine-tuning in `out` is kept.

@@ -14,11 +14,12 @@ const STATE_FILE: &str = "finetune.json";
 /// File of the best epoch's encoder weights in a checkpoint.
 const BEST_WEIGHTS_FILE: &str = "best.safetensors";
 
-/// The best validation epoch so far.
+/// The best validation epoch so far (the last without a validation split).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BestEpoch {
-    /// Validation MAE (regression, label units) or BCE (classification).
-    pub score: f64,
+    /// Validation MAE (regression, label units) or BCE (classification); `None`
+    /// without a validation split.
+    pub score: Option<f64>,
     /// 1-based.
     pub epoch: usize,
     pub head: LinearHead,

@@ -293,8 +293,9 @@ impl FineTuning {
     }
 
     /// Scores the epoch just trained (`materials` in `seconds`) on the validation
-    /// split, keeps the best epoch, decides early stopping, logs, checkpoints and
-    /// plots it. `seconds` of the line counts training and validation.
+    /// split, keeps the best epoch (the last without a validation split), decides
+    /// early stopping, logs, checkpoints and plots it. `seconds` of the line counts
+    /// training and validation.
     pub fn end_epoch(
         &mut self,
         materials: usize,
@@ -302,15 +303,29 @@ impl FineTuning {
     ) -> Result<EpochLine, FinetuneError> {
         let started = Instant::now();
         let epoch = self.state.epoch;
-        let score = evaluator(
-            &self.dataset,
-            &self.sources[0],
-            self.scaling,
-            &self.spec,
-            &self.settings,
-        )
-        .score(&mut self.encoder, &self.ft.head, &self.splits.validation)?;
-        if self.ft.best.as_ref().is_none_or(|b| score < b.score) {
+        let score = if self.spec.validates() {
+            Some(
+                evaluator(
+                    &self.dataset,
+                    &self.sources[0],
+                    self.scaling,
+                    &self.spec,
+                    &self.settings,
+                )
+                .score(
+                    &mut self.encoder,
+                    &self.ft.head,
+                    &self.splits.validation,
+                )?,
+            )
+        } else {
+            None
+        };
+        let improves = |best: &BestEpoch| match (score, best.score) {
+            (Some(score), Some(best)) => score < best,
+            _ => true,
+        };
+        if self.ft.best.as_ref().is_none_or(improves) {
             self.best_weights = self.encoder.save_weights()?;
             self.ft.best = Some(BestEpoch {
                 score,

@@ -5,7 +5,7 @@ use std::{fs, io, path::Path};
 use plotters::style::RGBColor;
 
 use super::MetricsLine;
-use crate::plot::{line_chart, Series};
+use crate::plot::{line_chart, training_loss_series, Series};
 
 /// Training loss per step, and mean training and validation loss per epoch,
 /// against the optimizer step.
@@ -24,24 +24,15 @@ pub fn plot_loss_curves(metrics: &Path, png: &Path) -> io::Result<()> {
             Err(_) => {}
         }
     }
+    let [per_step, per_epoch] = training_loss_series(&steps, &train);
     line_chart(
         png,
         "Contrastive pretraining loss",
         "optimizer step",
         "loss",
         &[
-            Series {
-                name: "training loss (step)",
-                points: &steps,
-                color: RGBColor(160, 190, 230),
-                markers: false,
-            },
-            Series {
-                name: "training loss (epoch mean)",
-                points: &train,
-                color: RGBColor(31, 119, 180),
-                markers: true,
-            },
+            per_step,
+            per_epoch,
             Series {
                 name: "validation loss",
                 points: &validation,

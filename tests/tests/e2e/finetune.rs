@@ -6,7 +6,7 @@ use std::{collections::HashMap, fs, path::Path, process::Command};
 
 use mmhost_tests::{
     data_dir, import_demo, mmhost, mmhost_binary, mmhost_ok, path, read_jsonl, refused, repo_root,
-    scratch_dir, stderr_text,
+    scratch_dir, stderr_text, stdout_json,
 };
 use serde_json::Value;
 
@@ -220,6 +220,7 @@ fn a_band_gap_on_l1_with_a_floor_and_its_own_splits_never_predicts_below_it() {
     };
     let out = mmhost_ok(&args("band_gap", "0.8,0.1,0.1", "ft"));
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let first = outcome.clone();
     assert_eq!(outcome["recipe"]["loss"], "l1");
     assert_eq!(outcome["recipe"]["floor"], FLOOR);
     assert_eq!(
@@ -282,14 +283,57 @@ fn a_band_gap_on_l1_with_a_floor_and_its_own_splits_never_predicts_below_it() {
         stderr.contains("--loss and --floor apply to regression only"),
         "{stderr}"
     );
-    // Every split needs a positive share, and the shares add up to 1.
-    for splits in ["0.9,0.1,0", "8,1,1", "-0.1,0.6,0.5"] {
+    // Train and test need a positive share, validation one or none, adding up to 1.
+    for splits in [
+        "0.9,0.1,0",
+        "1,0,0",
+        "8,1,1",
+        "-0.1,0.6,0.5",
+        "0.95,-0.05,0.1",
+    ] {
         let stderr = refused(&mmhost(&args("band_gap", splits, "bad-splits")));
         assert!(
-            stderr.contains("fractions must be positive numbers that add up to 1"),
+            stderr.contains("the validation one positive or 0, adding up to 1"),
             "{splits}: {stderr}"
         );
     }
+
+    // A final fit on train and validation (`0.9,0,0.1`) from the model above: no
+    // epoch is scored, the last one is kept, and the test materials are the same.
+    let mut refit = args("band_gap", "0.9,0,0.1", "refit");
+    let scratch = refit.iter().position(|a| a == "--scratch").unwrap();
+    refit.splice(
+        scratch..=scratch,
+        ["--from".to_string(), path(&model).into()],
+    );
+    let epochs = refit.iter().position(|a| a == "--epochs").unwrap();
+    refit[epochs + 1] = "2".into();
+    let out = mmhost_ok(&refit);
+    let outcome = stdout_json(&out);
+    assert_eq!(outcome["materials"]["validation"], 0);
+    assert_eq!(outcome["epochs_run"], 2);
+    assert_eq!(outcome["best_epoch"], 2);
+    let train = |o: &Value| o["materials"]["train"].as_u64().unwrap();
+    assert!(train(&outcome) > train(&first), "{}", outcome["materials"]);
+    let stderr = stderr_text(&out);
+    assert!(stderr.contains("no validation split"), "{stderr}");
+    let ids = |dir: &Path| -> Vec<String> {
+        let text = fs::read_to_string(dir.join("test_predictions.csv")).unwrap();
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&dir.join("refit")), ids(&model));
+    let epochs: Vec<Value> = read_jsonl(&dir.join("refit/metrics.jsonl"))
+        .into_iter()
+        .filter(|l| l["kind"] == "epoch")
+        .collect();
+    assert_eq!(epochs.len(), 2);
+    assert!(
+        epochs.iter().all(|e| e["validation"].is_null()),
+        "{epochs:?}"
+    );
 }
 
 /// A learning rate that makes the encoder diverge: the fine-tuning stops with the
