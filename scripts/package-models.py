@@ -106,6 +106,12 @@ def test_share(splits):
     return splits[2] / sum(splits)
 
 
+def held_out(recipe):
+    """What decides a fine-tuning's test materials: its split seed and test share
+    (rounded, so that 0.8,0.1,0.1 and 0.9,0,0.1 agree)."""
+    return recipe["split_seed"], round(test_share(recipe["splits"]), 9)
+
+
 def refusals(import_report):
     """'37 of `charge_density.npy` (charge grid has no positive density …), 1 of `dos.npy` (…)' from
     `mmhost data import --json`: the records the importer refused, by reason."""
@@ -353,12 +359,7 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
     # Earlier stages of this same model are not shipped; their recipes go into the card.
     stages, start = earlier_stages(result["recipe"], prop)
     start_name = origin_name(start) if start else None
-    def test_split(recipe):
-        return recipe["split_seed"], test_share(recipe["splits"])
-
-    if any(abs(test_split(stage["recipe"])[1] - test_split(result["recipe"])[1]) > 1e-9
-           or test_split(stage["recipe"])[0] != test_split(result["recipe"])[0]
-           for stage in stages):
+    if any(held_out(stage["recipe"]) != held_out(result["recipe"]) for stage in stages):
         raise SystemExit(f"{run}: an earlier stage held out other test materials, so it may "
                          "have trained on this model's test materials")
     target = out / name
