@@ -425,10 +425,10 @@ def finetune(
     ``mmhost finetune``: from the crystal encoder of a pretraining run or of a
     fine-tuned model (``start_from``; a new head either way) or from scratch
     (``start_from=None``), train/validation/test ``splits`` (fractions) by
-    ``split_seed`` and material id, early stopping on
-    validation (a validation fraction of 0 trains on those materials too, runs every
-    epoch and keeps the last; the test split stays the same). Regression minimizes ``loss`` (``"mse"`` or ``"l1"``) on standardized
-    labels; predictions below ``floor`` (e.g. 0 for a band gap) are raised to it.
+    ``split_seed`` and material id, early stopping on validation (a validation
+    fraction of 0 trains on those materials too, runs every epoch and keeps the
+    last; the test split stays the same). Regression minimizes ``loss`` (``"mse"``
+    or ``"l1"``) on standardized labels; predictions below ``floor`` (e.g. 0 for a band gap) are raised to it.
     Each epoch is printed (or passed to ``on_epoch``); Ctrl-C stops after
     the current step with a checkpoint. Returns the model; its ``info["outcome"]``
     holds the test metrics and the training-mean baseline."""

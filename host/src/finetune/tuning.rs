@@ -304,20 +304,14 @@ impl FineTuning {
         let started = Instant::now();
         let epoch = self.state.epoch;
         let score = if self.spec.validates() {
-            Some(
-                evaluator(
-                    &self.dataset,
-                    &self.sources[0],
-                    self.scaling,
-                    &self.spec,
-                    &self.settings,
-                )
-                .score(
-                    &mut self.encoder,
-                    &self.ft.head,
-                    &self.splits.validation,
-                )?,
-            )
+            let scorer = evaluator(
+                &self.dataset,
+                &self.sources[0],
+                self.scaling,
+                &self.spec,
+                &self.settings,
+            );
+            Some(scorer.score(&mut self.encoder, &self.ft.head, &self.splits.validation)?)
         } else {
             None
         };

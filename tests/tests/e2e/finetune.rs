@@ -220,7 +220,6 @@ fn a_band_gap_on_l1_with_a_floor_and_its_own_splits_never_predicts_below_it() {
     };
     let out = mmhost_ok(&args("band_gap", "0.8,0.1,0.1", "ft"));
     let outcome: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let first = outcome.clone();
     assert_eq!(outcome["recipe"]["loss"], "l1");
     assert_eq!(outcome["recipe"]["floor"], FLOOR);
     assert_eq!(
@@ -309,12 +308,16 @@ fn a_band_gap_on_l1_with_a_floor_and_its_own_splits_never_predicts_below_it() {
     let epochs = refit.iter().position(|a| a == "--epochs").unwrap();
     refit[epochs + 1] = "2".into();
     let out = mmhost_ok(&refit);
-    let outcome = stdout_json(&out);
-    assert_eq!(outcome["materials"]["validation"], 0);
-    assert_eq!(outcome["epochs_run"], 2);
-    assert_eq!(outcome["best_epoch"], 2);
+    let refitted = stdout_json(&out);
+    assert_eq!(refitted["materials"]["validation"], 0);
+    assert_eq!(refitted["epochs_run"], 2);
+    assert_eq!(refitted["best_epoch"], 2);
     let train = |o: &Value| o["materials"]["train"].as_u64().unwrap();
-    assert!(train(&outcome) > train(&first), "{}", outcome["materials"]);
+    assert!(
+        train(&refitted) > train(&outcome),
+        "{}",
+        refitted["materials"]
+    );
     let stderr = stderr_text(&out);
     assert!(stderr.contains("no validation split"), "{stderr}");
     let ids = |dir: &Path| -> Vec<String> {
