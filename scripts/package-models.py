@@ -347,14 +347,39 @@ def package_pretrained(work, out, mmhost, hardware, data_info):
     return card, held_out
 
 
-def package_property(work, out, prop, sources, hardware, pretrained_card, wall_notes):
+def training_elements(mmhost, run, db, model):
+    """Training materials per element of the fine-tuning in `run` (`mmhost data info
+    --model`), checked against the number of training materials it reported."""
+    out = subprocess.run([mmhost, "data", "info", "--db", str(db), "--model", str(run), "--json"],
+                         check=True, capture_output=True, text=True)
+    info = json.loads(out.stdout)
+    trained = model["outcome"]["materials"]["train"]
+    if info["training_materials"] != trained:
+        raise SystemExit(f"{run}: {info['training_materials']} training materials in {db}, "
+                         f"but the fine-tuning trained on {trained}")
+    return info["elements"]
+
+
+def elements_text(counts):
+    """The card's sentence on the training materials' elements."""
+    rarest = sorted(counts.items(), key=lambda item: (item[1], item[0]))[:3]
+    listed = ", ".join(f"{symbol} ({n})" for symbol, n in rarest)
+    return (f"The training materials contain {len(counts)} elements (`training_elements` in "
+            f"model.json), the rarest {listed}; `mmhost predict` flags a structure with an "
+            "element none of them contained.")
+
+
+def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card, wall_notes):
     name, unit = PROPERTIES[prop]
     run = work / f"ft-{prop}"
     result = json.loads((work / f"ft-{prop}.json").read_text())
     model = json.loads((run / "model.json").read_text())
     crystal = next(p for p in pretrained_card["plugins"] if p["modality"] == "crystal")
-    # Models fine-tuned before model.json recorded the encoder's plugin version.
+    # Models fine-tuned before model.json recorded the encoder's plugin version, or
+    # their training materials' elements.
     model.setdefault("encoder", crystal)
+    if "training_elements" not in model:
+        model["training_elements"] = training_elements(mmhost, run, work / "db.redb", model)
     # read before the model's folder is replaced: a later stage may have started there.
     # Earlier stages of this same model are not shipped; their recipes go into the card.
     stages, start = earlier_stages(result["recipe"], prop)
@@ -408,7 +433,7 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         [f"The {ORDINALS[len(stages)]} stage trained on the training and validation "
          f"materials together ({m['train'] + m['validation']}; split "
          f"{split_text(recipe['splits'])}, the same test materials), a final fit of a "
-         "recipe chosen on validation beforehand (README, \"Trained models\")."]
+         "recipe chosen on validation beforehand (`models/README.md`)."]
         if not validates(recipe) else [])
     lines = [
         f"# {name}",
@@ -426,6 +451,7 @@ def package_property(work, out, prop, sources, hardware, pretrained_card, wall_n
         f"{m['train']} training, {m['validation']} validation (early stopping), "
         f"{m['test']} test materials.",
         *final_fit,
+        elements_text(model["training_elements"]),
         "",
         "## Recipe",
         "",
@@ -518,8 +544,8 @@ def main():
     else:
         card = json.loads((args.out / PRETRAINED / "card.json").read_text())
     for prop in [p for p in PROPERTIES if p in only]:
-        prop_card, groups = package_property(args.work, args.out, prop, sources, args.hardware, card,
-                                             wall_notes)
+        prop_card, groups = package_property(args.work, args.out, args.mmhost, prop, sources,
+                                             args.hardware, card, wall_notes)
         print(f"{prop_card['name']}: test MAE {prop_card['test_mae']:.4f} "
               f"(mean predictor {prop_card['baseline_mae']:.4f}); per source {groups}")
 

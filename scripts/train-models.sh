@@ -85,7 +85,7 @@ run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.
 # trained on 9,056 labels where band gap has 5,788, then a second stage like
 # formation energy's (new head, a third of the learning rate, 25 epochs). All but
 # formation energy's first stage run their whole cosine schedule (no early
-# stopping) (README, "Trained models").
+# stopping) (`models/README.md`, the log of how each recipe was chosen).
 fine_tune() { # fine_tune OUT PROPERTY EPOCHS SPLITS RECIPE...
     local out="$1" property="$2" epochs="$3" splits="$4"
     shift 4

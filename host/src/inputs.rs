@@ -4,6 +4,7 @@
 //! and embedded in batches. What cannot be used is listed with its reason.
 
 use std::{
+    collections::BTreeSet,
     ops::ControlFlow,
     path::{Path, PathBuf},
 };
@@ -11,8 +12,8 @@ use std::{
 use rayon::prelude::*;
 
 use mmhost_materials::{
-    records::{charge_record_from_grid, text_record},
-    MAX_GRID_POINTS,
+    records::{charge_record_from_grid, crystal_elements, text_record},
+    Element, MAX_GRID_POINTS,
 };
 use mmhost_plugin_api::Record;
 
@@ -61,6 +62,9 @@ pub struct Gathered {
     pub id: String,
     pub input: String,
     pub record: Record,
+    /// The elements of a `crystal` record's structure, read when it was gathered
+    /// (featurization replaces the record); `None` for other modalities.
+    pub elements: Option<BTreeSet<Element>>,
 }
 
 /// The records of `modality` in `inputs`, in input order, and `input: reason` for
@@ -97,6 +101,7 @@ pub fn gather(inputs: &[RawInput], modality: &str) -> (Vec<Gathered>, Vec<String
                         id: name.clone(),
                         input: name.clone(),
                         record,
+                        elements: None,
                     }),
                     Err(reason) => refused.push(format!("{name}: {reason}")),
                 }
@@ -108,6 +113,7 @@ pub fn gather(inputs: &[RawInput], modality: &str) -> (Vec<Gathered>, Vec<String
                         id: name.clone(),
                         input: name.clone(),
                         record: text_record(text),
+                        elements: None,
                     });
                 } else {
                     refused.push(wrong_kind(name, "text", modality));
@@ -137,6 +143,9 @@ pub fn gather(inputs: &[RawInput], modality: &str) -> (Vec<Gathered>, Vec<String
                 .map(|(_, id, record)| Gathered {
                     id,
                     input: name.clone(),
+                    elements: (modality == "crystal")
+                        .then(|| crystal_elements(&record))
+                        .flatten(),
                     record,
                 }),
         );

@@ -9,11 +9,13 @@
 //! | `charge`  | `charge`    | f32 `(32, 32, 32)` | ρ·V_cell on a periodic grid, index `[a][b][c]` (MultiMat's `charge_density.npy`) |
 //! | `text`    | `text`      | u8 `(bytes)`     | UTF-8 description                             |
 
+use std::collections::BTreeSet;
+
 use mmhost_plugin_api::{Array, ErrorKind, PluginError, Record};
 
 use crate::{
     resample_periodic, structure_from_pymatgen, structure_to_pymatgen, validate_structure, Dos,
-    InvalidStructure, Structure, VolumetricData,
+    Element, InvalidStructure, Structure, VolumetricData,
 };
 
 /// Field of a `crystal` record holding the structure's JSON.
@@ -87,6 +89,19 @@ pub fn structure_from_record(record: &Record) -> Result<Structure, RecordError> 
     let structure = structure_from_pymatgen(&json).map_err(|e| malformed(STRUCTURE_FIELD, e))?;
     validate_structure(&structure)?;
     Ok(structure)
+}
+
+/// The elements of the structure in a `crystal` record (`None` when it holds no
+/// readable structure).
+pub fn crystal_elements(record: &Record) -> Option<BTreeSet<Element>> {
+    let structure = structure_from_record(record).ok()?;
+    Some(
+        structure
+            .composition()
+            .into_iter()
+            .map(|(e, _)| e)
+            .collect(),
+    )
 }
 
 /// The `dos` record of a DOS.

@@ -126,6 +126,12 @@ class FinetunedModel:
         (probabilities)."""
         return self.info["task"]
 
+    @property
+    def training_elements(self) -> Optional[Dict[str, int]]:
+        """How many training materials contained each element, by symbol (``None``
+        for a model written before mmhost recorded it)."""
+        return self.info.get("training_elements")
+
     # Last of the class's properties: the name shadows the builtin below it.
     @property
     def property(self) -> str:
@@ -138,19 +144,38 @@ class FinetunedModel:
         return f"<mmhost.FinetunedModel {self.property} ({self.task}{figure}) at {self.path}>"
 
     def predict(
-        self, structures: Any, *, on_error: str = "raise", return_ids: bool = False
+        self,
+        structures: Any,
+        *,
+        on_error: str = "raise",
+        return_ids: bool = False,
+        return_rarest: bool = False,
     ) -> Any:
         """Predictions for one structure or a list: pymatgen ``Structure``, ASE
         ``Atoms``, CIF/POSCAR text or paths (a file with several structures gives
         several rows). Returns float64 ``[n]`` in the property's units (or
-        probabilities), and the material ids with ``return_ids``. A structure that
-        cannot be used raises ``ValueError`` naming it (``on_error="warn"`` or
-        ``"skip"`` predicts the rest)."""
+        probabilities), then the material ids with ``return_ids``, then with
+        ``return_rarest`` each structure's element that the fewest training
+        materials contained as ``(symbol, count)`` (``None`` when the model does not
+        record its training elements). A structure with an element no training
+        material contained is predicted with a ``UserWarning`` naming it: that
+        prediction is an extrapolation. A structure that cannot be used raises
+        ``ValueError`` naming it (``on_error="warn"`` or ``"skip"`` predicts the
+        rest)."""
         items = as_list(structures, "crystal")
-        values, _, ids, refused = self._native.predict(inputs_for("crystal", items))
+        values, _, ids, refused, rarest = self._native.predict(inputs_for("crystal", items))
         _refusals(refused, on_error, "structures")
+        unseen = [f"{i} ({r[0]})" for i, r in zip(ids, rarest) if r is not None and r[1] == 0]
+        if unseen:
+            warnings.warn(
+                f"{len(unseen)} structures contain an element that none of the model's "
+                f"training materials contained; their predictions are extrapolations: "
+                + ", ".join(unseen),
+                stacklevel=2,
+            )
         predictions = np.frombuffer(values, dtype=np.float64).copy()
-        return (predictions, ids) if return_ids else predictions
+        extra = ([ids] if return_ids else []) + ([rarest] if return_rarest else [])
+        return (predictions, *extra) if extra else predictions
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ _Path = Union[str, PathLike[str]]
 _Input = Tuple[str, str, Any]
 # (values, dim, ids, refused): float32 [rows, dim] or float64 [rows] as bytes
 _Rows = Tuple[bytes, int, List[str], List[str]]
+# _Rows and, per row, (rarest element in training, its training materials) or None
+_Predicted = Tuple[bytes, int, List[str], List[str], List[Optional[Tuple[str, int]]]]
 
 class PluginError(ImportError):
     """A plugin library that cannot be found, loaded or used."""
@@ -20,7 +22,7 @@ class MmhostError(RuntimeError):
 class FinetunedModel:
     def __init__(self, path: _Path, plugin_dirs: Sequence[_Path] = ..., config: Optional[_Path] = ...) -> None: ...
     def info_json(self) -> str: ...
-    def predict(self, items: List[_Input]) -> _Rows: ...
+    def predict(self, items: List[_Input]) -> _Predicted: ...
 
 class PretrainedModel:
     def __init__(self, path: _Path, plugin_dirs: Sequence[_Path] = ..., config: Optional[_Path] = ...) -> None: ...

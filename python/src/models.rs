@@ -24,6 +24,14 @@ use crate::{
 /// `[rows, dim]` (or float64 `[rows]` predictions), dim, the material ids, and
 /// `input: reason` for everything refused.
 type Rows = (Vec<u8>, usize, Vec<String>, Vec<String>);
+/// [`Rows`] and, per row, the rarest element in training and its training materials.
+type Predicted = (
+    Vec<u8>,
+    usize,
+    Vec<String>,
+    Vec<String>,
+    Vec<Option<(String, usize)>>,
+);
 
 /// Featurizes and embeds `items` with `encoder`; Ctrl-C stops between batches.
 fn embed_items(
@@ -93,8 +101,10 @@ impl FinetunedModel {
     }
 
     /// Predictions (label units, or probabilities) for the crystal structures in
-    /// `items`, as float64 bytes, with ids, inputs and refusals.
-    fn predict(&self, py: Python<'_>, items: Vec<InputTuple<'_>>) -> PyResult<Rows> {
+    /// `items`, as float64 bytes, with ids, refusals, and each structure's element
+    /// that the fewest training materials contained with their number (`None` for a
+    /// model that does not record them).
+    fn predict(&self, py: Python<'_>, items: Vec<InputTuple<'_>>) -> PyResult<Predicted> {
         let (z, ready, refused) =
             embed_items(py, &self.encoder, &self.featurizer, "crystal", items)?;
         let values: Vec<u8> = self
@@ -103,8 +113,15 @@ impl FinetunedModel {
             .iter()
             .flat_map(|v| v.to_ne_bytes())
             .collect();
+        let rarest = ready
+            .iter()
+            .map(|g| {
+                let rarest = self.model.rarest_element(g.elements.as_ref()?)?;
+                Some((rarest.symbol, rarest.training_materials))
+            })
+            .collect();
         let ids = ready.into_iter().map(|g| g.id).collect();
-        Ok((values, 1, ids, refused))
+        Ok((values, 1, ids, refused, rarest))
     }
 }
 

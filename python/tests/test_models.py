@@ -41,6 +41,28 @@ def test_predict_equals_the_cli_on_the_same_files(mmhost_bin, cif_dir, tmp_path)
         assert value == cli[material_id], material_id  # bit for bit: same code, same batches
 
 
+def test_an_element_no_training_material_contained_is_flagged(tmp_path):
+    """KrF2 (mp-30009) has no band-gap label, so no band-gap training material has
+    krypton; GaTe (mp-10009) gets the model's count of its rarer element."""
+    wanted = {"mp-30009", "mp-10009"}
+    with gzip.open(data_dir() / "mp" / "structures.csv.gz", "rt", newline="") as f:
+        cifs = {r["material_id"]: r["cif"] for r in csv.DictReader(f) if r["material_id"] in wanted}
+    files = []
+    for material_id, cif in sorted(cifs.items()):
+        files.append(tmp_path / f"{material_id}.cif")
+        files[-1].write_text(cif)
+    model = mmhost.load("potnet-mp-band-gap")
+    trained = model.training_elements
+    assert "Kr" not in trained and trained["Ga"] > 0 and trained["Te"] > 0
+    with pytest.warns(UserWarning, match=r"mp-30009 \(Kr\)"):
+        predicted, ids, rarest = model.predict(files, return_ids=True, return_rarest=True)
+    by_id = dict(zip(ids, rarest))
+    assert by_id["mp-30009"] == ("Kr", 0)
+    assert by_id["mp-10009"] == min([("Ga", trained["Ga"]), ("Te", trained["Te"])],
+                                    key=lambda r: r[1])
+    assert predicted.shape == (2,) and np.all(predicted >= 0.0)
+
+
 def test_shipped_model_loads_by_name_and_predicts_a_pymatgen_structure(mp_cifs):
     model = mmhost.load("potnet-mp-formation-energy")
     material_id, cif = next(iter(mp_cifs.items()))

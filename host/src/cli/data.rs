@@ -1,4 +1,4 @@
-//! `mmhost data import | info | show`.
+//! `mmhost data import | describe | info | list | show`.
 
 use std::{
     ops::ControlFlow,
@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use mmhost::{
     dataset::Dataset,
+    finetune::{element_counts, training_ids, FinetunedModel},
     import::{import_sources, FileReport, Outcome},
 };
 use mmhost_materials::{records::structure_from_record, structure_to_pymatgen, Lattice};
@@ -37,10 +38,15 @@ pub enum DataCommand {
         #[arg(long)]
         db: PathBuf,
     },
-    /// Counts per modality, label and crystal system.
+    /// Counts per modality, label and crystal system; with `--model`, the materials a
+    /// fine-tuned model trained on and how many of them contain each element.
     Info {
         #[arg(long)]
         db: PathBuf,
+        /// A model written by `mmhost finetune` on this dataset: count its training
+        /// materials (its recipe's property and split) per element.
+        #[arg(long)]
+        model: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -77,7 +83,16 @@ pub fn run(command: DataCommand) -> Result<()> {
             eprintln!("{written} descriptions generated in {}", db.display());
             Ok(())
         }
-        DataCommand::Info { db, json } => info(&db, json),
+        DataCommand::Info {
+            db,
+            model: Some(model),
+            json,
+        } => training_elements(&db, &model, json),
+        DataCommand::Info {
+            db,
+            model: None,
+            json,
+        } => info(&db, json),
         DataCommand::List { db, modality, json } => list(&db, modality.as_deref(), json),
         DataCommand::Show { db, id, json } => show(&db, &id, json),
     }
@@ -217,6 +232,46 @@ fn info(db: &Path, json: bool) -> Result<()> {
     println!("\nmaterials per crystal system:");
     for (system, n) in &summary.crystal_systems {
         println!("  {system:<14} {n:>8}");
+    }
+    Ok(())
+}
+
+/// `data info --model`: the model's training materials per element.
+fn training_elements(db: &Path, model_dir: &Path, json: bool) -> Result<()> {
+    let dataset = open_existing(db)?;
+    let model = FinetunedModel::open(model_dir)?;
+    let Some(recipe) = &model.info.outcome.recipe else {
+        bail!(
+            "{}: its model.json does not hold the recipe (written by an older mmhost), so \
+             which materials it trained on is not known",
+            model_dir.display()
+        );
+    };
+    let ids = training_ids(&dataset, recipe, model.info.task)?;
+    let counts = element_counts(&dataset, ids.iter().map(String::as_str))?;
+    if json {
+        let value = serde_json::json!({
+            "model": model_dir,
+            "property": recipe.property,
+            "training_materials": ids.len(),
+            "elements": counts,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    println!(
+        "{}: {} training materials ({}) in {}, {} elements",
+        model_dir.display(),
+        ids.len(),
+        recipe.property,
+        db.display(),
+        counts.len()
+    );
+    let mut by_count: Vec<(&String, &usize)> = counts.iter().collect();
+    by_count.sort_by_key(|(symbol, n)| (std::cmp::Reverse(**n), *symbol));
+    println!("\ntraining materials per element:");
+    for (symbol, n) in by_count {
+        println!("  {symbol:<3} {n:>8}");
     }
     Ok(())
 }

@@ -1,13 +1,13 @@
 //! `mmhost finetune` and `mmhost predict`.
 
-use std::{fmt::Write as _, ops::ControlFlow, path::PathBuf};
+use std::{collections::BTreeMap, fmt::Write as _, ops::ControlFlow, path::PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use mmhost::{
     finetune::{
         finetune, EpochLine, FinetuneRequest, FinetuneSpec, FinetuneStart, FinetunedModel,
-        LrSchedule, RegressionLoss, Task, TestMetrics,
+        LrSchedule, RarestElement, RegressionLoss, Task, TestMetrics,
     },
     import::files_under,
     inputs::{self, RawInput},
@@ -192,6 +192,14 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
     Ok(())
 }
 
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
 fn describe(m: &TestMetrics) -> String {
     match (m.mae, m.accuracy) {
         (Some(mae), _) => format!(
@@ -219,7 +227,9 @@ pub struct PredictArgs {
     /// pymatgen or Materials Project JSON/JSONL (.gz allowed).
     #[arg(long, required = true, num_args = 1..)]
     pub input: Vec<PathBuf>,
-    /// CSV to write: material_id, source file, prediction.
+    /// CSV to write: material_id, source file, prediction, and the structure's
+    /// element that the fewest of the model's training materials contained, with
+    /// their number (0: an element the model never trained on).
     #[arg(long)]
     pub output: PathBuf,
 }
@@ -248,16 +258,33 @@ pub fn run_predict(args: PredictArgs, search: PluginSearch, device: Option<&str>
         .unwrap_or_default();
     let property = &model.info.property;
     let mut csv = match model.info.task {
-        Task::Regression => format!("material_id,file,predicted_{property}\n"),
-        Task::Classification => format!("material_id,file,probability_{property},{property}\n"),
+        Task::Regression => format!("material_id,file,predicted_{property}"),
+        Task::Classification => format!("material_id,file,probability_{property},{property}"),
     };
+    csv.push_str(",rarest_element,rarest_element_training_materials\n");
+    // Elements no training material had, with the number of structures containing each.
+    let mut unseen: BTreeMap<&str, usize> = BTreeMap::new();
     for (input, value) in ready.iter().zip(model.predict(&z)) {
         let file = input.input.replace(',', ";");
         let id = &input.id;
         let _ = match model.info.task {
-            Task::Regression => writeln!(csv, "{id},{file},{value}"),
-            Task::Classification => writeln!(csv, "{id},{file},{value},{}", u8::from(value > 0.5)),
+            Task::Regression => write!(csv, "{id},{file},{value}"),
+            Task::Classification => write!(csv, "{id},{file},{value},{}", u8::from(value > 0.5)),
         };
+        let rarest = input
+            .elements
+            .as_ref()
+            .and_then(|e| model.rarest_element(e));
+        let _ = match &rarest {
+            Some(RarestElement {
+                symbol,
+                training_materials,
+            }) => writeln!(csv, ",{symbol},{training_materials}"),
+            None => writeln!(csv, ",,"),
+        };
+        for element in input.elements.iter().flat_map(|e| model.unseen_elements(e)) {
+            *unseen.entry(element.symbol()).or_default() += 1;
+        }
     }
     mmhost::atomic::write(&args.output, csv.as_bytes())
         .with_context(|| format!("writing {}", args.output.display()))?;
@@ -270,5 +297,22 @@ pub fn run_predict(args: PredictArgs, search: PluginSearch, device: Option<&str>
         args.output.display(),
         refused.len()
     );
+    if !unseen.is_empty() {
+        let listed: Vec<String> = unseen
+            .iter()
+            .map(|(symbol, n)| format!("{symbol} ({n} structure{})", plural(*n)))
+            .collect();
+        eprintln!(
+            "note: elements that none of this model's training materials contained: {}; \
+             predictions for those structures are extrapolations \
+             (rarest_element_training_materials = 0 in the CSV)",
+            listed.join(", ")
+        );
+    } else if model.info.training_elements.is_none() {
+        eprintln!(
+            "note: this model does not record its training materials' elements \
+             (written before mmhost recorded them), so the rarest_element columns are empty"
+        );
+    }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! featurized into the dataset's cache, split into train, validation and test, and
 //! the standardization of regression targets.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use super::{evaluate::Scaling, FinetuneError, FinetuneSpec, Task};
 use crate::{
@@ -30,7 +30,7 @@ pub(super) fn labelled_splits(
     threads: usize,
     progress: bool,
 ) -> Result<LabelledSplits, FinetuneError> {
-    let mut labelled = labelled_materials(dataset, source, &spec.property, task)?;
+    let mut labelled = labelled_materials(dataset, &source.available, &spec.property, task)?;
     let ids: Vec<String> = labelled.iter().map(|(id, _)| id.clone()).collect();
     let mut shown = CountProgress::new("featurizing crystal structures", ids.len(), progress);
     let report = fill_cache(
@@ -84,6 +84,25 @@ pub(super) fn labelled_splits(
     Ok(splits)
 }
 
+/// The ids of the materials a fine-tuning of `spec` trains on: those with a
+/// structure and the property in its training split. The same as the fine-tuning's
+/// own list unless the crystal featurizer refused some structures (the fine-tuning
+/// leaves them out; this list keeps them).
+pub fn training_ids(
+    dataset: &Dataset,
+    spec: &FinetuneSpec,
+    task: Task,
+) -> Result<Vec<String>, FinetuneError> {
+    let available: HashSet<String> = dataset.ids_with("crystal")?.into_iter().collect();
+    Ok(
+        labelled_materials(dataset, &available, &spec.property, task)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .filter(|id| split_of(id, spec.split_seed, spec.splits) == Split::Train)
+            .collect(),
+    )
+}
+
 /// Regression targets are standardized with the training statistics;
 /// classification targets stay 0/1.
 pub(super) fn standardization(task: Task, train: &[(String, f64)], floor: Option<f64>) -> Scaling {
@@ -108,11 +127,11 @@ pub(super) fn standardization(task: Task, train: &[(String, f64)], floor: Option
     }
 }
 
-/// `(id, label)` of every material with a crystal record and a value of `property`;
-/// for classification, every label must be 0 or 1.
+/// `(id, label)` of every material in `available` (those with the encoder's input
+/// record) with a value of `property`; for classification, every label must be 0 or 1.
 fn labelled_materials(
     dataset: &Dataset,
-    source: &ModalitySource,
+    available: &HashSet<String>,
     property: &str,
     task: Task,
 ) -> Result<Vec<(String, f64)>, FinetuneError> {
@@ -123,7 +142,7 @@ fn labelled_materials(
             continue;
         };
         known.extend(material.labels.keys().cloned());
-        if !source.available.contains(&id) {
+        if !available.contains(&id) {
             continue;
         }
         let value = match (property, material.labels.get(property)) {

@@ -19,6 +19,7 @@
 //! FT/model.json, crystal.safetensors, test_predictions.csv, parity.png (see `model`)
 //! ```
 
+mod coverage;
 mod curves;
 mod evaluate;
 mod materials;
@@ -36,6 +37,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use coverage::{element_counts, rarest_element, unseen_elements, ElementCounts, RarestElement};
+pub use materials::training_ids;
 pub use metrics::{classification_metrics, regression_metrics, TestMetrics};
 pub use model::{FinetunedModel, ModelInfo, Task};
 pub use record::{EpochLine, MetricsLine, StepLine};

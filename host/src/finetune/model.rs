@@ -2,22 +2,29 @@
 //!
 //! ```text
 //! FT/config.toml               the configuration its crystal encoder was built with
-//! FT/model.json                property, task, label scaling, floor, head, test metrics
+//! FT/model.json                property, task, label scaling, floor, head, test metrics,
+//!                              training materials per element
 //! FT/crystal.safetensors       encoder weights of the best validation epoch
 //! FT/test_predictions.csv      material_id, true value, prediction on the test split
 //! FT/parity.png                prediction against truth on the test split (regression)
 //! ```
 
 use std::{
+    collections::BTreeSet,
     fmt::Write as _,
     fs, io,
     path::{Path, PathBuf},
 };
 
+use mmhost_materials::Element;
 use plotters::style::RGBColor;
 use serde::{Deserialize, Serialize};
 
-use super::{evaluate::Scaling, FinetuneOutcome};
+use super::{
+    coverage::{rarest_element, unseen_elements, ElementCounts, RarestElement},
+    evaluate::Scaling,
+    FinetuneOutcome,
+};
 use crate::{
     atomic,
     dataset::IS_METAL,
@@ -67,6 +74,10 @@ pub struct ModelInfo {
     /// was recorded; those load with any version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<SavedEncoder>,
+    /// Training materials containing each element (absent in models written before
+    /// it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_elements: Option<ElementCounts>,
 }
 
 impl ModelInfo {
@@ -202,6 +213,22 @@ impl FinetunedModel {
     /// Predictions (label units, or probabilities) for embeddings `z`.
     pub fn predict(&self, z: &[f32]) -> Vec<f64> {
         outputs(&self.info.head, z, &self.info.scaling())
+    }
+
+    /// The element of `elements` that the fewest of this model's training materials
+    /// contained (`None` for a model that does not record them).
+    pub fn rarest_element(&self, elements: &BTreeSet<Element>) -> Option<RarestElement> {
+        rarest_element(elements, self.info.training_elements.as_ref()?)
+    }
+
+    /// The elements of `elements` that none of this model's training materials
+    /// contained (none for a model that does not record them).
+    pub fn unseen_elements(&self, elements: &BTreeSet<Element>) -> Vec<Element> {
+        self.info
+            .training_elements
+            .as_ref()
+            .map(|counts| unseen_elements(elements, counts))
+            .unwrap_or_default()
     }
 }
 

@@ -6,6 +6,7 @@ use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Instant};
 use mmhost_plugin_api::Embeddings;
 
 use super::{
+    coverage::element_counts,
     evaluate::{Evaluator, Predictions, Scaling},
     io_at,
     materials::{labelled_splits, standardization, LabelledSplits},
@@ -424,6 +425,10 @@ impl FineTuning {
             head: best.head,
             outcome: outcome.clone(),
             encoder: self.state.encoders.first().cloned(),
+            training_elements: Some(element_counts(
+                &self.dataset,
+                self.splits.train.iter().map(|(id, _)| id.as_str()),
+            )?),
         };
         let out = self.run.root().to_path_buf();
         model::write(

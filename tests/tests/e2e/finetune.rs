@@ -58,6 +58,28 @@ fn finetuned_formation_energies_beat_the_mean_and_predict_new_structures() {
     ] {
         assert!(model.join(file).is_file(), "{file}");
     }
+    // model.json counts the training materials per element, as `data info --model`
+    // counts them from the dataset.
+    let info: Value = serde_json::from_slice(&fs::read(model.join("model.json")).unwrap()).unwrap();
+    let training_elements = &info["training_elements"];
+    let counted = stdout_json(&mmhost_ok(&[
+        "data",
+        "info",
+        "--db",
+        path(&db),
+        "--model",
+        path(&model),
+        "--json",
+    ]));
+    assert_eq!(counted["training_materials"], outcome["materials"]["train"]);
+    assert_eq!(&counted["elements"], training_elements);
+    let per_element: u64 = training_elements
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert!(per_element >= outcome["materials"]["train"].as_u64().unwrap());
 
     // Predict the 200 Materials Project documents; a non-structure file is listed
     // with its reason and the rest is predicted.
@@ -84,16 +106,34 @@ fn finetuned_formation_energies_beat_the_mean_and_predict_new_structures() {
         .into_iter()
         .map(|m| (m.id.clone(), m.labels["formation_energy_per_atom"]))
         .collect();
-    let rows: Vec<(String, f64)> = fs::read_to_string(&csv)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let cells: Vec<&str> = l.split(',').collect();
-            (cells[0].to_string(), cells[2].parse().unwrap())
-        })
+    let table = fs::read_to_string(&csv).unwrap();
+    let cells: Vec<Vec<&str>> = table.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        cells[0][3..],
+        ["rarest_element", "rarest_element_training_materials"]
+    );
+    let rows: Vec<(String, f64)> = cells[1..]
+        .iter()
+        .map(|c| (c[0].to_string(), c[2].parse().unwrap()))
         .collect();
     assert_eq!(rows.len(), 200);
+    // Each structure's rarest element with the model's own count of it; elements the
+    // demo's few training materials never had (count 0) are named on stderr.
+    for row in &cells[1..] {
+        let (symbol, count) = (row[3], row[4].parse::<u64>().unwrap());
+        assert_eq!(
+            count,
+            training_elements[symbol].as_u64().unwrap_or(0),
+            "{row:?}"
+        );
+        if count == 0 {
+            assert!(
+                stderr.contains(&format!(" {symbol} (")),
+                "{symbol}: {stderr}"
+            );
+        }
+    }
+    assert!(cells[1..].iter().any(|row| row[4] == "0"), "{table}");
     let n = rows.len() as f64;
     let mean = truth.values().sum::<f64>() / truth.len() as f64;
     let model_mae = rows

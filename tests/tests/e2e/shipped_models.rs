@@ -40,6 +40,28 @@ fn column(csv_path: &Path, column: &str) -> Vec<(String, f64)> {
         .collect()
 }
 
+/// `mmhost predict` with `model` on the `mp/` materials `ids` (a CSV of their CIFs
+/// beside `output`), writing `output`.
+fn predict_mp_materials(model: &Path, ids: &[String], output: &Path) -> std::process::Output {
+    let structures = cifs(ids);
+    let input = output.with_file_name("structures.csv");
+    let mut writer = csv::Writer::from_path(&input).unwrap();
+    writer.write_record(["material_id", "cif"]).unwrap();
+    for id in ids {
+        writer.write_record([id, &structures[id]]).unwrap();
+    }
+    writer.flush().unwrap();
+    mmhost_ok(&[
+        "predict",
+        "--model",
+        path(model),
+        "--input",
+        path(&input),
+        "--output",
+        path(output),
+    ])
+}
+
 #[test]
 fn the_shipped_models_are_listed_and_load() {
     let models = repo_root().join("models");
@@ -104,25 +126,8 @@ fn predicts_what_its_card_reports(model: &str, property: &str) -> Vec<f64> {
     let packaged = column(&model.join("test_predictions.csv"), &column_name);
     let sample: Vec<(String, f64)> = packaged.into_iter().step_by(50).collect();
     let ids: Vec<String> = sample.iter().map(|(id, _)| id.clone()).collect();
-    let structures = cifs(&ids);
-    let dir = scratch_dir(&format!("shipped-{property}"));
-    let input = dir.join("structures.csv");
-    let mut writer = csv::Writer::from_path(&input).unwrap();
-    writer.write_record(["material_id", "cif"]).unwrap();
-    for id in &ids {
-        writer.write_record([id, &structures[id]]).unwrap();
-    }
-    writer.flush().unwrap();
-    let output = dir.join("predictions.csv");
-    mmhost_ok(&[
-        "predict",
-        "--model",
-        path(&model),
-        "--input",
-        path(&input),
-        "--output",
-        path(&output),
-    ]);
+    let output = scratch_dir(&format!("shipped-{property}")).join("predictions.csv");
+    predict_mp_materials(&model, &ids, &output);
     let predicted: HashMap<String, f64> = column(&output, &column_name).into_iter().collect();
     assert_eq!(predicted.len(), sample.len());
     for (id, want) in &sample {
@@ -130,6 +135,42 @@ fn predicts_what_its_card_reports(model: &str, property: &str) -> Vec<f64> {
         assert!((got - want).abs() < 1e-4, "{id}: {got} vs {want}");
     }
     sample.iter().map(|(id, _)| predicted[id]).collect()
+}
+
+/// A structure with an element that none of a model's training materials contained
+/// is predicted and flagged: KrF₂ (mp-30009) has no band-gap label, and no
+/// band-gap training material has krypton; GaTe (mp-10009) is flagged with the
+/// model's count of its rarer element.
+#[test]
+fn an_element_the_band_gap_model_never_trained_on_is_flagged() {
+    let model = repo_root().join("models/potnet-mp-band-gap");
+    let info: Value =
+        serde_json::from_str(&fs::read_to_string(model.join("model.json")).unwrap()).unwrap();
+    let trained = &info["training_elements"];
+    assert!(trained.get("Kr").is_none(), "{trained}");
+    let ids = ["mp-30009".to_string(), "mp-10009".to_string()];
+    let output = scratch_dir("shipped-unseen-element").join("predictions.csv");
+    let out = predict_mp_materials(&model, &ids, &output);
+    let stderr = stderr_text(&out);
+    assert!(stderr.contains("Kr (1 structure)"), "{stderr}");
+    assert!(!stderr.contains("Ga ("), "{stderr}");
+    let mut reader = csv::Reader::from_path(&output).unwrap();
+    let rows: HashMap<String, (String, u64)> = reader
+        .records()
+        .map(Result::unwrap)
+        .map(|r| (r[0].to_string(), (r[3].to_string(), r[4].parse().unwrap())))
+        .collect();
+    assert_eq!(rows["mp-30009"], ("Kr".to_string(), 0));
+    let (ga, te) = (
+        trained["Ga"].as_u64().unwrap(),
+        trained["Te"].as_u64().unwrap(),
+    );
+    let rarer = if ga <= te {
+        ("Ga".to_string(), ga)
+    } else {
+        ("Te".to_string(), te)
+    };
+    assert_eq!(rows["mp-10009"], rarer);
 }
 
 /// A copy of the formation-energy model in `copy` whose model.json says its
