@@ -351,7 +351,9 @@ def training_elements(mmhost, run, db, model):
     """Training materials per element of the fine-tuning in `run` (`mmhost data info
     --model`), checked against the number of training materials it reported."""
     out = subprocess.run([mmhost, "data", "info", "--db", str(db), "--model", str(run), "--json"],
-                         check=True, capture_output=True, text=True)
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{run}: `mmhost data info --model` failed: {out.stderr.strip()}")
     info = json.loads(out.stdout)
     trained = model["outcome"]["materials"]["train"]
     if info["training_materials"] != trained:

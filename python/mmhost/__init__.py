@@ -128,8 +128,8 @@ class FinetunedModel:
 
     @property
     def training_elements(self) -> Optional[Dict[str, int]]:
-        """How many training materials contained each element, by symbol (``None``
-        for a model written before mmhost recorded it)."""
+        """How many materials of the fine-tuning's training split contained each
+        element, by symbol (``None`` for a model written before mmhost recorded it)."""
         return self.info.get("training_elements")
 
     # Last of the class's properties: the name shadows the builtin below it.
@@ -157,20 +157,22 @@ class FinetunedModel:
         probabilities), then the material ids with ``return_ids``, then with
         ``return_rarest`` each structure's element that the fewest training
         materials contained as ``(symbol, count)`` (``None`` when the model does not
-        record its training elements). A structure with an element no training
-        material contained is predicted with a ``UserWarning`` naming it: that
-        prediction is an extrapolation. A structure that cannot be used raises
-        ``ValueError`` naming it (``on_error="warn"`` or ``"skip"`` predicts the
-        rest)."""
+        record its training elements). A structure with elements no training
+        material contained is predicted with a ``UserWarning`` naming them. A
+        structure that cannot be used raises ``ValueError`` naming it
+        (``on_error="warn"`` or ``"skip"`` predicts the rest)."""
         items = as_list(structures, "crystal")
-        values, _, ids, refused, rarest = self._native.predict(inputs_for("crystal", items))
+        values, _, ids, refused, rarest, unseen = self._native.predict(
+            inputs_for("crystal", items)
+        )
         _refusals(refused, on_error, "structures")
-        unseen = [f"{i} ({r[0]})" for i, r in zip(ids, rarest) if r is not None and r[1] == 0]
-        if unseen:
+        flagged = [f"{i} ({' '.join(u)})" for i, u in zip(ids, unseen) if u]
+        if flagged:
+            many = len(flagged) > 1
             warnings.warn(
-                f"{len(unseen)} structures contain an element that none of the model's "
-                f"training materials contained; their predictions are extrapolations: "
-                + ", ".join(unseen),
+                f"{len(flagged)} structure{'s' if many else ''} contain{'' if many else 's'} "
+                "elements that none of the model's training materials contained, so no "
+                "labelled example of them informs the prediction: " + ", ".join(flagged),
                 stacklevel=2,
             )
         predictions = np.frombuffer(values, dtype=np.float64).copy()

@@ -10,8 +10,11 @@ _Path = Union[str, PathLike[str]]
 _Input = Tuple[str, str, Any]
 # (values, dim, ids, refused): float32 [rows, dim] or float64 [rows] as bytes
 _Rows = Tuple[bytes, int, List[str], List[str]]
-# _Rows and, per row, (rarest element in training, its training materials) or None
-_Predicted = Tuple[bytes, int, List[str], List[str], List[Optional[Tuple[str, int]]]]
+# _Rows and, per row, (rarest element in training, its training materials) or None,
+# and the elements no training material contained
+_Predicted = Tuple[
+    bytes, int, List[str], List[str], List[Optional[Tuple[str, int]]], List[List[str]]
+]
 
 class PluginError(ImportError):
     """A plugin library that cannot be found, loaded or used."""

@@ -24,13 +24,15 @@ use crate::{
 /// `[rows, dim]` (or float64 `[rows]` predictions), dim, the material ids, and
 /// `input: reason` for everything refused.
 type Rows = (Vec<u8>, usize, Vec<String>, Vec<String>);
-/// [`Rows`] and, per row, the rarest element in training and its training materials.
+/// [`Rows`] and, per row, the rarest element in training with its training materials,
+/// and the elements no training material contained.
 type Predicted = (
     Vec<u8>,
     usize,
     Vec<String>,
     Vec<String>,
     Vec<Option<(String, usize)>>,
+    Vec<Vec<String>>,
 );
 
 /// Featurizes and embeds `items` with `encoder`; Ctrl-C stops between batches.
@@ -101,9 +103,9 @@ impl FinetunedModel {
     }
 
     /// Predictions (label units, or probabilities) for the crystal structures in
-    /// `items`, as float64 bytes, with ids, refusals, and each structure's element
-    /// that the fewest training materials contained with their number (`None` for a
-    /// model that does not record them).
+    /// `items`, as float64 bytes, with ids, refusals, each structure's element that
+    /// the fewest training materials contained with their number (`None` for a model
+    /// that does not record them), and its elements that none of them contained.
     fn predict(&self, py: Python<'_>, items: Vec<InputTuple<'_>>) -> PyResult<Predicted> {
         let (z, ready, refused) =
             embed_items(py, &self.encoder, &self.featurizer, "crystal", items)?;
@@ -120,8 +122,18 @@ impl FinetunedModel {
                 Some((rarest.symbol, rarest.training_materials))
             })
             .collect();
+        let unseen = ready
+            .iter()
+            .map(|g| {
+                g.elements
+                    .iter()
+                    .flat_map(|e| self.model.unseen_elements(e))
+                    .map(|e| e.symbol().to_string())
+                    .collect()
+            })
+            .collect();
         let ids = ready.into_iter().map(|g| g.id).collect();
-        Ok((values, 1, ids, refused, rarest))
+        Ok((values, 1, ids, refused, rarest, unseen))
     }
 }
 

@@ -248,10 +248,21 @@ fn training_elements(db: &Path, model_dir: &Path, json: bool) -> Result<()> {
         );
     };
     let ids = training_ids(&dataset, recipe, model.info.task)?;
+    let trained = model.info.outcome.materials.train;
+    if ids.len() != trained {
+        eprintln!(
+            "note: {} gives {} training materials for this model's recipe, but it trained on \
+             {trained}: is this the dataset it was fine-tuned on ({})? (structures its \
+             featurizer refused are counted here and were left out there)",
+            db.display(),
+            ids.len(),
+            recipe.db.display()
+        );
+    }
     let counts = element_counts(&dataset, ids.iter().map(String::as_str))?;
     if json {
         let value = serde_json::json!({
-            "model": model_dir,
+            "model": model_dir.display().to_string(),
             "property": recipe.property,
             "training_materials": ids.len(),
             "elements": counts,

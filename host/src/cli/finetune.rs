@@ -227,9 +227,10 @@ pub struct PredictArgs {
     /// pymatgen or Materials Project JSON/JSONL (.gz allowed).
     #[arg(long, required = true, num_args = 1..)]
     pub input: Vec<PathBuf>,
-    /// CSV to write: material_id, source file, prediction, and the structure's
-    /// element that the fewest of the model's training materials contained, with
-    /// their number (0: an element the model never trained on).
+    /// CSV to write: material_id, source file, prediction (a classifier: probability
+    /// and class), and the structure's element that the fewest of the model's
+    /// training materials contained, with their number (0: none had it; both empty
+    /// for a model that does not record its training elements).
     #[arg(long)]
     pub output: PathBuf,
 }
@@ -304,7 +305,7 @@ pub fn run_predict(args: PredictArgs, search: PluginSearch, device: Option<&str>
             .collect();
         eprintln!(
             "note: elements that none of this model's training materials contained: {}; \
-             predictions for those structures are extrapolations \
+             no labelled example of them informs those predictions \
              (rarest_element_training_materials = 0 in the CSV)",
             listed.join(", ")
         );

@@ -1,12 +1,12 @@
-//! Element coverage of a fine-tuned model: how many of its training materials contain
-//! each element, and, for a structure to predict, the structure's element that the
-//! fewest training materials contained. A prediction for a structure with an element
-//! no training material had is an extrapolation the model never learned for.
+//! Element coverage of a fine-tuned model: how many materials of its training split
+//! contain each element (that fine-tuning's own split, not those of an earlier stage
+//! it started from or of the pretraining), and, for a structure to predict, the
+//! structure's element that the fewest of them contained. A structure with an element
+//! none of them had is predicted without one labelled example of that element.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use mmhost_materials::{records::crystal_elements, Element};
-use serde::{Deserialize, Serialize};
 
 use crate::dataset::{Dataset, DatasetError};
 
@@ -33,10 +33,10 @@ pub fn element_counts<'a>(
 }
 
 /// A structure's element that the fewest training materials contained.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RarestElement {
     pub symbol: String,
-    /// Training materials containing it (0: none, the prediction extrapolates).
+    /// Training materials containing it (0: none had it).
     pub training_materials: usize,
 }
 

@@ -74,8 +74,9 @@ pub struct ModelInfo {
     /// was recorded; those load with any version).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoder: Option<SavedEncoder>,
-    /// Training materials containing each element (absent in models written before
-    /// it was recorded).
+    /// Materials of this fine-tuning's training split containing each element, by
+    /// symbol (not those of an earlier stage it started from; absent in models
+    /// written before it was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_elements: Option<ElementCounts>,
 }

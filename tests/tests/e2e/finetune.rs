@@ -185,6 +185,32 @@ fn metal_classification_reports_accuracy_and_roc_auc() {
         accuracy > majority + 0.05,
         "accuracy {accuracy} vs majority class {majority}"
     );
+    // `predict` writes a probability and a class, then the rarest element's columns.
+    let csv = dir.join("metals.csv");
+    mmhost_ok(&[
+        "predict",
+        "--model",
+        path(&dir.join("ft")),
+        "--input",
+        path(&data_dir().join("samples/mp-docs/mp_summary_docs.jsonl.gz")),
+        "--output",
+        path(&csv),
+    ]);
+    let table = fs::read_to_string(&csv).unwrap();
+    let mut lines = table.lines();
+    assert_eq!(
+        lines.next(),
+        Some("material_id,file,probability_is_metal,is_metal,rarest_element,rarest_element_training_materials")
+    );
+    for line in lines {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells.len(), 6, "{line}");
+        assert!(
+            ["0", "1"].contains(&cells[3]) && !cells[4].is_empty(),
+            "{line}"
+        );
+        cells[5].parse::<u64>().unwrap();
+    }
     // An unknown property names the labels there are.
     let out = mmhost(&[
         "finetune",
