@@ -236,4 +236,17 @@ fn bundled_demo_dataset_imports_and_stays_small() {
         text.starts_with("GaTe (Ga4Te4) crystallizes in the hexagonal P6_3/mmc space group"),
         "{text}"
     );
+    drop(dataset);
+
+    // A reader that closes the pipe early (`mmhost data list | head`) ends the
+    // listing quietly, without a panic: the pipe is closed before mmhost writes.
+    let mut child = mmhost_command(&["data", "list", "--db", path(&db)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = stderr_text(&out);
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
