@@ -1,6 +1,6 @@
 //! `mmhost finetune` and `mmhost predict`.
 
-use std::{collections::BTreeMap, fmt::Write as _, ops::ControlFlow, path::PathBuf};
+use std::{collections::BTreeMap, ops::ControlFlow, path::PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -258,36 +258,40 @@ pub fn run_predict(args: PredictArgs, search: PluginSearch, device: Option<&str>
         .context("embedding structures")?
         .unwrap_or_default();
     let property = &model.info.property;
-    let mut csv = match model.info.task {
-        Task::Regression => format!("material_id,file,predicted_{property}"),
-        Task::Classification => format!("material_id,file,probability_{property},{property}"),
-    };
-    csv.push_str(",rarest_element,rarest_element_training_materials\n");
+    let mut header = vec!["material_id".to_string(), "file".to_string()];
+    header.extend(match model.info.task {
+        Task::Regression => vec![format!("predicted_{property}")],
+        Task::Classification => vec![format!("probability_{property}"), property.clone()],
+    });
+    header.extend(["rarest_element", "rarest_element_training_materials"].map(String::from));
+    // Quoted where a field needs it: ids and paths may hold commas or quotes.
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record(&header)?;
     // Elements no training material had, with the number of structures containing each.
     let mut unseen: BTreeMap<&str, usize> = BTreeMap::new();
     for (input, value) in ready.iter().zip(model.predict(&z)) {
-        let file = input.input.replace(',', ";");
-        let id = &input.id;
-        let _ = match model.info.task {
-            Task::Regression => write!(csv, "{id},{file},{value}"),
-            Task::Classification => write!(csv, "{id},{file},{value},{}", u8::from(value > 0.5)),
-        };
+        let mut row = vec![input.id.clone(), input.input.clone(), value.to_string()];
+        if model.info.task == Task::Classification {
+            row.push(u8::from(value > 0.5).to_string());
+        }
         let rarest = input
             .elements
             .as_ref()
             .and_then(|e| model.rarest_element(e));
-        let _ = match &rarest {
+        row.extend(match rarest {
             Some(RarestElement {
                 symbol,
                 training_materials,
-            }) => writeln!(csv, ",{symbol},{training_materials}"),
-            None => writeln!(csv, ",,"),
-        };
+            }) => [symbol, training_materials.to_string()],
+            None => [String::new(), String::new()],
+        });
+        csv.write_record(&row)?;
         for element in input.elements.iter().flat_map(|e| model.unseen_elements(e)) {
             *unseen.entry(element.symbol()).or_default() += 1;
         }
     }
-    mmhost::atomic::write(&args.output, csv.as_bytes())
+    let csv = csv.into_inner().context("writing the predictions CSV")?;
+    mmhost::atomic::write(&args.output, &csv)
         .with_context(|| format!("writing {}", args.output.display()))?;
     for r in &refused {
         eprintln!("not predicted: {r}");

@@ -11,7 +11,6 @@
 
 use std::{
     collections::BTreeSet,
-    fmt::Write as _,
     fs, io,
     path::{Path, PathBuf},
 };
@@ -129,11 +128,22 @@ pub fn write(
     atomic::write(&crystal, weights)?;
     let toml = toml::to_string(settings).map_err(io::Error::other)?;
     atomic::write(&config, toml.as_bytes())?;
-    let mut csv = format!("material_id,{0},predicted_{0}\n", info.property);
+    // Quoted where a field needs it: ids may hold commas or quotes.
+    let mut csv = csv::Writer::from_writer(Vec::new());
+    csv.write_record([
+        "material_id".to_string(),
+        info.property.clone(),
+        format!("predicted_{}", info.property),
+    ])
+    .map_err(io::Error::other)?;
     for ((id, t), p) in ids.iter().zip(truth).zip(predicted) {
-        let _ = writeln!(csv, "{id},{t},{p}");
+        csv.write_record([id.clone(), t.to_string(), p.to_string()])
+            .map_err(io::Error::other)?;
     }
-    atomic::write(&dir.join("test_predictions.csv"), csv.as_bytes())?;
+    let csv = csv
+        .into_inner()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    atomic::write(&dir.join("test_predictions.csv"), &csv)?;
     if info.task == Task::Regression {
         let points: Vec<(f64, f64)> = truth
             .iter()

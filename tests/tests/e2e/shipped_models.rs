@@ -173,6 +173,35 @@ fn an_element_the_band_gap_model_never_trained_on_is_flagged() {
     assert_eq!(rows["mp-10009"], rarer);
 }
 
+/// Ids and file names with commas and quotes come back intact in predict's CSV.
+#[test]
+fn predictions_keep_ids_with_commas_and_quotes() {
+    let id = "GaTe, \"layered\"";
+    let cif = &cifs(&["mp-10009".to_string()])["mp-10009"];
+    let dir = scratch_dir("shipped-quoted-ids");
+    let input = dir.join("a, b.csv");
+    let mut writer = csv::Writer::from_path(&input).unwrap();
+    writer.write_record(["material_id", "cif"]).unwrap();
+    writer.write_record([id, cif]).unwrap();
+    writer.flush().unwrap();
+    let output = dir.join("predictions.csv");
+    mmhost_ok(&[
+        "predict",
+        "--model",
+        path(&repo_root().join(FORMATION)),
+        "--input",
+        path(&input),
+        "--output",
+        path(&output),
+    ]);
+    let mut reader = csv::Reader::from_path(&output).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((&rows[0][0], &rows[0][1]), (id, path(&input)));
+    assert_eq!(rows[0].len(), 5);
+    rows[0][2].parse::<f64>().unwrap();
+}
+
 /// A copy of the formation-energy model in `copy` whose model.json says its
 /// encoder was trained with plugin version 0.0.9.
 fn formation_model_of_plugin_version_0_0_9(copy: &Path) {
