@@ -83,16 +83,10 @@ pub fn run(command: DataCommand) -> Result<()> {
             eprintln!("{written} descriptions generated in {}", db.display());
             Ok(())
         }
-        DataCommand::Info {
-            db,
-            model: Some(model),
-            json,
-        } => training_elements(&db, &model, json),
-        DataCommand::Info {
-            db,
-            model: None,
-            json,
-        } => info(&db, json),
+        DataCommand::Info { db, model, json } => match model {
+            Some(model) => training_elements(&db, &model, json),
+            None => info(&db, json),
+        },
         DataCommand::List { db, modality, json } => list(&db, modality.as_deref(), json),
         DataCommand::Show { db, id, json } => show(&db, &id, json),
     }

@@ -44,11 +44,30 @@ fn column(csv_path: &Path, column: &str) -> Vec<(String, f64)> {
 /// beside `output`), writing `output`.
 fn predict_mp_materials(model: &Path, ids: &[String], output: &Path) -> std::process::Output {
     let structures = cifs(ids);
-    let input = output.with_file_name("structures.csv");
-    let mut writer = csv::Writer::from_path(&input).unwrap();
+    let rows: Vec<(&str, &str)> = ids
+        .iter()
+        .map(|id| (id.as_str(), structures[id].as_str()))
+        .collect();
+    predict_cif_table(
+        model,
+        &rows,
+        &output.with_file_name("structures.csv"),
+        output,
+    )
+}
+
+/// `mmhost predict` with `model` on a CSV `input` it writes first, one row per
+/// `(material_id, cif)` of `rows`, writing `output`.
+fn predict_cif_table(
+    model: &Path,
+    rows: &[(&str, &str)],
+    input: &Path,
+    output: &Path,
+) -> std::process::Output {
+    let mut writer = csv::Writer::from_path(input).unwrap();
     writer.write_record(["material_id", "cif"]).unwrap();
-    for id in ids {
-        writer.write_record([id, &structures[id]]).unwrap();
+    for (id, cif) in rows {
+        writer.write_record([id, cif]).unwrap();
     }
     writer.flush().unwrap();
     mmhost_ok(&[
@@ -56,7 +75,7 @@ fn predict_mp_materials(model: &Path, ids: &[String], output: &Path) -> std::pro
         "--model",
         path(model),
         "--input",
-        path(&input),
+        path(input),
         "--output",
         path(output),
     ])
@@ -179,21 +198,8 @@ fn predictions_keep_ids_with_commas_and_quotes() {
     let id = "GaTe, \"layered\"";
     let cif = &cifs(&["mp-10009".to_string()])["mp-10009"];
     let dir = scratch_dir("shipped-quoted-ids");
-    let input = dir.join("a, b.csv");
-    let mut writer = csv::Writer::from_path(&input).unwrap();
-    writer.write_record(["material_id", "cif"]).unwrap();
-    writer.write_record([id, cif]).unwrap();
-    writer.flush().unwrap();
-    let output = dir.join("predictions.csv");
-    mmhost_ok(&[
-        "predict",
-        "--model",
-        path(&repo_root().join(FORMATION)),
-        "--input",
-        path(&input),
-        "--output",
-        path(&output),
-    ]);
+    let (input, output) = (dir.join("a, b.csv"), dir.join("predictions.csv"));
+    predict_cif_table(&repo_root().join(FORMATION), &[(id, cif)], &input, &output);
     let mut reader = csv::Reader::from_path(&output).unwrap();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     assert_eq!(rows.len(), 1);
