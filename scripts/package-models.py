@@ -181,6 +181,42 @@ def origin_name(origin):
     return stage_name(name, earlier) if earlier else name
 
 
+def start_note(start, work):
+    """A sentence for a model that started from a validated stage of another property's
+    model whose shipped chain continues from that stage's final fit instead (the same
+    recipe on the training and validation materials together); else None."""
+    prop, name, model = start
+    outcome = model["outcome"]
+    if not validates(outcome["recipe"]):
+        return None
+    index = len(earlier_stages(outcome["recipe"], prop)[0])
+    shipped = json.loads((work / f"ft-{prop}.json").read_text())
+    chain = [*earlier_stages(shipped["recipe"], prop)[0], shipped]
+    if index >= len(chain) or validates(chain[index]["recipe"]):
+        return None
+    return (f"That {ORDINALS[index]} stage is its run on split "
+            f"{split_text(outcome['recipe']['splits'])} (best validation epoch "
+            f"{outcome['best_epoch']}); the shipped `{name}` continues from the final fit of "
+            "the same recipe.")
+
+
+def final_fit_text(stages, result):
+    """The sentence naming the stages that trained on the training and validation
+    materials together (no validation split), or None when every stage validated."""
+    fits = [ORDINALS[i] for i, st in enumerate([*stages, result]) if not validates(st["recipe"])]
+    if not fits:
+        return None
+    validated = next(st for st in [*stages, result] if validates(st["recipe"]))
+    m = validated["materials"]
+    subject = (f"The {fits[0]} stage" if len(fits) == 1 else
+               f"The {', '.join(fits[:-1])} and {fits[-1]} stages")
+    what = ("a final fit of a recipe" if len(fits) == 1 else "final fits of recipes")
+    return (f"{subject} trained on the training and validation materials together "
+            f"({m['train'] + m['validation']}; split {split_text(result['recipe']['splits'])}, "
+            f"the same test materials), {what} chosen on validation beforehand "
+            "(`models/README.md`).")
+
+
 def validates(recipe):
     """Whether a fine-tuning scored its epochs on a validation split (a validation
     fraction above 0): without one it trained on those materials too and kept its
@@ -431,12 +467,8 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
     # split trained on their training and validation materials together.
     validated = next((st for st in [*stages, result] if validates(st["recipe"])), result)
     m = validated["materials"]
-    final_fit = (
-        [f"The {ORDINALS[len(stages)]} stage trained on the training and validation "
-         f"materials together ({m['train'] + m['validation']}; split "
-         f"{split_text(recipe['splits'])}, the same test materials), a final fit of a "
-         "recipe chosen on validation beforehand (`models/README.md`)."]
-        if not validates(recipe) else [])
+    final_fit = [text for text in [final_fit_text(stages, result)] if text]
+    start_notes = [text for text in [start and start_note(start, work)] if text]
     lines = [
         f"# {name}",
         "",
@@ -444,6 +476,7 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
         "fine-tuned with a linear head (`mmhost finetune --from`)" +
         (f" on {start[0]} (`{start_name}`), then on {prop} with a new linear head" if start else "") +
         stages_text(len(stages)),
+        *start_notes,
         "",
         "## Data",
         "",

@@ -2,9 +2,10 @@
 # Trains the models shipped in models/: the multimodal pretraining (crystal, DOS,
 # charge density and text over every structure of ../shared/data, missing modalities
 # masked by the all-pairs CLIP loss), the formation-energy PotNet fine-tuned from its
-# crystal encoder in three stages (the third a final fit on the training and
-# validation materials together), and the band-gap PotNet fine-tuned from the
-# crystal encoder of the formation-energy model's second stage, in two stages. Every
+# crystal encoder in three stages (the second and third final fits on the training
+# and validation materials together), and the band-gap PotNet fine-tuned from the
+# crystal encoder of the formation-energy model's validated second stage, in two
+# stages (the second a final fit). Every
 # step resumes: rerun the script after an interruption and it continues where it
 # stopped (import skips unchanged files, training and fine-tuning continue from their
 # latest checkpoints).
@@ -71,21 +72,22 @@ run() { # run OUT COMMAND ARGS...: start, or resume a stopped run, or skip a fin
 run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.redb" \
     --plugins crystal,dos,charge,text --set train.epochs="$pretrain_epochs"
 # A fine-tuning already in WORK_DIR resumes (or is kept) with the recipe it started
-# with. All but the last split 80/10/10: half of the default validation share
-# trained on, the same test materials. Formation energy in three stages: 55 epochs
-# on MSE from the pretraining, then 40 more from that model's crystal encoder with a
-# new head at a third of the learning rate (a second cosine cycle) on mean absolute
-# error, the metric (from the pretraining, MSE did better), then 30 more the same
-# way at a third of that, on the training and validation materials together (split
-# 90/0/10, the same test materials, the last epoch kept: a recipe chosen on
-# validation by the same stage on the training materials alone). Band gap: mean
+# with. Split 80/10/10 (half of the default validation share trained on, the same
+# test materials), or 90/0/10 for a final fit: a recipe chosen on validation by the
+# same stage on the training materials alone, run on the training and validation
+# materials together with the last epoch kept (same test materials). Formation
+# energy in three stages: 55 epochs on MSE from the pretraining, then 40 more from
+# that model's crystal encoder with a new head at a third of the learning rate (a
+# second cosine cycle) on mean absolute error, the metric (from the pretraining, MSE
+# did better), as a validated run and as a final fit, then 30 more from the final
+# fit the same way at a third of that learning rate, a final fit too. Band gap: mean
 # absolute error, which settles on the metals' zero gap where MSE scatters around
 # it, and no prediction below 0; it starts from the crystal encoder of the
-# formation-energy model's second stage (from its third, band gap did no better),
-# trained on 9,056 labels where band gap has 5,788, then a second stage like
-# formation energy's (new head, a third of the learning rate, 25 epochs). All but
-# formation energy's first stage run their whole cosine schedule (no early
-# stopping) (`models/README.md`, the log of how each recipe was chosen).
+# formation-energy model's validated second stage (from its third, band gap did no
+# better), trained on 9,056 labels where band gap has 5,788, then a second stage
+# like formation energy's (new head, a third of the learning rate, 25 epochs) as a
+# final fit. All but formation energy's first stage run their whole cosine schedule
+# (no early stopping) (`models/README.md`, the log of how each recipe was chosen).
 fine_tune() { # fine_tune OUT PROPERTY EPOCHS SPLITS RECIPE...
     local out="$1" property="$2" epochs="$3" splits="$4"
     shift 4
@@ -100,13 +102,17 @@ fine_tune "$work/ft-formation_energy_per_atom-second" formation_energy_per_atom 
     "$epochs_formation_energy_per_atom_second" $splits \
     --from "$work/ft-formation_energy_per_atom-first" \
     --lr 3e-4 --loss l1 --patience "$epochs_formation_energy_per_atom_second"
+fine_tune "$work/ft-formation_energy_per_atom-second-final" formation_energy_per_atom \
+    "$epochs_formation_energy_per_atom_second" $final_fit \
+    --from "$work/ft-formation_energy_per_atom-first" \
+    --lr 3e-4 --loss l1 --patience "$epochs_formation_energy_per_atom_second"
 fine_tune "$work/ft-formation_energy_per_atom" formation_energy_per_atom \
     "$epochs_formation_energy_per_atom_third" $final_fit \
-    --from "$work/ft-formation_energy_per_atom-second" --lr 1e-4 --loss l1
+    --from "$work/ft-formation_energy_per_atom-second-final" --lr 1e-4 --loss l1
 fine_tune "$work/ft-band_gap-first" band_gap "$epochs_band_gap" $splits \
     --from "$work/ft-formation_energy_per_atom-second" --loss l1 --floor 0 \
     --patience "$epochs_band_gap"
-fine_tune "$work/ft-band_gap" band_gap "$epochs_band_gap_second" $splits \
+fine_tune "$work/ft-band_gap" band_gap "$epochs_band_gap_second" $final_fit \
     --from "$work/ft-band_gap-first" --lr 3e-4 --loss l1 --floor 0 \
     --patience "$epochs_band_gap_second"
 log "finished: $work"
