@@ -203,11 +203,18 @@ def start_note(start, work):
 def final_fit_text(stages, result):
     """The sentence naming the stages that trained on the training and validation
     materials together (no validation split), or None when every stage validated."""
-    fits = [ORDINALS[i] for i, st in enumerate([*stages, result]) if not validates(st["recipe"])]
+    chain = [*stages, result]
+    fits = [ORDINALS[i] for i, st in enumerate(chain) if not validates(st["recipe"])]
     if not fits:
         return None
-    validated = next(st for st in [*stages, result] if validates(st["recipe"]))
-    m = validated["materials"]
+    if len(fits) == len(chain):
+        # no stage of the chain validated: its recipes were chosen by runs of their own
+        subject = {1: "The model is a final fit", 2: "Both stages are final fits"}.get(
+            len(chain), "Every stage is a final fit")
+        return (f"{subject}: {'a recipe' if len(chain) == 1 else 'recipes'} chosen on "
+                "validation beforehand by runs of their own (`models/README.md`), trained on "
+                "the training and validation materials together.")
+    m = next(st for st in chain if validates(st["recipe"]))["materials"]
     subject = (f"The {fits[0]} stage" if len(fits) == 1 else
                f"The {', '.join(fits[:-1])} and {fits[-1]} stages")
     what = ("a final fit of a recipe" if len(fits) == 1 else "final fits of recipes")
@@ -483,7 +490,8 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
         f"`../shared/data/mp/structures.csv.gz`, the materials with a `{prop}` label, split",
         f"{split_text(validated['recipe']['splits'])} by material id with split seed "
         f"{recipe['split_seed']}{same_test_text}: "
-        f"{m['train']} training, {m['validation']} validation (early stopping), "
+        f"{m['train']} training, "
+        f"{str(m['validation']) + ' validation (early stopping), ' if m['validation'] else ''}"
         f"{m['test']} test materials.",
         *final_fit,
         elements_text(model["training_elements"]),

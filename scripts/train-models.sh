@@ -5,7 +5,7 @@
 # crystal encoder in three stages (the second and third final fits on the training
 # and validation materials together), and the band-gap PotNet fine-tuned from the
 # crystal encoder of the formation-energy model's validated second stage, in two
-# stages (the second a final fit). Every
+# stages (both final fits). Every
 # step resumes: rerun the script after an interruption and it continues where it
 # stopped (import skips unchanged files, training and fine-tuning continue from their
 # latest checkpoints).
@@ -85,8 +85,8 @@ run "$work/pretrained" train --config $config --set seed="$seed" --db "$work/db.
 # it, and no prediction below 0; it starts from the crystal encoder of the
 # formation-energy model's validated second stage (from its third, band gap did no
 # better), trained on 9,056 labels where band gap has 5,788, then a second stage
-# like formation energy's (new head, a third of the learning rate, 25 epochs) as a
-# final fit. All but formation energy's first stage run their whole cosine schedule
+# like formation energy's (new head, a third of the learning rate, 25 epochs), both
+# as final fits. All but formation energy's first stage run their whole cosine schedule
 # (no early stopping) (`models/README.md`, the log of how each recipe was chosen).
 fine_tune() { # fine_tune OUT PROPERTY EPOCHS SPLITS RECIPE...
     local out="$1" property="$2" epochs="$3" splits="$4"
@@ -109,7 +109,7 @@ fine_tune "$work/ft-formation_energy_per_atom-second-final" formation_energy_per
 fine_tune "$work/ft-formation_energy_per_atom" formation_energy_per_atom \
     "$epochs_formation_energy_per_atom_third" $final_fit \
     --from "$work/ft-formation_energy_per_atom-second-final" --lr 1e-4 --loss l1
-fine_tune "$work/ft-band_gap-first" band_gap "$epochs_band_gap" $splits \
+fine_tune "$work/ft-band_gap-first" band_gap "$epochs_band_gap" $final_fit \
     --from "$work/ft-formation_energy_per_atom-second" --loss l1 --floor 0 \
     --patience "$epochs_band_gap"
 fine_tune "$work/ft-band_gap" band_gap "$epochs_band_gap_second" $final_fit \
