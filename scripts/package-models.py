@@ -200,9 +200,10 @@ def start_note(start, work):
             "the same recipe.")
 
 
-def final_fit_text(stages, result):
+def final_fit_text(stages, result, validated):
     """The sentence naming the stages that trained on the training and validation
-    materials together (no validation split), or None when every stage validated."""
+    materials together (no validation split), or None when every stage validated;
+    `validated` is the chain's first stage with a validation split."""
     chain = [*stages, result]
     fits = [ORDINALS[i] for i, st in enumerate(chain) if not validates(st["recipe"])]
     if not fits:
@@ -214,7 +215,7 @@ def final_fit_text(stages, result):
         return (f"{subject}: {'a recipe' if len(chain) == 1 else 'recipes'} chosen on "
                 "validation beforehand by runs of their own (`models/README.md`), trained on "
                 "the training and validation materials together.")
-    m = next(st for st in chain if validates(st["recipe"]))["materials"]
+    m = validated["materials"]
     subject = (f"The {fits[0]} stage" if len(fits) == 1 else
                f"The {', '.join(fits[:-1])} and {fits[-1]} stages")
     what = ("a final fit of a recipe" if len(fits) == 1 else "final fits of recipes")
@@ -474,7 +475,7 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
     # split trained on their training and validation materials together.
     validated = next((st for st in [*stages, result] if validates(st["recipe"])), result)
     m = validated["materials"]
-    final_fit = [text for text in [final_fit_text(stages, result)] if text]
+    final_fit = [text for text in [final_fit_text(stages, result, validated)] if text]
     start_notes = [text for text in [start and start_note(start, work)] if text]
     lines = [
         f"# {name}",
