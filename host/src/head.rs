@@ -2,6 +2,7 @@
 //! back-propagation: it returns `dL/dZ` for the encoder's `backward`. Regression
 //! with mean squared or absolute error, binary classification with logistic (BCE) loss.
 
+use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
 /// `y = z·w + b`, trained with Adam (β₁ = 0.9, β₂ = 0.999).
@@ -23,6 +24,69 @@ impl LinearHead {
             moments: vec![(0.0, 0.0); dim + 1],
             steps: 0,
         }
+    }
+
+    /// A head fitted to embeddings `z` (`[rows, dim]`, row-major) and `targets`
+    /// (`[rows]`) in closed form: least squares, or with `absolute` least absolute
+    /// deviations (iteratively reweighted least squares, keeping the iterate of
+    /// least mean absolute error). A ridge of 1e-6 of the embeddings' mean square on
+    /// the weights (not the bias) keeps collinear embedding dimensions solvable.
+    /// `None` for no rows, a `z` that is not `rows` whole rows, or non-finite values.
+    pub fn fitted(z: &[f32], targets: &[f64], absolute: bool) -> Option<Self> {
+        let rows = targets.len();
+        if rows == 0
+            || !z.len().is_multiple_of(rows)
+            || z.iter().any(|x| !x.is_finite())
+            || targets.iter().any(|t| !t.is_finite())
+        {
+            return None;
+        }
+        let dim = z.len() / rows;
+        // [rows, dim + 1]: the embeddings and a column of ones for the bias.
+        let design = DMatrix::from_fn(rows, dim + 1, |r, k| {
+            if k < dim {
+                f64::from(z[r * dim + k])
+            } else {
+                1.0
+            }
+        });
+        let targets = DVector::from_column_slice(targets);
+        let mean_square = z.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / z.len() as f64;
+        let ridge = 1e-6 * mean_square.max(1e-12);
+        // Weighted least squares: (XᵀWX + λI′) β = XᵀWy, I′ without the bias.
+        let solve = |weights: &DVector<f64>| -> Option<DVector<f64>> {
+            let weighted = DMatrix::from_fn(rows, dim + 1, |r, k| design[(r, k)] * weights[r]);
+            let mut gram = weighted.tr_mul(&design);
+            for k in 0..dim {
+                gram[(k, k)] += ridge * rows as f64;
+            }
+            gram.cholesky().map(|c| c.solve(&weighted.tr_mul(&targets)))
+        };
+        let mean_absolute = |beta: &DVector<f64>| (&design * beta - &targets).abs().mean();
+        let mut beta = solve(&DVector::from_element(rows, 1.0))?;
+        if absolute {
+            let mut best = (mean_absolute(&beta), beta.clone());
+            for _ in 0..IRLS_ITERATIONS {
+                // Weights 1/|r| turn squared residuals into absolute ones.
+                let weights = (&design * &beta - &targets).map(|r| 1.0 / r.abs().max(IRLS_FLOOR));
+                beta = solve(&weights)?;
+                let error = mean_absolute(&beta);
+                if error >= best.0 * (1.0 - 1e-9) {
+                    break;
+                }
+                best = (error, beta.clone());
+            }
+            beta = best.1;
+        }
+        if beta.iter().any(|b| !b.is_finite()) {
+            return None;
+        }
+        Some(Self {
+            weights: beta.as_slice()[..dim].to_vec(),
+            bias: beta[dim],
+            moments: vec![(0.0, 0.0); dim + 1],
+            steps: 0,
+        })
     }
 
     /// Predictions for embeddings `z` (`[rows, dim]`, row-major).
@@ -124,6 +188,11 @@ impl LinearHead {
     }
 }
 
+/// Most reweightings of a least-absolute-deviations fit.
+const IRLS_ITERATIONS: usize = 100;
+/// Smallest residual an IRLS weight divides by (standardized label units).
+const IRLS_FLOOR: f64 = 1e-6;
+
 /// The logistic function.
 pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -148,6 +217,48 @@ mod tests {
             loss = head.mse_step(&z, &y, 0.05).0;
         }
         assert!(loss < 1e-6, "{loss}");
+    }
+
+    #[test]
+    fn least_squares_recovers_a_linear_function() {
+        let z: Vec<f32> = (0..200)
+            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
+            .collect(); // [100, 2]
+        let y: Vec<f64> = z
+            .chunks(2)
+            .map(|r| 3.0 * f64::from(r[0]) - 2.0 * f64::from(r[1]) + 0.5)
+            .collect();
+        let head = LinearHead::fitted(&z, &y, false).expect("solvable");
+        for (p, t) in head.predict(&z).iter().zip(&y) {
+            assert!((p - t).abs() < 1e-4, "{p} against {t}");
+        }
+    }
+
+    /// A fifth of the labels far off a line: least absolute deviations still finds
+    /// the line, least squares is pulled away.
+    #[test]
+    fn least_absolute_deviations_ignore_outliers() {
+        let z: Vec<f32> = (0..100).map(|i| i as f32 / 50.0 - 1.0).collect(); // [100, 1]
+        let y: Vec<f64> = z
+            .iter()
+            .enumerate()
+            .map(|(i, x)| 2.0 * f64::from(*x) + 1.0 + if i % 5 == 0 { 8.0 } else { 0.0 })
+            .collect();
+        let line = |head: &LinearHead| (head.predict(&[0.0])[0], head.predict(&[1.0])[0]);
+        let (b, at_one) = line(&LinearHead::fitted(&z, &y, true).expect("solvable"));
+        assert!(
+            (b - 1.0).abs() < 1e-3 && (at_one - 3.0).abs() < 1e-3,
+            "{b}, {at_one}"
+        );
+        let (b, _) = line(&LinearHead::fitted(&z, &y, false).expect("solvable"));
+        assert!(b > 2.0, "least squares bias {b}");
+    }
+
+    #[test]
+    fn refuses_to_fit_what_is_not_finite() {
+        assert!(LinearHead::fitted(&[f32::NAN, 1.0], &[0.0, 1.0], false).is_none());
+        assert!(LinearHead::fitted(&[1.0, 2.0, 3.0], &[0.0, 1.0], false).is_none());
+        assert!(LinearHead::fitted(&[], &[], true).is_none());
     }
 
     /// Where labels pile up (70 % at 0, like the metals of a band-gap set), L1

@@ -65,6 +65,7 @@ def finetune(
     task: Optional[str] = ...,
     loss: str = ...,
     floor: Optional[float] = ...,
+    head_init: str = ...,
     epochs: int = ...,
     batch_size: int = ...,
     lr: float = ...,

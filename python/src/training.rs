@@ -65,7 +65,7 @@ pub fn train(
 /// Fine-tuning with a linear head, as `mmhost finetune`; returns the outcome
 /// (test metrics, baseline, epochs) as JSON.
 #[pyfunction]
-#[pyo3(signature = (out, on_epoch, db=None, property=None, start_from=None, task=None, loss="mse", floor=None, epochs=50, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, patience=10, split_seed=42, splits=(0.7, 0.2, 0.1), config=None, overrides=Vec::new(), plugin_dirs=Vec::new(), resume=false, overwrite=false, progress=true))]
+#[pyo3(signature = (out, on_epoch, db=None, property=None, start_from=None, task=None, loss="mse", floor=None, head_init="zero", epochs=50, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, patience=10, split_seed=42, splits=(0.7, 0.2, 0.1), config=None, overrides=Vec::new(), plugin_dirs=Vec::new(), resume=false, overwrite=false, progress=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn finetune(
     py: Python<'_>,
@@ -77,6 +77,7 @@ pub fn finetune(
     task: Option<&str>,
     loss: &str,
     floor: Option<f64>,
+    head_init: &str,
     epochs: usize,
     batch_size: usize,
     lr: f64,
@@ -112,6 +113,7 @@ pub fn finetune(
                 property,
                 loss: named("loss", loss)?,
                 floor,
+                head_init: named("head_init", head_init)?,
                 epochs,
                 batch_size,
                 lr,

@@ -117,12 +117,13 @@ def test_finetuning_from_a_finetuned_model_equals_the_cli(tmp_path, demo_db, mmh
     args[args.index("--from") + 1:args.index("--from") + 1] = [str(formation)]
     args[args.index("--property") + 1] = "band_gap"
     args[args.index("--epochs") + 1] = "1"
+    args += ["--head-init", "fit"]
     cli = json.loads(run_cli(mmhost_bin, *args).stdout)
     model = mmhost.finetune(tmp_path / "python", db=demo_db, property="band_gap",
-                            start_from=mmhost.load(formation), epochs=1, config=DEMO_CONFIG, settings=QUIET,
-                            on_epoch=lambda _: None)
+                            start_from=mmhost.load(formation), head_init="fit", epochs=1, config=DEMO_CONFIG,
+                            settings=QUIET, on_epoch=lambda _: None)
     outcome = model.info["outcome"]
-    assert Path(outcome["recipe"]["from"]) == formation.resolve()
+    assert Path(outcome["recipe"]["from"]) == formation.resolve() and outcome["recipe"]["head_init"] == "fit"
     assert outcome["test"] == cli["test"] and outcome["best_epoch"] == cli["best_epoch"]
 
 

@@ -7,7 +7,7 @@ use clap::Args;
 use mmhost::{
     finetune::{
         finetune, EpochLine, FinetuneRequest, FinetuneSpec, FinetuneStart, FinetunedModel,
-        LrSchedule, RarestElement, RegressionLoss, Task, TestMetrics,
+        HeadInit, LrSchedule, RarestElement, RegressionLoss, Task, TestMetrics,
     },
     import::files_under,
     inputs::{self, RawInput},
@@ -39,7 +39,7 @@ pub struct FinetuneArgs {
     pub out: PathBuf,
     /// Continue the fine-tuning in --out from its latest checkpoint, with its own
     /// recipe and configuration.
-    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property", "loss", "floor", "splits", "split_seed"])]
+    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property", "loss", "floor", "head_init", "splits", "split_seed"])]
     pub resume: bool,
     /// Replace a fine-tuning already in --out.
     #[arg(long)]
@@ -62,6 +62,11 @@ pub struct FinetuneArgs {
     /// band_gap): lower predictions are raised to it in validation, test and predict.
     #[arg(long, allow_negative_numbers = true)]
     pub floor: Option<f64>,
+    /// How the new head starts: zero weights, or fitted to the starting encoder's
+    /// embeddings of the training materials before the first step (least squares
+    /// for --loss mse, least absolute deviations for l1; regression only).
+    #[arg(long, value_enum, default_value_t = HeadInit::Zero)]
+    pub head_init: HeadInit,
     /// Learning-rate schedule: linear warm-up then cosine decay, or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]
     pub schedule: LrSchedule,
@@ -126,6 +131,7 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
                 property,
                 loss: args.loss,
                 floor: args.floor,
+                head_init: args.head_init,
                 epochs: args.epochs,
                 batch_size: args.batch_size,
                 lr: args.lr,

@@ -27,6 +27,7 @@ mod metrics;
 mod model;
 mod open;
 mod origin;
+mod probe;
 mod record;
 mod spec;
 mod state;
@@ -42,7 +43,7 @@ pub use materials::training_ids;
 pub use metrics::{classification_metrics, regression_metrics, TestMetrics};
 pub use model::{FinetunedModel, ModelInfo, Task};
 pub use record::{EpochLine, MetricsLine, StepLine};
-pub use spec::{FinetuneSpec, LrSchedule, RegressionLoss};
+pub use spec::{FinetuneSpec, HeadInit, LrSchedule, RegressionLoss};
 
 use tuning::FineTuning;
 

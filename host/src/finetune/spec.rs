@@ -30,6 +30,30 @@ pub enum RegressionLoss {
     L1,
 }
 
+/// How the new linear head starts before the first step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum HeadInit {
+    /// Zero weights and bias (the training mean): the encoder gets no gradient
+    /// until the head has learnt some weights at the fine-tuning's learning rate.
+    #[default]
+    Zero,
+    /// Fitted to the starting encoder's embeddings of the training materials before
+    /// the first step (linear probing, then fine-tuning): least squares for the MSE
+    /// loss, least absolute deviations for L1. A fine-tuning from a fine-tuned model
+    /// then starts near that model's accuracy instead of the training mean's.
+    /// Regression only.
+    Fit,
+}
+
+impl HeadInit {
+    /// Whether this is the default, left out of recorded recipes so that those
+    /// written before the choice existed read and write the same.
+    pub fn is_zero(&self) -> bool {
+        *self == HeadInit::Zero
+    }
+}
+
 /// The fine-tuning recipe and data.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FinetuneSpec {
@@ -52,6 +76,9 @@ pub struct FinetuneSpec {
     /// `predict` (e.g. 0 for a band gap); `None` leaves them as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub floor: Option<f64>,
+    /// How the head starts (zero in fine-tunings begun before it was recorded).
+    #[serde(default, skip_serializing_if = "HeadInit::is_zero")]
+    pub head_init: HeadInit,
     pub epochs: usize,
     pub batch_size: usize,
     /// Peak learning rate of the encoder (AdamW) and of the head (Adam).
@@ -73,7 +100,7 @@ pub struct FinetuneSpec {
 impl FinetuneSpec {
     /// Refuses a floor that is not a number, fractions that are not shares of 1
     /// (the validation one may be 0), and what only a regression can use (another
-    /// loss, a floor) on a classification.
+    /// loss, a floor, a fitted head) on a classification.
     pub fn check(&self) -> Result<(), FinetuneError> {
         if let Some(floor) = self.floor.filter(|f| !f.is_finite()) {
             return Err(FinetuneError::Setup(format!(
@@ -93,11 +120,13 @@ impl FinetuneSpec {
             )));
         }
         if self.task() == Task::Classification
-            && (self.loss != RegressionLoss::Mse || self.floor.is_some())
+            && (self.loss != RegressionLoss::Mse
+                || self.floor.is_some()
+                || self.head_init == HeadInit::Fit)
         {
             return Err(FinetuneError::Setup(format!(
                 "'{}' is fine-tuned as a classification (BCE loss, probabilities): \
-                 --loss and --floor apply to regression only",
+                 --loss, --floor and --head-init fit apply to regression only",
                 self.property
             )));
         }

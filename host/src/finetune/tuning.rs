@@ -13,8 +13,9 @@ use super::{
     metrics::{classification_metrics, regression_metrics},
     model::{self, ModelInfo},
     open::{open_run, Initial},
+    probe::fitted_head,
     state::{BestEpoch, FinetuneState},
-    EpochLine, FinetuneError, FinetuneOutcome, FinetuneRequest, FinetuneSpec, LrSchedule,
+    EpochLine, FinetuneError, FinetuneOutcome, FinetuneRequest, FinetuneSpec, HeadInit, LrSchedule,
     MetricsLine, RegressionLoss, SplitCounts, StepLine, Task, TestMetrics,
 };
 use crate::{
@@ -114,8 +115,18 @@ impl FineTuning {
                         version: plugin.version.clone(),
                     }],
                 );
+                let head = match spec.head_init {
+                    HeadInit::Zero => LinearHead::new(encoder.embed_dim(), 0.0),
+                    HeadInit::Fit => fitted_head(
+                        &evaluator(&dataset, &source, scaling, &spec, &settings),
+                        &mut encoder,
+                        &splits.train,
+                        spec.loss,
+                        request.progress,
+                    )?,
+                };
                 let ft = FinetuneState {
-                    head: LinearHead::new(encoder.embed_dim(), 0.0),
+                    head,
                     best: None,
                     stopped: false,
                 };

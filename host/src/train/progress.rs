@@ -120,11 +120,20 @@ impl CountProgress {
 
     /// Reports `done` of the total, `computed` of them computed now (not cached).
     pub fn update(&mut self, done: usize, computed: usize) {
+        self.show(done, &format!(" ({computed} computed, the rest cached)"));
+    }
+
+    /// Reports `done` of the total.
+    pub fn advance(&mut self, done: usize) {
+        self.show(done, "");
+    }
+
+    fn show(&mut self, done: usize, detail: &str) {
         let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
         let rate = done as f64 / seconds;
         let eta = self.total.saturating_sub(done) as f64 / rate.max(1e-9);
         let line = format!(
-            "{}: {done}/{} ({computed} computed, the rest cached)  {rate:.1}/s  ETA {}",
+            "{}: {done}/{}{detail}  {rate:.1}/s  ETA {}",
             self.what,
             self.total,
             format_duration(eta)

@@ -345,7 +345,7 @@ fn a_band_gap_on_l1_with_a_floor_and_its_own_splits_never_predicts_below_it() {
     // A classification has no regression loss or floor.
     let stderr = refused(&mmhost(&args("is_metal", "0.8,0.1,0.1", "metal")));
     assert!(
-        stderr.contains("--loss and --floor apply to regression only"),
+        stderr.contains("--loss, --floor and --head-init fit apply to regression only"),
         "{stderr}"
     );
     // Train and test need a positive share, validation one or none, adding up to 1.

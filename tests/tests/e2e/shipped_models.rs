@@ -512,6 +512,75 @@ fn finetuning_from_the_formation_energy_model_starts_from_its_encoder() {
     );
 }
 
+/// `--head-init fit` fits the new head to the starting encoder before the first
+/// step. At learning rate 0 nothing trains after that: a zero head predicts the
+/// training mean, a head fitted to the formation-energy model's encoder predicts
+/// formation energies nearly as well as that model.
+#[test]
+fn a_head_fitted_to_the_formation_energy_encoder_predicts_before_any_step() {
+    let dir = scratch_dir("shipped-head-fit");
+    let db = import_demo(&dir);
+    let formation = repo_root().join(FORMATION);
+    let finetune = |property: &str, head_init: &str, out: &str| {
+        mmhost(&[
+            "finetune",
+            "--db",
+            path(&db),
+            "--from",
+            path(&formation),
+            "--property",
+            property,
+            "--head-init",
+            head_init,
+            "--lr",
+            "0",
+            "--epochs",
+            "1",
+            "--splits",
+            "0.8,0.1,0.1",
+            "--out",
+            path(&dir.join(out)),
+            "--json",
+        ])
+    };
+    let ratio = |outcome: &Value| {
+        outcome["test"]["mae"].as_f64().unwrap() / outcome["baseline"]["mae"].as_f64().unwrap()
+    };
+    let zero = finetune("formation_energy_per_atom", "zero", "zero");
+    assert!(zero.status.success(), "{}", stderr_text(&zero));
+    let zero = stdout_json(&zero);
+    assert!((ratio(&zero) - 1.0).abs() < 1e-9, "{}", zero["test"]);
+    assert!(
+        zero["recipe"].get("head_init").is_none(),
+        "{}",
+        zero["recipe"]
+    );
+
+    let fit = finetune("formation_energy_per_atom", "fit", "fit");
+    let log = stderr_text(&fit);
+    assert!(fit.status.success(), "{log}");
+    assert!(
+        log.contains("head fitted to the starting encoder's embeddings"),
+        "{log}"
+    );
+    let fit = stdout_json(&fit);
+    assert_eq!(fit["recipe"]["head_init"], "fit");
+    eprintln!(
+        "measured: head fitted to the formation-energy encoder, test MAE {:.4} ({:.3} of the \
+         training mean's)",
+        fit["test"]["mae"].as_f64().unwrap(),
+        ratio(&fit)
+    );
+    assert!(ratio(&fit) < 0.3, "{}", fit["test"]);
+
+    // A classification's head is not fitted by least squares.
+    let message = refused(&finetune("is_metal", "fit", "metal"));
+    assert!(
+        message.contains("--head-init fit apply to regression only"),
+        "{message}"
+    );
+}
+
 #[test]
 fn the_device_flag_moves_a_shipped_model_off_the_cpu() {
     // The models were trained on the CPU; `--device cuda:0` must reach their

@@ -1,0 +1,73 @@
+//! Linear probing before fine-tuning (`--head-init fit`): the new head fitted in
+//! closed form to the starting encoder's embeddings of the training materials, so
+//! that the first steps train the encoder through a head that already predicts.
+
+use std::{collections::HashMap, ops::ControlFlow};
+
+use super::{
+    evaluate::{Evaluator, Scaling},
+    metrics::regression_metrics,
+    model::outputs,
+    FinetuneError, RegressionLoss,
+};
+use crate::{
+    downstream::embed::embed_ids, head::LinearHead, plugins::EncoderHandle,
+    train::progress::CountProgress,
+};
+
+/// The head fitted to `encoder`'s embeddings (inference mode) of `train`
+/// (`(id, label)`) against the standardized labels: least squares for MSE, least
+/// absolute deviations for L1. With `progress`, shows a progress line and prints the
+/// fitted head's training MAE in label units (else logs it).
+pub(super) fn fitted_head(
+    evaluator: &Evaluator,
+    encoder: &mut EncoderHandle,
+    train: &[(String, f64)],
+    loss: RegressionLoss,
+    progress: bool,
+) -> Result<LinearHead, FinetuneError> {
+    let ids: Vec<String> = train.iter().map(|(id, _)| id.clone()).collect();
+    let mut shown = CountProgress::new(
+        "embedding the training materials to fit the head",
+        ids.len(),
+        progress,
+    );
+    let embedded = embed_ids(
+        evaluator.dataset,
+        encoder,
+        evaluator.source,
+        &ids,
+        evaluator.batch_size,
+        evaluator.threads,
+        &mut |done, _| {
+            shown.advance(done);
+            ControlFlow::Continue(())
+        },
+    )?;
+    shown.finish();
+    let labels: HashMap<&str, f64> = train.iter().map(|(id, y)| (id.as_str(), *y)).collect();
+    let truth: Vec<f64> = embedded.ids.iter().map(|id| labels[id.as_str()]).collect();
+    let Scaling { mean, std, .. } = evaluator.scaling;
+    let targets: Vec<f64> = truth.iter().map(|y| (y - mean) / std).collect();
+    let head = LinearHead::fitted(&embedded.values, &targets, loss == RegressionLoss::L1)
+        .ok_or_else(|| {
+            FinetuneError::Setup(format!(
+                "--head-init fit: no head fits the starting encoder's embeddings of the {} \
+                 training materials (non-finite values); start with --head-init zero",
+                truth.len()
+            ))
+        })?;
+    let fitted = outputs(&head, &embedded.values, &evaluator.scaling);
+    let mae = regression_metrics(&truth, &fitted).mae.unwrap_or(f64::NAN);
+    let message = format!(
+        "head fitted to the starting encoder's embeddings of {} training materials: \
+         training MAE {mae:.4}",
+        truth.len()
+    );
+    if progress {
+        eprintln!("{message}");
+    } else {
+        tracing::info!("{message}");
+    }
+    Ok(head)
+}
