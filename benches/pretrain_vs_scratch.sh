@@ -9,7 +9,8 @@
 #        MMHOST_BIN, PROPERTIES="formation_energy_per_atom band_gap",
 #        STARTS="scratch pretrained", FINETUNE_ARGS: more recipe flags for every
 #        fine-tuning, e.g. "--loss l1 --floor 0 --head-init fit", OUT: the results'
-#        folder under WORK_DIR, default comparison)
+#        folder under WORK_DIR, default comparison; give each recipe its own OUT, since
+#        results and checkpoints already there are kept or resumed as they are)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="$(realpath "$1")"
@@ -27,7 +28,11 @@ for seed in $seeds; do
         for start in $starts; do
             result="$out/$start-$property-$seed.json"
             if [ -s "$result" ]; then continue; fi
-            if [ $start = scratch ]; then from=(--scratch); else from=(--from "$work/pretrained"); fi
+            case $start in
+                scratch) from=(--scratch) ;;
+                pretrained) from=(--from "$work/pretrained") ;;
+                *) echo "STARTS: '$start' is neither scratch nor pretrained" >&2; exit 2 ;;
+            esac
             run="$out/$start-$property-$seed"
             echo "[$(date -u +%H:%M:%S)] $start $property seed $seed" >&2
             if [ -s "$run/checkpoints/latest" ]; then

@@ -26,22 +26,23 @@ impl LinearHead {
         }
     }
 
-    /// A head fitted to embeddings `z` (`[rows, dim]`, row-major) and `targets`
-    /// (`[rows]`) in closed form: least squares, or with `absolute` least absolute
-    /// deviations (iteratively reweighted least squares, keeping the iterate of
-    /// least mean absolute error). A ridge of 1e-6 of the embeddings' mean square on
-    /// the weights (not the bias) keeps collinear embedding dimensions solvable.
-    /// `None` for no rows, a `z` that is not `rows` whole rows, or non-finite values.
-    pub fn fitted(z: &[f32], targets: &[f64], absolute: bool) -> Option<Self> {
+    /// A head over `dim`-wide embeddings fitted to `z` (`[rows, dim]`, row-major) and
+    /// `targets` (`[rows]`) in closed form: least squares, or with `absolute` least
+    /// absolute deviations (iteratively reweighted least squares, keeping the iterate
+    /// of least mean absolute error). A ridge of 1e-6 of the embeddings' mean square
+    /// per row on the weights (not the bias) keeps collinear embedding dimensions
+    /// solvable. `None` for no rows, a `z` that is not `rows × dim`, non-finite
+    /// values, or a system no solver step could solve.
+    pub fn fitted(z: &[f32], dim: usize, targets: &[f64], absolute: bool) -> Option<Self> {
         let rows = targets.len();
         if rows == 0
-            || !z.len().is_multiple_of(rows)
+            || dim == 0
+            || z.len() != rows * dim
             || z.iter().any(|x| !x.is_finite())
             || targets.iter().any(|t| !t.is_finite())
         {
             return None;
         }
-        let dim = z.len() / rows;
         // [rows, dim + 1]: the embeddings and a column of ones for the bias.
         let design = DMatrix::from_fn(rows, dim + 1, |r, k| {
             if k < dim {
@@ -53,7 +54,7 @@ impl LinearHead {
         let targets = DVector::from_column_slice(targets);
         let mean_square = z.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / z.len() as f64;
         let ridge = 1e-6 * mean_square.max(1e-12);
-        // Weighted least squares: (XᵀWX + λI′) β = XᵀWy, I′ without the bias.
+        // Weighted least squares: (XᵀWX + λ·rows·I′) β = XᵀWy, I′ without the bias.
         let solve = |weights: &DVector<f64>| -> Option<DVector<f64>> {
             let weighted = DMatrix::from_fn(rows, dim + 1, |r, k| design[(r, k)] * weights[r]);
             let mut gram = weighted.tr_mul(&design);
@@ -69,7 +70,8 @@ impl LinearHead {
             for _ in 0..IRLS_ITERATIONS {
                 // Weights 1/|r| turn squared residuals into absolute ones.
                 let weights = (&design * &beta - &targets).map(|r| 1.0 / r.abs().max(IRLS_FLOOR));
-                beta = solve(&weights)?;
+                let Some(next) = solve(&weights) else { break };
+                beta = next;
                 let error = mean_absolute(&beta);
                 if error >= best.0 * (1.0 - 1e-9) {
                     break;
@@ -228,7 +230,7 @@ mod tests {
             .chunks(2)
             .map(|r| 3.0 * f64::from(r[0]) - 2.0 * f64::from(r[1]) + 0.5)
             .collect();
-        let head = LinearHead::fitted(&z, &y, false).expect("solvable");
+        let head = LinearHead::fitted(&z, 2, &y, false).expect("solvable");
         for (p, t) in head.predict(&z).iter().zip(&y) {
             assert!((p - t).abs() < 1e-4, "{p} against {t}");
         }
@@ -245,20 +247,22 @@ mod tests {
             .map(|(i, x)| 2.0 * f64::from(*x) + 1.0 + if i % 5 == 0 { 8.0 } else { 0.0 })
             .collect();
         let line = |head: &LinearHead| (head.predict(&[0.0])[0], head.predict(&[1.0])[0]);
-        let (b, at_one) = line(&LinearHead::fitted(&z, &y, true).expect("solvable"));
+        let (b, at_one) = line(&LinearHead::fitted(&z, 1, &y, true).expect("solvable"));
         assert!(
             (b - 1.0).abs() < 1e-3 && (at_one - 3.0).abs() < 1e-3,
             "{b}, {at_one}"
         );
-        let (b, _) = line(&LinearHead::fitted(&z, &y, false).expect("solvable"));
+        let (b, _) = line(&LinearHead::fitted(&z, 1, &y, false).expect("solvable"));
         assert!(b > 2.0, "least squares bias {b}");
     }
 
     #[test]
-    fn refuses_to_fit_what_is_not_finite() {
-        assert!(LinearHead::fitted(&[f32::NAN, 1.0], &[0.0, 1.0], false).is_none());
-        assert!(LinearHead::fitted(&[1.0, 2.0, 3.0], &[0.0, 1.0], false).is_none());
-        assert!(LinearHead::fitted(&[], &[], true).is_none());
+    fn refuses_to_fit_non_finite_values_wrong_shapes_and_no_rows() {
+        assert!(LinearHead::fitted(&[f32::NAN, 1.0], 1, &[0.0, 1.0], false).is_none());
+        assert!(LinearHead::fitted(&[1.0, 2.0], 1, &[0.0, f64::INFINITY], true).is_none());
+        assert!(LinearHead::fitted(&[1.0, 2.0, 3.0], 1, &[0.0, 1.0], false).is_none());
+        assert!(LinearHead::fitted(&[1.0, 2.0, 3.0, 4.0], 1, &[0.0, 1.0], false).is_none());
+        assert!(LinearHead::fitted(&[], 2, &[], true).is_none());
     }
 
     /// Where labels pile up (70 % at 0, like the metals of a band-gap set), L1

@@ -11,20 +11,22 @@ use super::{
     FinetuneError, RegressionLoss,
 };
 use crate::{
-    downstream::embed::embed_ids, head::LinearHead, plugins::EncoderHandle,
+    downstream::embed::embed_ids, head::LinearHead, plugins::EncoderHandle, run::Interrupt,
     train::progress::CountProgress,
 };
 
 /// The head fitted to `encoder`'s embeddings (inference mode) of `train`
 /// (`(id, label)`) against the standardized labels: least squares for MSE, least
 /// absolute deviations for L1. With `progress`, shows a progress line and prints the
-/// fitted head's training MAE in label units (else logs it).
+/// fitted head's training MAE in label units (else logs it). A requested interrupt
+/// (Ctrl-C) stops the embedding pass with an error.
 pub(super) fn fitted_head(
     evaluator: &Evaluator,
     encoder: &mut EncoderHandle,
     train: &[(String, f64)],
     loss: RegressionLoss,
     progress: bool,
+    interrupt: &Interrupt,
 ) -> Result<LinearHead, FinetuneError> {
     let ids: Vec<String> = train.iter().map(|(id, _)| id.clone()).collect();
     let mut shown = CountProgress::new(
@@ -41,7 +43,11 @@ pub(super) fn fitted_head(
         evaluator.threads,
         &mut |done, _| {
             shown.advance(done);
-            ControlFlow::Continue(())
+            if interrupt.is_requested() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         },
     )?;
     shown.finish();
@@ -49,14 +55,27 @@ pub(super) fn fitted_head(
     let truth: Vec<f64> = embedded.ids.iter().map(|id| labels[id.as_str()]).collect();
     let Scaling { mean, std, .. } = evaluator.scaling;
     let targets: Vec<f64> = truth.iter().map(|y| (y - mean) / std).collect();
-    let head = LinearHead::fitted(&embedded.values, &targets, loss == RegressionLoss::L1)
-        .ok_or_else(|| {
-            FinetuneError::Setup(format!(
-                "--head-init fit: no head fits the starting encoder's embeddings of the {} \
-                 training materials (non-finite values); start with --head-init zero",
-                truth.len()
-            ))
-        })?;
+    let refused = |why: &str| {
+        FinetuneError::Setup(format!(
+            "--head-init fit: {why}; start again with --head-init zero (and --overwrite)"
+        ))
+    };
+    if truth.is_empty() {
+        return Err(refused("no training material could be embedded"));
+    }
+    let head = LinearHead::fitted(
+        &embedded.values,
+        embedded.dim,
+        &targets,
+        loss == RegressionLoss::L1,
+    )
+    .ok_or_else(|| {
+        refused(&format!(
+            "no head fits the starting encoder's embeddings of the {} training materials \
+             (non-finite values, or a system the solver could not solve)",
+            truth.len()
+        ))
+    })?;
     let fitted = outputs(&head, &embedded.values, &evaluator.scaling);
     let mae = regression_metrics(&truth, &fitted).mae.unwrap_or(f64::NAN);
     let message = format!(

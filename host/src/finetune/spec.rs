@@ -150,3 +150,33 @@ impl FinetuneSpec {
         out.join("finetune.json")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{FinetuneSpec, HeadInit};
+
+    fn recipe(head_init: Option<&str>) -> serde_json::Value {
+        let mut value = serde_json::json!({
+            "db": "db.redb", "from": null, "property": "band_gap", "task": "regression",
+            "loss": "l1", "epochs": 10, "batch_size": 64, "lr": 0.001,
+            "schedule": "cosine", "warmup_fraction": 0.05, "patience": 10,
+            "split_seed": 42, "splits": [0.8, 0.1, 0.1]
+        });
+        if let Some(init) = head_init {
+            value["head_init"] = init.into();
+        }
+        value
+    }
+
+    /// A recipe written before `head_init` existed reads as a zero head and writes
+    /// back unchanged; a fitted head is recorded.
+    #[test]
+    fn head_init_is_recorded_only_when_fitted() {
+        let old: FinetuneSpec = serde_json::from_value(recipe(None)).unwrap();
+        assert_eq!(old.head_init, HeadInit::Zero);
+        assert_eq!(serde_json::to_value(&old).unwrap(), recipe(None));
+        let fitted: FinetuneSpec = serde_json::from_value(recipe(Some("fit"))).unwrap();
+        assert_eq!(fitted.head_init, HeadInit::Fit);
+        assert_eq!(serde_json::to_value(&fitted).unwrap(), recipe(Some("fit")));
+    }
+}

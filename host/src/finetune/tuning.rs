@@ -123,6 +123,7 @@ impl FineTuning {
                         &splits.train,
                         spec.loss,
                         request.progress,
+                        &request.interrupt,
                     )?,
                 };
                 let ft = FinetuneState {

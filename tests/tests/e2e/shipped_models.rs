@@ -521,9 +521,12 @@ fn a_head_fitted_to_the_formation_energy_encoder_predicts_before_any_step() {
     let dir = scratch_dir("shipped-head-fit");
     let db = import_demo(&dir);
     let formation = repo_root().join(FORMATION);
+    let config = repo_root().join("configs/demo.toml");
     let finetune = |property: &str, head_init: &str, out: &str| {
         mmhost(&[
             "finetune",
+            "--config",
+            path(&config),
             "--db",
             path(&db),
             "--from",
