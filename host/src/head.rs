@@ -204,15 +204,21 @@ pub fn sigmoid(x: f64) -> f64 {
 mod tests {
     use super::LinearHead;
 
-    #[test]
-    fn fits_a_linear_function() {
+    /// 100 rows of 2 spread-out embeddings (`[100, 2]`) and `3·z₀ − 2·z₁ + 0.5`.
+    fn linear_data() -> (Vec<f32>, Vec<f64>) {
         let z: Vec<f32> = (0..200)
             .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-            .collect(); // [100, 2]
-        let y: Vec<f64> = z
+            .collect();
+        let y = z
             .chunks(2)
             .map(|r| 3.0 * f64::from(r[0]) - 2.0 * f64::from(r[1]) + 0.5)
             .collect();
+        (z, y)
+    }
+
+    #[test]
+    fn fits_a_linear_function() {
+        let (z, y) = linear_data();
         let mut head = LinearHead::new(2, 0.0);
         let mut loss = f64::MAX;
         for _ in 0..2000 {
@@ -223,13 +229,7 @@ mod tests {
 
     #[test]
     fn least_squares_recovers_a_linear_function() {
-        let z: Vec<f32> = (0..200)
-            .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
-            .collect(); // [100, 2]
-        let y: Vec<f64> = z
-            .chunks(2)
-            .map(|r| 3.0 * f64::from(r[0]) - 2.0 * f64::from(r[1]) + 0.5)
-            .collect();
+        let (z, y) = linear_data();
         let head = LinearHead::fitted(&z, 2, &y, false).expect("solvable");
         for (p, t) in head.predict(&z).iter().zip(&y) {
             assert!((p - t).abs() < 1e-4, "{p} against {t}");

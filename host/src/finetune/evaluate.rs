@@ -9,7 +9,10 @@ use super::{
     FinetuneError, Task,
 };
 use crate::{
-    dataset::Dataset, downstream::embed::embed_ids, head::LinearHead, plugins::EncoderHandle,
+    dataset::Dataset,
+    downstream::embed::{embed_ids, Embedded},
+    head::LinearHead,
+    plugins::EncoderHandle,
     session::ModalitySource,
 };
 
@@ -51,13 +54,15 @@ pub struct Evaluator<'a> {
 }
 
 impl Evaluator<'_> {
-    /// Predictions for `items` (`(id, label)`), featurized through the cache.
-    pub fn predict(
+    /// Embeddings (inference mode) of `items` (`(id, label)`), featurized through
+    /// the cache, and their true labels row by row; `progress` sees the number done
+    /// after each batch and stops the pass by breaking.
+    pub fn embed(
         &self,
         encoder: &mut EncoderHandle,
-        head: &LinearHead,
         items: &[(String, f64)],
-    ) -> Result<Predictions, FinetuneError> {
+        progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> Result<(Embedded, Vec<f64>), FinetuneError> {
         let ids: Vec<String> = items.iter().map(|(id, _)| id.clone()).collect();
         let embedded = embed_ids(
             self.dataset,
@@ -66,10 +71,22 @@ impl Evaluator<'_> {
             &ids,
             self.batch_size,
             self.threads,
-            &mut |_, _| ControlFlow::Continue(()),
+            progress,
         )?;
         let labels: HashMap<&str, f64> = items.iter().map(|(id, y)| (id.as_str(), *y)).collect();
         let truth: Vec<f64> = embedded.ids.iter().map(|id| labels[id.as_str()]).collect();
+        Ok((embedded, truth))
+    }
+
+    /// Predictions for `items` (`(id, label)`), featurized through the cache.
+    pub fn predict(
+        &self,
+        encoder: &mut EncoderHandle,
+        head: &LinearHead,
+        items: &[(String, f64)],
+    ) -> Result<Predictions, FinetuneError> {
+        let (embedded, truth) =
+            self.embed(encoder, items, &mut |_, _| ControlFlow::Continue(()))?;
         let predicted = outputs(head, &embedded.values, &self.scaling);
         Ok(Predictions {
             ids: embedded.ids,

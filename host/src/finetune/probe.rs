@@ -2,7 +2,7 @@
 //! closed form to the starting encoder's embeddings of the training materials, so
 //! that the first steps train the encoder through a head that already predicts.
 
-use std::{collections::HashMap, ops::ControlFlow};
+use std::ops::ControlFlow;
 
 use super::{
     evaluate::{Evaluator, Scaling},
@@ -11,8 +11,7 @@ use super::{
     FinetuneError, RegressionLoss,
 };
 use crate::{
-    downstream::embed::embed_ids, head::LinearHead, plugins::EncoderHandle, run::Interrupt,
-    train::progress::CountProgress,
+    head::LinearHead, plugins::EncoderHandle, run::Interrupt, train::progress::CountProgress,
 };
 
 /// The head fitted to `encoder`'s embeddings (inference mode) of `train`
@@ -28,31 +27,20 @@ pub(super) fn fitted_head(
     progress: bool,
     interrupt: &Interrupt,
 ) -> Result<LinearHead, FinetuneError> {
-    let ids: Vec<String> = train.iter().map(|(id, _)| id.clone()).collect();
     let mut shown = CountProgress::new(
         "embedding the training materials to fit the head",
-        ids.len(),
+        train.len(),
         progress,
     );
-    let embedded = embed_ids(
-        evaluator.dataset,
-        encoder,
-        evaluator.source,
-        &ids,
-        evaluator.batch_size,
-        evaluator.threads,
-        &mut |done, _| {
-            shown.advance(done);
-            if interrupt.is_requested() {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        },
-    )?;
+    let (embedded, truth) = evaluator.embed(encoder, train, &mut |done, _| {
+        shown.advance(done);
+        if interrupt.is_requested() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })?;
     shown.finish();
-    let labels: HashMap<&str, f64> = train.iter().map(|(id, y)| (id.as_str(), *y)).collect();
-    let truth: Vec<f64> = embedded.ids.iter().map(|id| labels[id.as_str()]).collect();
     let Scaling { mean, std, .. } = evaluator.scaling;
     let targets: Vec<f64> = truth.iter().map(|y| (y - mean) / std).collect();
     let refused = |why: &str| {
