@@ -29,14 +29,23 @@ impl LinearHead {
     /// A head over `dim`-wide embeddings fitted to `z` (`[rows, dim]`, row-major) and
     /// `targets` (`[rows]`) in closed form: least squares, or with `absolute` least
     /// absolute deviations (iteratively reweighted least squares, keeping the iterate
-    /// of least mean absolute error). A ridge of 1e-6 of the embeddings' mean square
-    /// per row on the weights (not the bias) keeps collinear embedding dimensions
-    /// solvable. `None` for no rows, a `z` that is not `rows × dim`, non-finite
-    /// values, or a system no solver step could solve.
-    pub fn fitted(z: &[f32], dim: usize, targets: &[f64], absolute: bool) -> Option<Self> {
+    /// of least mean absolute error). A ridge of `ridge` times the embeddings' mean
+    /// square per row on the weights (not the bias) keeps collinear embedding
+    /// dimensions solvable (1e-6) or bounds the weights (1: about half the
+    /// least-squares weight on an embedding dimension of average size). `None` for
+    /// no rows, a `z` that is not `rows × dim`, non-finite values or ridge, or a
+    /// system no solver step could solve.
+    pub fn fitted(
+        z: &[f32],
+        dim: usize,
+        targets: &[f64],
+        absolute: bool,
+        ridge: f64,
+    ) -> Option<Self> {
         let rows = targets.len();
         if rows == 0
             || dim == 0
+            || !(ridge.is_finite() && ridge > 0.0)
             || z.len() != rows * dim
             || z.iter().any(|x| !x.is_finite())
             || targets.iter().any(|t| !t.is_finite())
@@ -53,7 +62,7 @@ impl LinearHead {
         });
         let targets = DVector::from_column_slice(targets);
         let mean_square = z.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / z.len() as f64;
-        let ridge = 1e-6 * mean_square.max(1e-12);
+        let ridge = ridge * mean_square.max(1e-12);
         // Weighted least squares: (XᵀWX + λ·rows·I′) β = XᵀWy, I′ without the bias.
         let solve = |weights: &DVector<f64>| -> Option<DVector<f64>> {
             let weighted = DMatrix::from_fn(rows, dim + 1, |r, k| design[(r, k)] * weights[r]);
@@ -205,6 +214,9 @@ mod tests {
     use super::LinearHead;
 
     /// 100 rows of 2 spread-out embeddings (`[100, 2]`) and `3·z₀ − 2·z₁ + 0.5`.
+    /// The ridge that only keeps collinear systems solvable.
+    const SOLVABLE: f64 = 1e-6;
+
     fn linear_data() -> (Vec<f32>, Vec<f64>) {
         let z: Vec<f32> = (0..200)
             .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
@@ -230,7 +242,7 @@ mod tests {
     #[test]
     fn least_squares_recovers_a_linear_function() {
         let (z, y) = linear_data();
-        let head = LinearHead::fitted(&z, 2, &y, false).expect("solvable");
+        let head = LinearHead::fitted(&z, 2, &y, false, SOLVABLE).expect("solvable");
         for (p, t) in head.predict(&z).iter().zip(&y) {
             assert!((p - t).abs() < 1e-4, "{p} against {t}");
         }
@@ -247,22 +259,51 @@ mod tests {
             .map(|(i, x)| 2.0 * f64::from(*x) + 1.0 + if i % 5 == 0 { 8.0 } else { 0.0 })
             .collect();
         let line = |head: &LinearHead| (head.predict(&[0.0])[0], head.predict(&[1.0])[0]);
-        let (b, at_one) = line(&LinearHead::fitted(&z, 1, &y, true).expect("solvable"));
+        let (b, at_one) = line(&LinearHead::fitted(&z, 1, &y, true, SOLVABLE).expect("solvable"));
         assert!(
             (b - 1.0).abs() < 1e-3 && (at_one - 3.0).abs() < 1e-3,
             "{b}, {at_one}"
         );
-        let (b, _) = line(&LinearHead::fitted(&z, 1, &y, false).expect("solvable"));
+        let (b, _) = line(&LinearHead::fitted(&z, 1, &y, false, SOLVABLE).expect("solvable"));
         assert!(b > 2.0, "least squares bias {b}");
+    }
+
+    /// A ridge of 1 halves the slope on a centred embedding dimension, whose mean
+    /// square is its variance; the bias stays unpenalized.
+    #[test]
+    fn a_unit_ridge_halves_the_weights() {
+        let z: Vec<f32> = (0..101).map(|i| i as f32 / 50.0 - 1.0).collect(); // [101, 1]
+        let y: Vec<f64> = z.iter().map(|x| 2.0 * f64::from(*x) + 1.0).collect();
+        let slope = |ridge: f64| {
+            let head = LinearHead::fitted(&z, 1, &y, false, ridge).expect("solvable");
+            (
+                head.predict(&[1.0])[0] - head.predict(&[0.0])[0],
+                head.predict(&[0.0])[0],
+            )
+        };
+        let (exact, _) = slope(SOLVABLE);
+        let (halved, bias) = slope(1.0);
+        assert!((exact - 2.0).abs() < 1e-4, "{exact}");
+        assert!(
+            (halved - 1.0).abs() < 1e-6 && (bias - 1.0).abs() < 1e-6,
+            "{halved}, {bias}"
+        );
     }
 
     #[test]
     fn refuses_to_fit_non_finite_values_wrong_shapes_and_no_rows() {
-        assert!(LinearHead::fitted(&[f32::NAN, 1.0], 1, &[0.0, 1.0], false).is_none());
-        assert!(LinearHead::fitted(&[1.0, 2.0], 1, &[0.0, f64::INFINITY], true).is_none());
-        assert!(LinearHead::fitted(&[1.0, 2.0, 3.0], 1, &[0.0, 1.0], false).is_none());
-        assert!(LinearHead::fitted(&[1.0, 2.0, 3.0, 4.0], 1, &[0.0, 1.0], false).is_none());
-        assert!(LinearHead::fitted(&[], 2, &[], true).is_none());
+        for ridge in [0.0, -1.0, f64::NAN] {
+            assert!(LinearHead::fitted(&[1.0, 2.0], 1, &[0.0, 1.0], false, ridge).is_none());
+        }
+        assert!(LinearHead::fitted(&[f32::NAN, 1.0], 1, &[0.0, 1.0], false, SOLVABLE).is_none());
+        assert!(
+            LinearHead::fitted(&[1.0, 2.0], 1, &[0.0, f64::INFINITY], true, SOLVABLE).is_none()
+        );
+        assert!(LinearHead::fitted(&[1.0, 2.0, 3.0], 1, &[0.0, 1.0], false, SOLVABLE).is_none());
+        assert!(
+            LinearHead::fitted(&[1.0, 2.0, 3.0, 4.0], 1, &[0.0, 1.0], false, SOLVABLE).is_none()
+        );
+        assert!(LinearHead::fitted(&[], 2, &[], true, SOLVABLE).is_none());
     }
 
     /// Where labels pile up (70 % at 0, like the metals of a band-gap set), L1

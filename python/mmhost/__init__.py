@@ -434,6 +434,7 @@ def finetune(
     loss: str = "mse",
     floor: Optional[float] = None,
     head_init: str = "zero",
+    head_ridge: Optional[float] = None,
     epochs: int = 50,
     batch_size: int = 64,
     lr: float = 1e-3,
@@ -459,7 +460,9 @@ def finetune(
     or ``"l1"``) on standardized labels; predictions below ``floor`` (e.g. 0 for a band gap) are raised to it.
     ``head_init="fit"`` fits the new head to the starting encoder's embeddings of the
     training materials before the first step (least squares, or least absolute
-    deviations for ``"l1"``) instead of starting it at zero.
+    deviations for ``"l1"``) instead of starting it at zero; ``head_ridge`` shrinks
+    its weights (in multiples of the embeddings' mean square per training material;
+    default 1e-6, barely; 1 about halves them).
     Each epoch is printed (or passed to ``on_epoch``); Ctrl-C stops after
     the current step with a checkpoint. Returns the model; its ``info["outcome"]``
     holds the test metrics and the training-mean baseline."""
@@ -471,7 +474,7 @@ def finetune(
     callback = _print_epoch if on_epoch is None else (lambda line: on_epoch(json.loads(line)))
     _native.finetune(
         os.fspath(out), callback, db=_opt(db_path), property=property, start_from=_opt(source),
-        task=task, loss=loss, floor=floor, head_init=head_init, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, warmup=warmup,
+        task=task, loss=loss, floor=floor, head_init=head_init, head_ridge=head_ridge, epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, warmup=warmup,
         patience=patience, split_seed=split_seed, splits=tuple(splits), config=_opt(config),
         overrides=_overrides(settings), plugin_dirs=[os.fspath(p) for p in plugin_dirs],
         resume=resume, overwrite=overwrite, progress=sys.stderr.isatty(),

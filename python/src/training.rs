@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use mmhost::{
-    finetune::{finetune as run_finetune, FinetuneRequest, FinetuneSpec, FinetuneStart},
+    finetune::{finetune as run_finetune, FinetuneRequest, FinetuneSpec, FinetuneStart, HeadInit},
     run::Interrupt,
     train::{train as run_train, TrainRequest},
 };
@@ -65,7 +65,7 @@ pub fn train(
 /// Fine-tuning with a linear head, as `mmhost finetune`; returns the outcome
 /// (test metrics, baseline, epochs) as JSON.
 #[pyfunction]
-#[pyo3(signature = (out, on_epoch, db=None, property=None, start_from=None, task=None, loss="mse", floor=None, head_init="zero", epochs=50, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, patience=10, split_seed=42, splits=(0.7, 0.2, 0.1), config=None, overrides=Vec::new(), plugin_dirs=Vec::new(), resume=false, overwrite=false, progress=true))]
+#[pyo3(signature = (out, on_epoch, db=None, property=None, start_from=None, task=None, loss="mse", floor=None, head_init="zero", head_ridge=None, epochs=50, batch_size=64, lr=1e-3, schedule="cosine", warmup=0.05, patience=10, split_seed=42, splits=(0.7, 0.2, 0.1), config=None, overrides=Vec::new(), plugin_dirs=Vec::new(), resume=false, overwrite=false, progress=true))]
 #[allow(clippy::too_many_arguments)]
 pub fn finetune(
     py: Python<'_>,
@@ -78,6 +78,7 @@ pub fn finetune(
     loss: &str,
     floor: Option<f64>,
     head_init: &str,
+    head_ridge: Option<f64>,
     epochs: usize,
     batch_size: usize,
     lr: f64,
@@ -105,6 +106,7 @@ pub fn finetune(
             Some(name) => named("task", name)?,
             None => mmhost::finetune::Task::default_for(&property),
         };
+        let head_init: HeadInit = named("head_init", head_init)?;
         FinetuneStart::New {
             spec: FinetuneSpec {
                 db,
@@ -113,7 +115,8 @@ pub fn finetune(
                 property,
                 loss: named("loss", loss)?,
                 floor,
-                head_init: named("head_init", head_init)?,
+                head_init,
+                head_ridge: head_init.ridge(head_ridge),
                 epochs,
                 batch_size,
                 lr,

@@ -110,22 +110,25 @@ def test_l1_loss_floor_and_splits_from_python_equal_the_cli(tmp_path, demo_db, m
                         config=DEMO_CONFIG, settings=QUIET)
 
 
-@pytest.mark.parametrize("head_init", ["zero", "fit"])
-def test_finetuning_from_a_finetuned_model_equals_the_cli(tmp_path, demo_db, mmhost_bin, head_init):
+@pytest.mark.parametrize("head_init,head_ridge", [("zero", None), ("fit", None), ("fit", 1.0)])
+def test_finetuning_from_a_finetuned_model_equals_the_cli(tmp_path, demo_db, mmhost_bin, head_init, head_ridge):
     formation = REPO / "models" / "potnet-mp-formation-energy"
     args = finetune_args(demo_db, tmp_path / "cli")
     args[args.index("--scratch")] = "--from"
     args[args.index("--from") + 1:args.index("--from") + 1] = [str(formation)]
     args[args.index("--property") + 1] = "band_gap"
     args[args.index("--epochs") + 1] = "1"
-    args += ["--head-init", head_init]
+    args += ["--head-init", head_init] + ([] if head_ridge is None else ["--head-ridge", str(head_ridge)])
     cli = json.loads(run_cli(mmhost_bin, *args).stdout)
     model = mmhost.finetune(tmp_path / "python", db=demo_db, property="band_gap",
-                            start_from=mmhost.load(formation), head_init=head_init, epochs=1, config=DEMO_CONFIG,
+                            start_from=mmhost.load(formation), head_init=head_init, head_ridge=head_ridge, epochs=1,
+                            config=DEMO_CONFIG,
                             settings=QUIET, on_epoch=lambda _: None)
     outcome = model.info["outcome"]
     assert Path(outcome["recipe"]["from"]) == formation.resolve()
     assert outcome["recipe"].get("head_init", "zero") == head_init
+    assert outcome["recipe"].get("head_ridge") == cli["recipe"].get("head_ridge")
+    assert head_ridge is None or outcome["recipe"]["head_ridge"] == head_ridge
     assert outcome["test"] == cli["test"] and outcome["best_epoch"] == cli["best_epoch"]
 
 

@@ -39,7 +39,7 @@ pub struct FinetuneArgs {
     pub out: PathBuf,
     /// Continue the fine-tuning in --out from its latest checkpoint, with its own
     /// recipe and configuration.
-    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property", "loss", "floor", "head_init", "splits", "split_seed"])]
+    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property", "loss", "floor", "head_init", "head_ridge", "splits", "split_seed"])]
     pub resume: bool,
     /// Replace a fine-tuning already in --out.
     #[arg(long)]
@@ -67,6 +67,12 @@ pub struct FinetuneArgs {
     /// for --loss mse, least absolute deviations for l1; regression only).
     #[arg(long, value_enum, default_value_t = HeadInit::Zero)]
     pub head_init: HeadInit,
+    /// Ridge of a fitted head (--head-init fit) on its weights, in multiples of the
+    /// embeddings' mean square per training material: 1e-6 barely shrinks them, 1
+    /// about halves the weight on an embedding dimension of average size [default:
+    /// 1e-6]
+    #[arg(long)]
+    pub head_ridge: Option<f64>,
     /// Learning-rate schedule: linear warm-up then cosine decay, or constant.
     #[arg(long, value_enum, default_value_t = LrSchedule::Cosine)]
     pub schedule: LrSchedule,
@@ -132,6 +138,7 @@ pub fn run_finetune(args: FinetuneArgs, settings: Settings, search: PluginSearch
                 loss: args.loss,
                 floor: args.floor,
                 head_init: args.head_init,
+                head_ridge: args.head_init.ridge(args.head_ridge),
                 epochs: args.epochs,
                 batch_size: args.batch_size,
                 lr: args.lr,

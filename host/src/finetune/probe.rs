@@ -24,6 +24,7 @@ pub(super) fn fitted_head(
     encoder: &mut EncoderHandle,
     train: &[(String, f64)],
     loss: RegressionLoss,
+    ridge: f64,
     progress: bool,
     interrupt: &Interrupt,
 ) -> Result<LinearHead, FinetuneError> {
@@ -56,6 +57,7 @@ pub(super) fn fitted_head(
         embedded.dim,
         &targets,
         loss == RegressionLoss::L1,
+        ridge,
     )
     .ok_or_else(|| {
         refused(&format!(

@@ -46,11 +46,27 @@ pub enum HeadInit {
     Fit,
 }
 
+/// The ridge that only keeps a fitted head's collinear embedding dimensions
+/// solvable, barely shrinking its weights.
+pub const SOLVABLE_RIDGE: f64 = 1e-6;
+
+/// The ridge of a fitted head when none is given.
+pub const DEFAULT_HEAD_RIDGE: f64 = SOLVABLE_RIDGE;
+
 impl HeadInit {
     /// Whether this is the default, left out of recorded recipes so that those
     /// written before the choice existed read and write the same.
     pub fn is_zero(&self) -> bool {
         *self == HeadInit::Zero
+    }
+
+    /// The ridge a new fine-tuning records: the `given` one, else for a fitted head
+    /// [`DEFAULT_HEAD_RIDGE`].
+    pub fn ridge(self, given: Option<f64>) -> Option<f64> {
+        match self {
+            HeadInit::Fit => Some(given.unwrap_or(DEFAULT_HEAD_RIDGE)),
+            HeadInit::Zero => given,
+        }
     }
 }
 
@@ -79,6 +95,12 @@ pub struct FinetuneSpec {
     /// How the head starts (zero in fine-tunings begun before it was recorded).
     #[serde(default, skip_serializing_if = "HeadInit::is_zero")]
     pub head_init: HeadInit,
+    /// Ridge of a fitted head on its weights, in multiples of the embeddings' mean
+    /// square per training material (see [`crate::head::LinearHead::fitted`]); `None` with a zero
+    /// head, and in fitted ones begun before it was recorded, which used
+    /// [`SOLVABLE_RIDGE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_ridge: Option<f64>,
     pub epochs: usize,
     pub batch_size: usize,
     /// Peak learning rate of the encoder (AdamW) and of the head (Adam).
@@ -119,6 +141,18 @@ impl FinetuneSpec {
                 self.splits
             )));
         }
+        if let Some(ridge) = self.head_ridge {
+            if self.head_init != HeadInit::Fit {
+                return Err(FinetuneError::Setup(
+                    "--head-ridge applies to a fitted head only (--head-init fit)".into(),
+                ));
+            }
+            if !(ridge.is_finite() && ridge > 0.0) {
+                return Err(FinetuneError::Setup(format!(
+                    "--head-ridge {ridge}: the ridge must be a positive number"
+                )));
+            }
+        }
         if self.task() == Task::Classification
             && (self.loss != RegressionLoss::Mse
                 || self.floor.is_some()
@@ -139,6 +173,11 @@ impl FinetuneSpec {
             .unwrap_or_else(|| Task::default_for(&self.property))
     }
 
+    /// The ridge a fitted head is fitted with.
+    pub fn head_ridge(&self) -> f64 {
+        self.head_ridge.unwrap_or(SOLVABLE_RIDGE)
+    }
+
     /// Whether a validation split scores each epoch (a validation fraction above 0);
     /// without one, every epoch runs and the last is kept.
     pub fn validates(&self) -> bool {
@@ -153,7 +192,7 @@ impl FinetuneSpec {
 
 #[cfg(test)]
 mod tests {
-    use super::{FinetuneSpec, HeadInit};
+    use super::{FinetuneSpec, HeadInit, SOLVABLE_RIDGE};
 
     fn recipe(head_init: Option<&str>) -> serde_json::Value {
         let mut value = serde_json::json!({
@@ -178,5 +217,21 @@ mod tests {
         let fitted: FinetuneSpec = serde_json::from_value(recipe(Some("fit"))).unwrap();
         assert_eq!(fitted.head_init, HeadInit::Fit);
         assert_eq!(serde_json::to_value(&fitted).unwrap(), recipe(Some("fit")));
+        assert_eq!(fitted.head_ridge(), SOLVABLE_RIDGE);
+    }
+
+    /// A ridge needs a fitted head and a positive value.
+    #[test]
+    fn head_ridge_is_checked() {
+        let with_ridge = |init: &str, ridge: f64| {
+            let mut value = recipe(Some(init));
+            value["head_ridge"] = ridge.into();
+            serde_json::from_value::<FinetuneSpec>(value).unwrap()
+        };
+        assert!(with_ridge("fit", 1.0).check().is_ok());
+        assert_eq!(with_ridge("fit", 1.0).head_ridge(), 1.0);
+        assert!(with_ridge("zero", 1.0).check().is_err());
+        assert!(with_ridge("fit", 0.0).check().is_err());
+        assert!(with_ridge("fit", -1.0).check().is_err());
     }
 }

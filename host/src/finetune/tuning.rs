@@ -122,6 +122,7 @@ impl FineTuning {
                         &mut encoder,
                         &splits.train,
                         spec.loss,
+                        spec.head_ridge(),
                         request.progress,
                         &request.interrupt,
                     )?,

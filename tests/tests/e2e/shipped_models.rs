@@ -515,15 +515,17 @@ fn finetuning_from_the_formation_energy_model_starts_from_its_encoder() {
 /// `--head-init fit` fits the new head to the starting encoder before the first
 /// step. At learning rate 0 nothing trains after that: a zero head predicts the
 /// training mean, a head fitted to the formation-energy model's encoder predicts
-/// formation energies nearly as well as that model.
+/// formation energies nearly as well as that model, and one shrunk by a strong
+/// ridge predicts them less well.
 #[test]
 fn a_head_fitted_to_the_formation_energy_encoder_predicts_before_any_step() {
     let dir = scratch_dir("shipped-head-fit");
     let db = import_demo(&dir);
     let formation = repo_root().join(FORMATION);
     let config = repo_root().join("configs/demo.toml");
-    let finetune = |property: &str, head_init: &str, out: &str| {
-        mmhost(&[
+    let finetune = |property: &str, head_init: &str, ridge: &[&str], out: &str| {
+        let out = dir.join(out);
+        let mut args = vec![
             "finetune",
             "--config",
             path(&config),
@@ -541,15 +543,16 @@ fn a_head_fitted_to_the_formation_energy_encoder_predicts_before_any_step() {
             "1",
             "--splits",
             "0.8,0.1,0.1",
-            "--out",
-            path(&dir.join(out)),
             "--json",
-        ])
+        ];
+        args.extend_from_slice(ridge);
+        args.extend_from_slice(&["--out", path(&out)]);
+        mmhost(&args)
     };
     let ratio = |outcome: &Value| {
         outcome["test"]["mae"].as_f64().unwrap() / outcome["baseline"]["mae"].as_f64().unwrap()
     };
-    let zero = finetune("formation_energy_per_atom", "zero", "zero");
+    let zero = finetune("formation_energy_per_atom", "zero", &[], "zero");
     assert!(zero.status.success(), "{}", stderr_text(&zero));
     let zero = stdout_json(&zero);
     assert!((ratio(&zero) - 1.0).abs() < 1e-9, "{}", zero["test"]);
@@ -559,7 +562,7 @@ fn a_head_fitted_to_the_formation_energy_encoder_predicts_before_any_step() {
         zero["recipe"]
     );
 
-    let fit = finetune("formation_energy_per_atom", "fit", "fit");
+    let fit = finetune("formation_energy_per_atom", "fit", &[], "fit");
     let log = stderr_text(&fit);
     assert!(fit.status.success(), "{log}");
     assert!(
@@ -568,6 +571,7 @@ fn a_head_fitted_to_the_formation_energy_encoder_predicts_before_any_step() {
     );
     let fit = stdout_json(&fit);
     assert_eq!(fit["recipe"]["head_init"], "fit");
+    assert_eq!(fit["recipe"]["head_ridge"], 1e-6);
     eprintln!(
         "measured: head fitted to the formation-energy encoder, test MAE {:.4} ({:.3} of the \
          training mean's)",
@@ -576,8 +580,34 @@ fn a_head_fitted_to_the_formation_energy_encoder_predicts_before_any_step() {
     );
     assert!(ratio(&fit) < 0.3, "{}", fit["test"]);
 
+    let shrunk = finetune(
+        "formation_energy_per_atom",
+        "fit",
+        &["--head-ridge", "100"],
+        "shrunk",
+    );
+    assert!(shrunk.status.success(), "{}", stderr_text(&shrunk));
+    let shrunk = stdout_json(&shrunk);
+    assert_eq!(shrunk["recipe"]["head_ridge"], 100.0);
+    assert!(
+        ratio(&fit) < ratio(&shrunk) && ratio(&shrunk) < 1.0,
+        "{} against {}",
+        shrunk["test"],
+        fit["test"]
+    );
+    let message = refused(&finetune(
+        "formation_energy_per_atom",
+        "zero",
+        &["--head-ridge", "1"],
+        "zero-ridge",
+    ));
+    assert!(
+        message.contains("--head-ridge applies to a fitted head only"),
+        "{message}"
+    );
+
     // A classification's head is not fitted by least squares.
-    let message = refused(&finetune("is_metal", "fit", "metal"));
+    let message = refused(&finetune("is_metal", "fit", &[], "metal"));
     assert!(
         message.contains("--head-init fit apply to regression only"),
         "{message}"
