@@ -29,12 +29,16 @@ impl LinearHead {
     /// A head over `dim`-wide embeddings fitted to `z` (`[rows, dim]`, row-major) and
     /// `targets` (`[rows]`) in closed form: least squares, or with `absolute` least
     /// absolute deviations (iteratively reweighted least squares, keeping the iterate
-    /// of least mean absolute error). A ridge of `ridge` times the embeddings' mean
-    /// square per row on the weights (not the bias) keeps collinear embedding
-    /// dimensions solvable (1e-6) or bounds the weights (1: about half the
-    /// least-squares weight on an embedding dimension of average size). `None` for
-    /// no rows, a `z` that is not `rows × dim`, non-finite values or ridge, or a
-    /// system no solver step could solve.
+    /// of least unpenalized mean absolute error). Each least-squares solve adds the
+    /// penalty `ridge · m · ‖w‖²` to the mean squared error, `m` the embeddings' mean
+    /// square and `w` the weights (not the bias): along a centred direction of the
+    /// embeddings with variance `v` it scales the weight by `v / (v + ridge · m)`.
+    /// [`SOLVABLE_RIDGE`] only keeps collinear dimensions solvable; 1 halves the
+    /// weight of a dimension whose variance is `m` and shrinks the low-variance
+    /// directions, where unbounded weights grow large, far more. `None` for no rows,
+    /// a `z` that is not `rows × dim`, non-finite values, a ridge that is not a
+    /// positive number, or a system no solver step could solve (a ridge so large
+    /// that the penalty overflows among them).
     pub fn fitted(
         z: &[f32],
         dim: usize,
@@ -204,6 +208,10 @@ const IRLS_ITERATIONS: usize = 100;
 /// Smallest residual an IRLS weight divides by (standardized label units).
 const IRLS_FLOOR: f64 = 1e-6;
 
+/// The ridge of [`LinearHead::fitted`] that only keeps collinear embedding
+/// dimensions solvable, barely shrinking the weights.
+pub const SOLVABLE_RIDGE: f64 = 1e-6;
+
 /// The logistic function.
 pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -211,12 +219,9 @@ pub fn sigmoid(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::LinearHead;
+    use super::{LinearHead, SOLVABLE_RIDGE as SOLVABLE};
 
     /// 100 rows of 2 spread-out embeddings (`[100, 2]`) and `3·z₀ − 2·z₁ + 0.5`.
-    /// The ridge that only keeps collinear systems solvable.
-    const SOLVABLE: f64 = 1e-6;
-
     fn linear_data() -> (Vec<f32>, Vec<f64>) {
         let z: Vec<f32> = (0..200)
             .map(|i| ((i * 37 % 101) as f32 / 50.0) - 1.0)
@@ -287,6 +292,26 @@ mod tests {
         assert!(
             (halved - 1.0).abs() < 1e-6 && (bias - 1.0).abs() < 1e-6,
             "{halved}, {bias}"
+        );
+    }
+
+    /// With least absolute deviations too, a stronger ridge gives a smaller slope,
+    /// between 0 and the exact one.
+    #[test]
+    fn a_ridge_shrinks_least_absolute_deviations() {
+        let z: Vec<f32> = (0..101).map(|i| i as f32 / 50.0 - 1.0).collect(); // [101, 1]
+        let y: Vec<f64> = z.iter().map(|x| 2.0 * f64::from(*x) + 1.0).collect();
+        let slopes: Vec<f64> = [SOLVABLE, 0.1, 1.0, 10.0]
+            .iter()
+            .map(|&ridge| {
+                let head = LinearHead::fitted(&z, 1, &y, true, ridge).expect("solvable");
+                head.predict(&[1.0])[0] - head.predict(&[0.0])[0]
+            })
+            .collect();
+        assert!((slopes[0] - 2.0).abs() < 1e-3, "{slopes:?}");
+        assert!(
+            slopes.windows(2).all(|pair| pair[1] < pair[0]) && slopes[3] > 0.0,
+            "{slopes:?}"
         );
     }
 

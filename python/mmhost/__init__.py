@@ -460,9 +460,9 @@ def finetune(
     or ``"l1"``) on standardized labels; predictions below ``floor`` (e.g. 0 for a band gap) are raised to it.
     ``head_init="fit"`` fits the new head to the starting encoder's embeddings of the
     training materials before the first step (least squares, or least absolute
-    deviations for ``"l1"``) instead of starting it at zero; ``head_ridge`` shrinks
-    its weights (in multiples of the embeddings' mean square per training material;
-    default 1e-6, barely; 1 about halves them).
+    deviations for ``"l1"``) instead of starting it at zero; ``head_ridge`` (with
+    ``head_init="fit"`` only) is the ridge on its weights, in multiples of the
+    embeddings' mean square, as ``--head-ridge`` (default 1e-6: barely any shrinking).
     Each epoch is printed (or passed to ``on_epoch``); Ctrl-C stops after
     the current step with a checkpoint. Returns the model; its ``info["outcome"]``
     holds the test metrics and the training-mean baseline."""

@@ -66,6 +66,7 @@ def finetune(
     loss: str = ...,
     floor: Optional[float] = ...,
     head_init: str = ...,
+    head_ridge: Optional[float] = ...,
     epochs: int = ...,
     batch_size: int = ...,
     lr: float = ...,

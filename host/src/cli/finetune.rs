@@ -68,9 +68,10 @@ pub struct FinetuneArgs {
     #[arg(long, value_enum, default_value_t = HeadInit::Zero)]
     pub head_init: HeadInit,
     /// Ridge of a fitted head (--head-init fit) on its weights, in multiples of the
-    /// embeddings' mean square per training material: 1e-6 barely shrinks them, 1
-    /// about halves the weight on an embedding dimension of average size [default:
-    /// 1e-6]
+    /// embeddings' mean square m: each least-squares solve adds R·m·‖w‖² to the
+    /// mean squared error. 1e-6 barely shrinks the weights; 1 halves a weight along
+    /// a direction of variance m and shrinks the low-variance ones far more
+    /// [default: 1e-6]
     #[arg(long)]
     pub head_ridge: Option<f64>,
     /// Learning-rate schedule: linear warm-up then cosine decay, or constant.

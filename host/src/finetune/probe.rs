@@ -16,7 +16,7 @@ use crate::{
 
 /// The head fitted to `encoder`'s embeddings (inference mode) of `train`
 /// (`(id, label)`) against the standardized labels: least squares for MSE, least
-/// absolute deviations for L1. With `progress`, shows a progress line and prints the
+/// absolute deviations for L1, both under `ridge` ([`LinearHead::fitted`]). With `progress`, shows a progress line and prints the
 /// fitted head's training MAE in label units (else logs it). A requested interrupt
 /// (Ctrl-C) stops the embedding pass with an error.
 pub(super) fn fitted_head(
@@ -62,7 +62,8 @@ pub(super) fn fitted_head(
     .ok_or_else(|| {
         refused(&format!(
             "no head fits the starting encoder's embeddings of the {} training materials \
-             (non-finite values, or a system the solver could not solve)",
+             (non-finite values, or a system the solver could not solve: a smaller --head-ridge \
+             may help)",
             truth.len()
         ))
     })?;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{model::Task, FinetuneError};
+use crate::head::SOLVABLE_RIDGE;
 
 /// The learning-rate schedule of encoder and head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -46,12 +47,8 @@ pub enum HeadInit {
     Fit,
 }
 
-/// The ridge that only keeps a fitted head's collinear embedding dimensions
-/// solvable, barely shrinking its weights.
-pub const SOLVABLE_RIDGE: f64 = 1e-6;
-
 /// The ridge of a fitted head when none is given.
-pub const DEFAULT_HEAD_RIDGE: f64 = SOLVABLE_RIDGE;
+const DEFAULT_HEAD_RIDGE: f64 = SOLVABLE_RIDGE;
 
 impl HeadInit {
     /// Whether this is the default, left out of recorded recipes so that those
@@ -61,7 +58,7 @@ impl HeadInit {
     }
 
     /// The ridge a new fine-tuning records: the `given` one, else for a fitted head
-    /// [`DEFAULT_HEAD_RIDGE`].
+    /// the default (1e-6).
     pub fn ridge(self, given: Option<f64>) -> Option<f64> {
         match self {
             HeadInit::Fit => Some(given.unwrap_or(DEFAULT_HEAD_RIDGE)),
@@ -96,9 +93,8 @@ pub struct FinetuneSpec {
     #[serde(default, skip_serializing_if = "HeadInit::is_zero")]
     pub head_init: HeadInit,
     /// Ridge of a fitted head on its weights, in multiples of the embeddings' mean
-    /// square per training material (see [`crate::head::LinearHead::fitted`]); `None` with a zero
-    /// head, and in fitted ones begun before it was recorded, which used
-    /// [`SOLVABLE_RIDGE`].
+    /// square (see [`LinearHead::fitted`](crate::head::LinearHead::fitted)); `None` with a zero head, and in fitted
+    /// ones begun before it was recorded, which used [`SOLVABLE_RIDGE`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_ridge: Option<f64>,
     pub epochs: usize,
@@ -122,7 +118,8 @@ pub struct FinetuneSpec {
 impl FinetuneSpec {
     /// Refuses a floor that is not a number, fractions that are not shares of 1
     /// (the validation one may be 0), and what only a regression can use (another
-    /// loss, a floor, a fitted head) on a classification.
+    /// loss, a floor, a fitted head) on a classification, and a head ridge without a
+    /// fitted head or that is not a positive number.
     pub fn check(&self) -> Result<(), FinetuneError> {
         if let Some(floor) = self.floor.filter(|f| !f.is_finite()) {
             return Err(FinetuneError::Setup(format!(
@@ -149,7 +146,7 @@ impl FinetuneSpec {
             }
             if !(ridge.is_finite() && ridge > 0.0) {
                 return Err(FinetuneError::Setup(format!(
-                    "--head-ridge {ridge}: the ridge must be a positive number"
+                    "--head-ridge {ridge}: the ridge must be a positive finite number"
                 )));
             }
         }
