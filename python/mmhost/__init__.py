@@ -462,7 +462,7 @@ def finetune(
     training materials before the first step (least squares, or least absolute
     deviations for ``"l1"``) instead of starting it at zero; ``head_ridge`` (with
     ``head_init="fit"`` only) is the ridge on its weights, in multiples of the
-    embeddings' mean square, as ``--head-ridge`` (default 1e-6: barely any shrinking).
+    embeddings' mean square, as ``--head-ridge`` (default 1; 1e-6 barely shrinks them).
     Each epoch is printed (or passed to ``on_epoch``); Ctrl-C stops after
     the current step with a checkpoint. Returns the model; its ``info["outcome"]``
     holds the test metrics and the training-mean baseline."""

@@ -110,7 +110,7 @@ def test_l1_loss_floor_and_splits_from_python_equal_the_cli(tmp_path, demo_db, m
                         config=DEMO_CONFIG, settings=QUIET)
 
 
-@pytest.mark.parametrize("head_init,head_ridge", [("zero", None), ("fit", None), ("fit", 1.0)])
+@pytest.mark.parametrize("head_init,head_ridge", [("zero", None), ("fit", None), ("fit", 1e-6)])
 def test_finetuning_from_a_finetuned_model_equals_the_cli(tmp_path, demo_db, mmhost_bin, head_init, head_ridge):
     formation = REPO / "models" / "potnet-mp-formation-energy"
     args = finetune_args(demo_db, tmp_path / "cli")

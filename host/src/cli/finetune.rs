@@ -71,7 +71,7 @@ pub struct FinetuneArgs {
     /// embeddings' mean square m: each least-squares solve adds R·m·‖w‖² to the
     /// mean squared error. 1e-6 barely shrinks the weights; 1 halves a weight along
     /// a direction of variance m and shrinks the low-variance ones far more
-    /// [default: 1e-6]
+    /// [default: 1]
     #[arg(long)]
     pub head_ridge: Option<f64>,
     /// Learning-rate schedule: linear warm-up then cosine decay, or constant.

@@ -47,8 +47,9 @@ pub enum HeadInit {
     Fit,
 }
 
-/// The ridge of a fitted head when none is given.
-const DEFAULT_HEAD_RIDGE: f64 = SOLVABLE_RIDGE;
+/// The ridge of a fitted head when none is given: its weights at about the size a
+/// zero head reaches in training (README, pretraining against scratch).
+const DEFAULT_HEAD_RIDGE: f64 = 1.0;
 
 impl HeadInit {
     /// Whether this is the default, left out of recorded recipes so that those
@@ -58,7 +59,7 @@ impl HeadInit {
     }
 
     /// The ridge a new fine-tuning records: the `given` one, else for a fitted head
-    /// the default (1e-6).
+    /// the default (1).
     pub fn ridge(self, given: Option<f64>) -> Option<f64> {
         match self {
             HeadInit::Fit => Some(given.unwrap_or(DEFAULT_HEAD_RIDGE)),

@@ -571,7 +571,7 @@ fn a_head_fitted_to_the_formation_energy_encoder_predicts_before_any_step() {
     );
     let fit = stdout_json(&fit);
     assert_eq!(fit["recipe"]["head_init"], "fit");
-    assert_eq!(fit["recipe"]["head_ridge"], 1e-6);
+    assert_eq!(fit["recipe"]["head_ridge"], 1.0);
     eprintln!(
         "measured: head fitted to the formation-energy encoder, test MAE {:.4} ({:.3} of the \
          training mean's)",
