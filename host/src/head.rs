@@ -233,6 +233,19 @@ mod tests {
         (z, y)
     }
 
+    /// 101 embeddings evenly from −1 to 1 (`[101, 1]`, mean 0) and `2·z + 1`.
+    fn centred_line() -> (Vec<f32>, Vec<f64>) {
+        let z: Vec<f32> = (0..101).map(|i| i as f32 / 50.0 - 1.0).collect();
+        let y = z.iter().map(|x| 2.0 * f64::from(*x) + 1.0).collect();
+        (z, y)
+    }
+
+    /// A one-dimensional head's slope and intercept.
+    fn slope_and_bias(head: &LinearHead) -> (f64, f64) {
+        let bias = head.predict(&[0.0])[0];
+        (head.predict(&[1.0])[0] - bias, bias)
+    }
+
     #[test]
     fn fits_a_linear_function() {
         let (z, y) = linear_data();
@@ -277,14 +290,9 @@ mod tests {
     /// square is its variance; the bias stays unpenalized.
     #[test]
     fn a_unit_ridge_halves_the_weights() {
-        let z: Vec<f32> = (0..101).map(|i| i as f32 / 50.0 - 1.0).collect(); // [101, 1]
-        let y: Vec<f64> = z.iter().map(|x| 2.0 * f64::from(*x) + 1.0).collect();
+        let (z, y) = centred_line();
         let slope = |ridge: f64| {
-            let head = LinearHead::fitted(&z, 1, &y, false, ridge).expect("solvable");
-            (
-                head.predict(&[1.0])[0] - head.predict(&[0.0])[0],
-                head.predict(&[0.0])[0],
-            )
+            slope_and_bias(&LinearHead::fitted(&z, 1, &y, false, ridge).expect("solvable"))
         };
         let (exact, _) = slope(SOLVABLE);
         let (halved, bias) = slope(1.0);
@@ -299,13 +307,11 @@ mod tests {
     /// between 0 and the exact one.
     #[test]
     fn a_ridge_shrinks_least_absolute_deviations() {
-        let z: Vec<f32> = (0..101).map(|i| i as f32 / 50.0 - 1.0).collect(); // [101, 1]
-        let y: Vec<f64> = z.iter().map(|x| 2.0 * f64::from(*x) + 1.0).collect();
+        let (z, y) = centred_line();
         let slopes: Vec<f64> = [SOLVABLE, 0.1, 1.0, 10.0]
             .iter()
             .map(|&ridge| {
-                let head = LinearHead::fitted(&z, 1, &y, true, ridge).expect("solvable");
-                head.predict(&[1.0])[0] - head.predict(&[0.0])[0]
+                slope_and_bias(&LinearHead::fitted(&z, 1, &y, true, ridge).expect("solvable")).0
             })
             .collect();
         assert!((slopes[0] - 2.0).abs() < 1e-3, "{slopes:?}");

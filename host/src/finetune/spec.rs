@@ -145,7 +145,7 @@ impl FinetuneSpec {
                     "--head-ridge applies to a fitted head only (--head-init fit)".into(),
                 ));
             }
-            if !(ridge.is_finite() && ridge > 0.0) {
+            if !positive(ridge) {
                 return Err(FinetuneError::Setup(format!(
                     "--head-ridge {ridge}: the ridge must be a positive finite number"
                 )));

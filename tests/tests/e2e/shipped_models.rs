@@ -424,33 +424,42 @@ fn parameters(file: &Path) -> HashMap<String, Vec<u8>> {
         .collect()
 }
 
+/// `mmhost finetune` of `property` on the demo dataset `db` with the demo
+/// configuration, from `from`, one epoch into `out`, with the `recipe` flags.
+fn finetune_one_epoch(
+    db: &Path,
+    from: &Path,
+    property: &str,
+    recipe: &[&str],
+    out: &Path,
+) -> std::process::Output {
+    let config = repo_root().join("configs/demo.toml");
+    let mut args = vec![
+        "finetune",
+        "--config",
+        path(&config),
+        "--db",
+        path(db),
+        "--from",
+        path(from),
+        "--property",
+        property,
+        "--epochs",
+        "1",
+        "--out",
+        path(out),
+    ];
+    args.extend_from_slice(recipe);
+    mmhost(&args)
+}
+
 #[test]
 fn finetuning_from_the_formation_energy_model_starts_from_its_encoder() {
     let dir = scratch_dir("shipped-transfer");
     let db = import_demo(&dir);
-    let config = repo_root().join("configs/demo.toml");
     let finetune = |from: &Path, extra: &[&str], out: &Path| {
-        let mut args = vec![
-            "finetune",
-            "--config",
-            path(&config),
-            "--db",
-            path(&db),
-            "--from",
-            path(from),
-            "--property",
-            "band_gap",
-            "--loss",
-            "l1",
-            "--floor",
-            "0",
-            "--epochs",
-            "1",
-            "--out",
-            path(out),
-        ];
-        args.extend_from_slice(extra);
-        mmhost(&args)
+        let recipe = [&["--loss", "l1", "--floor", "0"], extra].concat();
+        finetune_one_epoch(&db, from, "band_gap", &recipe, out)
     };
     let formation = repo_root().join(FORMATION);
     // At learning rate 0 the new model's crystal encoder is the formation-energy
@@ -522,32 +531,21 @@ fn a_head_fitted_to_the_formation_energy_encoder_predicts_before_any_step() {
     let dir = scratch_dir("shipped-head-fit");
     let db = import_demo(&dir);
     let formation = repo_root().join(FORMATION);
-    let config = repo_root().join("configs/demo.toml");
     let finetune = |property: &str, head_init: &str, ridge: &[&str], out: &str| {
-        let out = dir.join(out);
-        let mut args = vec![
-            "finetune",
-            "--config",
-            path(&config),
-            "--db",
-            path(&db),
-            "--from",
-            path(&formation),
-            "--property",
-            property,
-            "--head-init",
-            head_init,
-            "--lr",
-            "0",
-            "--epochs",
-            "1",
-            "--splits",
-            "0.8,0.1,0.1",
-            "--json",
-        ];
-        args.extend_from_slice(ridge);
-        args.extend_from_slice(&["--out", path(&out)]);
-        mmhost(&args)
+        let recipe = [
+            &[
+                "--head-init",
+                head_init,
+                "--lr",
+                "0",
+                "--splits",
+                "0.8,0.1,0.1",
+                "--json",
+            ],
+            ridge,
+        ]
+        .concat();
+        finetune_one_epoch(&db, &formation, property, &recipe, &dir.join(out))
     };
     let ratio = |outcome: &Value| {
         outcome["test"]["mae"].as_f64().unwrap() / outcome["baseline"]["mae"].as_f64().unwrap()
