@@ -39,7 +39,7 @@ pub struct FinetuneArgs {
     pub out: PathBuf,
     /// Continue the fine-tuning in --out from its latest checkpoint, with its own
     /// recipe and configuration.
-    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property", "loss", "floor", "head_init", "head_ridge", "splits", "split_seed"])]
+    #[arg(long, conflicts_with_all = ["overwrite", "from", "scratch", "db", "property", "task", "loss", "floor", "head_init", "head_ridge", "splits", "split_seed"])]
     pub resume: bool,
     /// Replace a fine-tuning already in --out.
     #[arg(long)]
@@ -334,4 +334,32 @@ pub fn run_predict(args: PredictArgs, search: PluginSearch, device: Option<&str>
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{error::ErrorKind, Parser};
+
+    use crate::cli::Cli;
+
+    /// `finetune --resume` with a recipe flag that cannot change a stopped run.
+    fn resume_with(flag: &[&str]) -> Result<Cli, clap::Error> {
+        let mut argv = vec!["mmhost", "finetune", "--out", "ft", "--resume"];
+        argv.extend_from_slice(flag);
+        Cli::try_parse_from(argv)
+    }
+
+    #[test]
+    fn resume_refuses_the_flags_of_a_recipe() {
+        assert!(resume_with(&[]).is_ok());
+        for flag in [
+            &["--task", "regression"][..],
+            &["--loss", "l1"],
+            &["--head-ridge", "1"],
+            &["--splits", "0.9,0,0.1"],
+        ] {
+            let refused = resume_with(flag).err().map(|e| e.kind());
+            assert_eq!(refused, Some(ErrorKind::ArgumentConflict), "{flag:?}");
+        }
+    }
 }

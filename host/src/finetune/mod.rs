@@ -1,12 +1,14 @@
 //! `mmhost finetune`: the crystal encoder (pretrained by a run, taken from another
 //! fine-tuned model, or from scratch) with a linear head on one property, MSE or L1
 //! for regression and BCE for classification (`is_metal`), early stopping on the
-//! validation split, scored on the test split (README "Using a trained run").
+//! validation split (without one, every epoch runs and the last is kept), scored on
+//! the test split (README "Using a trained run").
 //!
 //! It runs on the training pipeline: every labelled structure is featurized once
 //! into the dataset's cache (with a progress line), a loader thread prepares the
 //! batches ahead of the encoder, each step is logged to `metrics.jsonl` and shown
-//! on a progress line, every epoch is validated and plotted (`loss.png`), and
+//! on a progress line, every epoch is validated (where there is a validation split)
+//! and plotted (`loss.png`), and
 //! atomic checkpoints (encoder, optimizer, head, best epoch) let `--resume`
 //! continue a run that was stopped. The output directory:
 //!
@@ -58,7 +60,7 @@ use crate::{
 /// A new fine-tuning, or the continuation of a stopped one.
 pub enum FinetuneStart {
     /// Start `spec` with the configuration `settings` (for a `from` run, the
-    /// run's own configuration is used instead).
+    /// run's own configuration, with the seed, threads and devices of `settings`).
     New {
         spec: FinetuneSpec,
         settings: Box<Settings>,
@@ -137,8 +139,8 @@ pub struct FinetuneOutcome {
     pub best_epoch: usize,
     pub epochs_run: usize,
     pub test: TestMetrics,
-    /// The test metric of always predicting the training mean (regression) or the
-    /// majority class (classification).
+    /// The test metric of always predicting the training mean, raised to the floor
+    /// where there is one (regression), or the majority class (classification).
     pub baseline: TestMetrics,
     /// Wall seconds over all processes of the fine-tuning (restarts excluded).
     pub seconds: f64,

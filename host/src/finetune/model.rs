@@ -4,7 +4,8 @@
 //! FT/config.toml               the configuration its crystal encoder was built with
 //! FT/model.json                property, task, label scaling, floor, head, test metrics,
 //!                              training materials per element
-//! FT/crystal.safetensors       encoder weights of the best validation epoch
+//! FT/crystal.safetensors       encoder weights of the best validation epoch (the
+//!                              last without a validation split)
 //! FT/test_predictions.csv      material_id, true value, prediction on the test split
 //! FT/parity.png                prediction against truth on the test split (regression)
 //! ```
