@@ -68,12 +68,29 @@ CASES = {
     "no_cell.cif": "data_nocell\nloop_\n_atom_site_label\nNa1\n",
     "binary_garbage.cif": bytes(range(256)) * 4,
     "empty.cif": b"",
+    # 1,000 sites × 1,000 symmetry operations (a space group has at most 192)
+    "symmetry_bomb.cif": cif("ops", sites=[f"Na{i} Na 0.{i:03d} 0 0" for i in range(1000)]).replace(
+        "loop_\n_atom_site_label",
+        "loop_\n_symmetry_equiv_pos_as_xyz\n"
+        + "".join(f"'x, y+{j}/1000, z'\n" for j in range(1000))
+        + "loop_\n_atom_site_label",
+    ),
+    # 20 sites × 150 operations: 3,000 distinct images, more than 2,000 sites
+    "site_bomb.cif": cif("sites", sites=[f"Na{i} Na 0.{i:02d}5 0 0" for i in range(20)]).replace(
+        "loop_\n_atom_site_label",
+        "loop_\n_symmetry_equiv_pos_as_xyz\n"
+        + "".join(f"'x, y, z+{j}/150'\n" for j in range(150))
+        + "loop_\n_atom_site_label",
+    ),
+    "tokens_bomb.cif.gz": None,  # written below
     # POSCAR
     "POSCAR_counts_huge.vasp": POSCAR.replace("\n1\nDirect", "\n1000000000000\nDirect"),
     "POSCAR_counts_negative.vasp": POSCAR.replace("\n1\nDirect", "\n-3\nDirect"),
     "POSCAR_scale_nan.vasp": POSCAR.replace("1.0\n4 0 0", "nan\n4 0 0"),
     "POSCAR_singular_lattice.vasp": POSCAR.replace("0 0 4\nNa", "0 0 0\nNa"),
     "POSCAR_truncated.vasp": POSCAR[:30],
+    # named with the Kelvin sign, 3 bytes, whose lower case is the 1-byte k
+    "\u212a.vasp": POSCAR.replace("Na\n1\n", "Xx\n1\n"),
     # CHGCAR family
     "Huge_grid_CHGCAR": LI_CHG.replace("   10   10   10", "   1000000   1000000   1000000", 1),
     "Overflowing_grid_CHGCAR": LI_CHG.replace(
@@ -86,6 +103,8 @@ CASES = {
     "Huge_NEDOS_DOSCAR": FE_DOSCAR.replace("  301  ", "  1e18  ", 1),
     "Negative_NEDOS_DOSCAR": FE_DOSCAR.replace("  301  ", "  -5  ", 1),
     "Truncated_DOSCAR": "\n".join(FE_DOSCAR.splitlines()[:100]),
+    "Nan_efermi_DOSCAR": FE_DOSCAR.replace("  5.97876516  ", "  NaN  ", 1),
+    "Newlines_bomb_DOSCAR.gz": None,  # written below
     "no_dos_vasprun.xml": FE_VASPRUN[: FE_VASPRUN.index("<dos>")] + "</modeling>\n",
     "unclosed_vasprun.xml": FE_VASPRUN[: len(FE_VASPRUN) // 3],
     # pymatgen / Materials Project JSON
@@ -108,6 +127,7 @@ CASES = {
         {"@class": "Dos", "energies": [0, 1, 2], "densities": {"1": [1, 2]}, "efermi": 0}
     ),
     "truncated.jsonl": '{"material_id": "mp-1", "structure": {"lattice": ',
+    "numbers_bomb.json.gz": None,  # written below
     # CSV
     "labels_not_numbers.csv": "material_id,band_gap,description\nm-1,abc,rock salt\n",
     "broken_cif_cell.csv": 'material_id,cif\nm-2,"data_x\n_cell_length_a 3\n"\n',
@@ -118,9 +138,20 @@ CASES = {
     "lying_shape_ids.txt": "m-4\n",
     "wrong_rows.npy": npy((3, 2, 4), b"\x00" * 96),
     "wrong_rows_ids.txt": "m-5\n",
+    # no rows, so no bytes, but rows of 2⁸⁰ elements
+    "empty_huge_rows.npy": npy((0, 1 << 40, 1 << 40), b""),
+    "empty_huge_rows_ids.txt": "",
     # gzip
     "zeros_bomb.cif.gz": None,  # written below
 }
+
+
+def gzipped(name, content: bytes):
+    """Writes `content` gzipped as OUT/name."""
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9, mtime=0) as gz:
+        gz.write(content)
+    (OUT / name).write_bytes(buffer.getvalue())
 
 
 def main():
@@ -132,10 +163,13 @@ def main():
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     # 64 MiB of zeros compressed to ~64 KiB: decompressed within the limit, then
     # refused as no CIF.
-    buffer = io.BytesIO()
-    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=9) as gz:
-        gz.write(b"\x00" * (64 << 20))
-    (OUT / "zeros_bomb.cif.gz").write_bytes(buffer.getvalue())
+    gzipped("zeros_bomb.cif.gz", b"\x00" * (64 << 20))
+    # Bombs of what a parser keeps per unit of text, each far past 4 GiB if kept
+    # whole: 2²⁶ one-letter CIF values (~70 bytes each), 2²⁹ empty lines (16 bytes
+    # each), 1.5·10⁸ JSON numbers (32 bytes each).
+    gzipped("tokens_bomb.cif.gz", b"data_tokens\n_cell_length_a\n" + b"a\n" * (1 << 26))
+    gzipped("Newlines_bomb_DOSCAR.gz", FE_DOSCAR.encode()[:200] + b"\n" * (1 << 29))
+    gzipped("numbers_bomb.json.gz", b"[" + b"0," * 150_000_000 + b"0]")
     print(f"{len(CASES)} files in {OUT}")
 
 

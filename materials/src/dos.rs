@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::ParseError;
+use crate::{text_lines::bounded_lines, ParseError};
 
 /// A total density of states: energies (eV, absolute) and one density row per spin
 /// (states/eV/cell; spin up first), with the Fermi energy when the source gives it.
@@ -24,6 +24,11 @@ impl Dos {
     }
 
     fn validated(self) -> Result<Self, ParseError> {
+        if let Some(efermi) = self.efermi.filter(|e| !e.is_finite()) {
+            return Err(ParseError::invalid(format!(
+                "E_Fermi is {efermi}, not a finite energy"
+            )));
+        }
         if self.energies.len() < 2 {
             return Err(ParseError::invalid("a DOS needs at least two energies"));
         }
@@ -46,7 +51,7 @@ impl Dos {
 /// Reads a VASP DOSCAR: line 6 holds `Emax Emin NEDOS Efermi weight`, then NEDOS rows
 /// `E dos [dos_down] int [int_down]` (3 columns without spin, 5 with).
 pub fn read_doscar(text: &str) -> Result<Dos, ParseError> {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = bounded_lines(text)?;
     let header: Vec<f64> = lines
         .get(5)
         .ok_or_else(|| ParseError::at(6, "file ends before the DOS header"))?

@@ -17,6 +17,7 @@ mod pymatgen_json;
 pub mod records;
 mod structure;
 mod symmetry;
+mod text_lines;
 mod validation;
 mod vasprun;
 mod volumetric;
@@ -36,6 +37,7 @@ pub use potnet_sums::{
 pub use pymatgen_json::{structure_from_pymatgen, structure_to_pymatgen};
 pub use structure::{Occupant, Site, Structure};
 pub use symmetry::{space_group, CrystalSystem, SpaceGroup};
+pub use text_lines::MAX_LINES;
 pub use validation::{
     validate_structure, InvalidStructure, MAX_LATTICE_LENGTH, MAX_SITES, MIN_SITE_DISTANCE,
 };

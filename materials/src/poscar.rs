@@ -1,11 +1,11 @@
 //! VASP POSCAR/CONTCAR reading (VASP 5 with a species line; VASP 4 with the
 //! species in the comment line).
 
-use crate::{Element, Lattice, ParseError, Site, Structure};
+use crate::{text_lines::bounded_lines, Element, Lattice, ParseError, Site, Structure, MAX_SITES};
 
 /// Reads a POSCAR/CONTCAR. Also returns the comment (first) line.
 pub fn read_poscar(text: &str) -> Result<(Structure, String), ParseError> {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = bounded_lines(text)?;
     let line = |i: usize| -> Result<&str, ParseError> {
         lines
             .get(i)
@@ -54,6 +54,13 @@ pub fn read_poscar(text: &str) -> Result<(Structure, String), ParseError> {
         .collect();
     if counts.is_empty() {
         return Err(ParseError::at(next + 1, "expected the atom counts"));
+    }
+    let total = counts.iter().try_fold(0usize, |n, &c| n.checked_add(c));
+    if total.is_none_or(|n| n > MAX_SITES) {
+        return Err(ParseError::at(
+            next + 1,
+            format!("atom counts {counts:?} sum to more than the limit of {MAX_SITES} sites"),
+        ));
     }
     if symbols.len() < counts.len() {
         return Err(ParseError::at(

@@ -1,7 +1,7 @@
 //! VASP volumetric files (CHGCAR, AECCAR0/2, CHG, spin-polarized too) and their
 //! periodic resampling.
 
-use crate::{read_poscar, ParseError, Structure};
+use crate::{read_poscar, text_lines::bounded_lines, ParseError, Structure};
 
 /// A volumetric file: the structure and the grid values as written by VASP,
 /// `ρ·V_cell` (so the electron count is the grid mean), x running fastest.
@@ -30,7 +30,7 @@ pub const MAX_GRID_POINTS: usize = 1 << 27;
 /// Reads a CHGCAR-family file. The declared grid is checked against
 /// [`MAX_GRID_POINTS`] and against the text present before values are read.
 pub fn read_chgcar(text: &str) -> Result<VolumetricData, ParseError> {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines = bounded_lines(text)?;
     // The header is a POSCAR ending at the first blank line after the coordinates.
     let header_end = (7..lines.len())
         .find(|&i| lines[i].trim().is_empty())

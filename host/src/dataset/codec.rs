@@ -56,7 +56,8 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record, CodecError> {
             other => return Err(CodecError(format!("unknown dtype {other}"))),
         };
         let rank = reader.u32()? as usize;
-        let mut shape = Vec::with_capacity(rank);
+        // grown as the dimensions are read: `rank` itself reserves nothing
+        let mut shape = Vec::new();
         for _ in 0..rank {
             shape.push(reader.u64()?);
         }
@@ -126,5 +127,16 @@ mod tests {
         assert_eq!(decode_record(&bytes).unwrap(), record);
         assert!(decode_record(&bytes[..bytes.len() - 1]).is_err());
         assert!(decode_record(b"XXXX").is_err());
+    }
+
+    #[test]
+    fn a_rank_beyond_the_bytes_present_reserves_nothing() {
+        // one field, empty name, f32, rank 2³² − 1 and no dimensions behind it
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend(1u32.to_le_bytes());
+        bytes.extend(0u32.to_le_bytes());
+        bytes.push(0);
+        bytes.extend(u32::MAX.to_le_bytes());
+        assert!(decode_record(&bytes).is_err());
     }
 }

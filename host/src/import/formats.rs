@@ -114,12 +114,17 @@ fn companion_of(ids: &Path) -> PathBuf {
 /// The material id a single-material file stands for: its stem, or the name of its
 /// folder for VASP's fixed file names (`mp-149/CHGCAR` → `mp-149`).
 fn file_id(path: &Path) -> String {
-    let name = base_name(path);
+    let original = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    // Cut from the name as written, keeping its capitalization: lower-casing can
+    // change a name's length in bytes (`Ω` is 3 bytes, `ω` 2).
+    let name = strip_suffix_ignore_ascii_case(&original, ".gz").unwrap_or(&original);
     let stem = [".cif", ".json", ".xml", ".vasp"]
         .iter()
-        .find_map(|ext| name.strip_suffix(ext))
-        .unwrap_or(&name)
-        .to_string();
+        .find_map(|ext| strip_suffix_ignore_ascii_case(name, ext))
+        .unwrap_or(name);
     const GENERIC: [&str; 10] = [
         "chgcar",
         "aeccar0",
@@ -132,17 +137,19 @@ fn file_id(path: &Path) -> String {
         "doscar",
         "structure",
     ];
-    let original = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    if GENERIC.contains(&stem.as_str()) {
+    if GENERIC.contains(&stem.to_lowercase().as_str()) {
         if let Some(dir) = path.parent().and_then(Path::file_name) {
             return dir.to_string_lossy().to_string();
         }
     }
-    // Keep the original capitalization of the stem.
-    original[..stem.len().min(original.len())].to_string()
+    stem.to_string()
+}
+
+/// `text` without `suffix` (ASCII) at its end, in any letter case.
+fn strip_suffix_ignore_ascii_case<'a>(text: &'a str, suffix: &str) -> Option<&'a str> {
+    let cut = text.len().checked_sub(suffix.len())?;
+    let (head, tail) = (text.get(..cut)?, text.get(cut..)?);
+    tail.eq_ignore_ascii_case(suffix).then_some(head)
 }
 
 /// Most bytes a `.gz` file may decompress to (2 GiB): a small compressed file can
@@ -155,6 +162,22 @@ pub const MAX_FILE_BYTES: u64 = 2 << 30;
 /// Longest line of a line-oriented text format (CIF, POSCAR, CHGCAR, DOSCAR): 1 MiB.
 /// Real files have lines of at most a few hundred bytes.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Largest JSON document (a `.json` file, a line of a `.jsonl` one): 128 MiB. Parsed,
+/// a document of one-digit numbers takes 16 times its size.
+pub const MAX_JSON_BYTES: usize = 128 << 20;
+
+/// The JSON document `text`, refused beyond [`MAX_JSON_BYTES`].
+fn json_document(text: &str) -> Result<Value, String> {
+    if text.len() > MAX_JSON_BYTES {
+        return Err(format!(
+            "a JSON document of {} bytes, more than the limit of {MAX_JSON_BYTES} \
+             (write many structures as JSON lines, one document per line)",
+            text.len()
+        ));
+    }
+    serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
+}
 
 /// The bytes of the file `path`, refused beyond [`MAX_FILE_BYTES`].
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
@@ -264,8 +287,7 @@ pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, St
         Format::Npy => read_npy(&mut batch, path, bytes)?,
         Format::Csv => read_csv(&mut batch, path, bytes)?,
         Format::Json => {
-            let value: Value = serde_json::from_str(&text_of(path, bytes)?)
-                .map_err(|e| format!("not JSON: {e}"))?;
+            let value = json_document(&text_of(path, bytes)?)?;
             match value {
                 Value::Array(items) => {
                     for (k, item) in items.iter().enumerate() {
@@ -280,11 +302,11 @@ pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, St
                 if line.trim().is_empty() {
                     continue;
                 }
-                match serde_json::from_str::<Value>(line) {
+                match json_document(line) {
                     Ok(item) => {
                         batch.json_item(&item, &format!("{id}#{k}"), &format!("line {}", k + 1))
                     }
-                    Err(e) => batch.reject(format!("line {}", k + 1), format!("not JSON: {e}")),
+                    Err(e) => batch.reject(format!("line {}", k + 1), e),
                 }
             }
         }
@@ -579,7 +601,10 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
             ids_path.display()
         ));
     }
-    let row_len: usize = shape[1..].iter().product();
+    let row_len = shape[1..]
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .ok_or_else(|| format!("shape {shape:?} overflows"))?;
     for (k, (id, row)) in ids
         .iter()
         .zip(values.chunks_exact(row_len.max(1)))
@@ -647,7 +672,7 @@ pub fn read_structure(path: &Path) -> Result<Structure, String> {
             .map(|d| d.structure)
             .map_err(|e| e.to_string()),
         Some(Format::Json) => {
-            let value: Value = serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))?;
+            let value = json_document(&text)?;
             let structure = value.get("structure").unwrap_or(&value);
             structure_from_pymatgen(structure).map_err(|e| e.to_string())
         }

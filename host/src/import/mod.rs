@@ -7,6 +7,7 @@ mod formats;
 mod npy;
 
 use std::{
+    collections::HashSet,
     ops::ControlFlow,
     path::{Path, PathBuf},
     time::Instant,
@@ -55,10 +56,7 @@ pub fn import_sources(
     sources: &[PathBuf],
     mut progress: impl FnMut(&FileReport) -> ControlFlow<()>,
 ) -> Result<Vec<FileReport>, DatasetError> {
-    let mut files = Vec::new();
-    for source in sources {
-        collect_files(source, &mut files);
-    }
+    let files = files_under(sources);
     let mut reports = Vec::with_capacity(files.len());
     for path in files {
         let report = import_file(dataset, &path)?;
@@ -87,23 +85,31 @@ pub fn read_bytes(path: &Path, bytes: &[u8]) -> Result<ImportBatch, String> {
     formats::read(format, path, bytes)
 }
 
-/// Files under `sources` (folders recursively, in name order).
+/// Files under `sources` (folders recursively, in name order; a folder reached again
+/// through a symbolic link is not read twice).
 pub fn files_under(sources: &[PathBuf]) -> Vec<PathBuf> {
     let mut files = Vec::new();
+    let mut folders = HashSet::new();
     for source in sources {
-        collect_files(source, &mut files);
+        collect_files(source, &mut folders, &mut files);
     }
     files
 }
 
-fn collect_files(path: &Path, out: &mut Vec<PathBuf>) {
+/// Adds the files under `path` to `out`, skipping the folders in `seen` (canonical
+/// paths) and adding those it reads.
+fn collect_files(path: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) {
     if path.is_dir() {
+        let folder = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if !seen.insert(folder) {
+            return;
+        }
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
             .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
             .unwrap_or_default();
         entries.sort();
         for entry in entries {
-            collect_files(&entry, out);
+            collect_files(&entry, seen, out);
         }
     } else {
         out.push(path.to_path_buf());

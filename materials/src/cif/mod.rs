@@ -7,11 +7,21 @@ mod syntax;
 pub use symmetry::SymOp;
 pub use syntax::{parse_blocks, Block, Value};
 
-use crate::{Element, Lattice, Occupant, ParseError, Site, Structure};
+use crate::{Element, Lattice, Occupant, ParseError, Site, Structure, MAX_SITES};
 
 /// Fractional distance below which symmetry images are the same site (pymatgen's
 /// default `site_tolerance`).
 const SITE_TOLERANCE: f64 = 1e-4;
+
+/// Most symmetry operations a block may list: the order of the largest space groups
+/// in a centred setting (Fm-3m, Fd-3m, …).
+const MAX_SYMMETRY_OPERATIONS: usize = 192;
+
+/// Most symmetry images (atom-site rows × operations) a block may expand to: a full
+/// cell of [`MAX_SITES`] sites listed with every operation. Each image is compared
+/// with the sites found before it, so this bounds the work at `MAX_IMAGES ×
+/// MAX_SITES` comparisons.
+const MAX_IMAGES: usize = MAX_SYMMETRY_OPERATIONS * MAX_SITES;
 
 /// Every structure in a CIF text, one per data block that has a cell and atom sites.
 pub fn read_cif(text: &str) -> Result<Vec<Structure>, ParseError> {
@@ -87,6 +97,13 @@ pub fn structure_from_block(block: &Block) -> Result<Structure, ParseError> {
     let labels = block.column("_atom_site_label");
     let symbols = block.column("_atom_site_type_symbol");
     let occupancies = block.column("_atom_site_occupancy");
+    if xs.len().saturating_mul(ops.len()) > MAX_IMAGES {
+        return Err(ParseError::invalid(format!(
+            "{} atom sites × {} symmetry operations: more than {MAX_IMAGES} images to place",
+            xs.len(),
+            ops.len()
+        )));
+    }
     let mut sites: Vec<Site> = Vec::new();
     for row in 0..xs.len() {
         let label = labels
@@ -129,12 +146,19 @@ pub fn structure_from_block(block: &Block) -> Result<Structure, ParseError> {
         for op in &ops {
             let image = op.apply(&frac).map(|x| x - x.floor());
             let image = image.map(|x| if x > 1.0 - 1e-9 { 0.0 } else { x });
+            let found = sites.len();
             match sites.iter_mut().find(|s| periodic_close(&s.frac, &image)) {
                 Some(site) if site.label == label => {}
                 Some(site) => match site.occupants.iter_mut().find(|o| o.element == element) {
                     Some(_) => {}
                     None => site.occupants.push(Occupant { element, occupancy }),
                 },
+                None if found == MAX_SITES => {
+                    return Err(ParseError::invalid(format!(
+                        "more than {MAX_SITES} sites once the symmetry operations are applied \
+                         (mmhost's limit)"
+                    )))
+                }
                 None => sites.push(Site {
                     frac: image,
                     occupants: vec![Occupant { element, occupancy }],
@@ -186,6 +210,12 @@ fn symmetry_operations(block: &Block) -> Result<Vec<SymOp>, ParseError> {
         "_space_group_symop.operation_xyz",
     ];
     if let Some(column) = TAGS.iter().find_map(|t| block.column(t)) {
+        if column.len() > MAX_SYMMETRY_OPERATIONS {
+            return Err(ParseError::invalid(format!(
+                "{} symmetry operations; a space group has at most {MAX_SYMMETRY_OPERATIONS}",
+                column.len()
+            )));
+        }
         return column
             .iter()
             .map(|v| SymOp::parse(v.text()))

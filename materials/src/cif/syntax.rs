@@ -70,33 +70,41 @@ enum Token {
     Value(Value),
 }
 
-/// Splits CIF text into tokens with their line numbers.
+/// Most tokens (tags, values, `loop_`, `data_`) one CIF text may hold: 2²², some
+/// 4,000 structures of 100 sites in one file. A token costs some 70 bytes kept
+/// (its text, its line, its copy in a block), so a file of one-letter values is
+/// refused before it takes 35 times its own size.
+const MAX_TOKENS: usize = 1 << 22;
+
+/// Splits CIF text into tokens with their line numbers, refusing more than
+/// [`MAX_TOKENS`].
 fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ParseError> {
-    let mut tokens = Vec::new();
-    let lines: Vec<&str> = text.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
+    let mut tokens = Tokens::default();
+    let mut lines = text.lines().enumerate();
+    while let Some((i, line)) = lines.next() {
         let number = i + 1;
         if let Some(first) = line.strip_prefix(';') {
             // Text field: until a line starting with ';'.
-            let mut field = vec![first];
-            i += 1;
-            while i < lines.len() && !lines[i].starts_with(';') {
-                field.push(lines[i]);
-                i += 1;
+            let mut field = first.to_string();
+            let mut closed = false;
+            for (_, next) in lines.by_ref() {
+                if next.starts_with(';') {
+                    closed = true;
+                    break;
+                }
+                field.push('\n');
+                field.push_str(next);
             }
-            if i == lines.len() {
+            if !closed {
                 return Err(ParseError::at(number, "unterminated ';' text field"));
             }
-            tokens.push((
+            tokens.push(
                 number,
                 Token::Value(Value {
-                    text: field.join("\n").trim().to_string(),
+                    text: field.trim().to_string(),
                     quoted: true,
                 }),
-            ));
-            i += 1;
+            )?;
             continue;
         }
         // Delimiters are ASCII, so byte offsets found here are char boundaries.
@@ -125,13 +133,13 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                         format!("unterminated {q}quoted{q} value"),
                     ));
                 }
-                tokens.push((
+                tokens.push(
                     number,
                     Token::Value(Value {
                         text: line[start..end].to_string(),
                         quoted: true,
                     }),
-                ));
+                )?;
                 k = end + 1;
             } else {
                 let start = k;
@@ -155,12 +163,28 @@ fn tokenize(text: &str) -> Result<Vec<(usize, Token)>, ParseError> {
                         quoted: false,
                     })
                 };
-                tokens.push((number, token));
+                tokens.push(number, token)?;
             }
         }
-        i += 1;
     }
-    Ok(tokens)
+    Ok(tokens.0)
+}
+
+/// Tokens with their line numbers, at most [`MAX_TOKENS`].
+#[derive(Default)]
+struct Tokens(Vec<(usize, Token)>);
+
+impl Tokens {
+    fn push(&mut self, line: usize, token: Token) -> Result<(), ParseError> {
+        if self.0.len() == MAX_TOKENS {
+            return Err(ParseError::at(
+                line,
+                format!("more than {MAX_TOKENS} tags and values, mmhost's limit for one CIF text"),
+            ));
+        }
+        self.0.push((line, token));
+        Ok(())
+    }
 }
 
 /// Parses CIF text into its data blocks.

@@ -72,7 +72,23 @@ fn load(dir: &PathBuf) -> Result<Loaded, PluginError> {
     Ok(loaded)
 }
 
-/// The frozen model's mean-pooled, normalized embedding of `text`.
+/// Bytes of a text the tokenizer reads per token kept: real text averages under 8
+/// bytes a token, so the first `max_tokens × 64` bytes hold its first `max_tokens`.
+const BYTES_PER_TOKEN: usize = 64;
+
+/// The start of `text` that the tokenizer reads: `max_tokens ×` [`BYTES_PER_TOKEN`]
+/// bytes, cut at a character boundary, so that a text of any length costs the
+/// tokenizer at most that much.
+fn tokenized_part(text: &str, max_tokens: usize) -> &str {
+    let mut end = text.len().min(max_tokens.saturating_mul(BYTES_PER_TOKEN));
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// The frozen model's mean-pooled, normalized embedding of `text` (its first
+/// `max_tokens` tokens).
 pub fn sentence_embedding(config: &TextConfig, text: &str) -> Result<Vec<f32>, PluginError> {
     let loaded = load(&model_dir(config))?;
     let (tokenizer, bert) = (&loaded.0, &loaded.1);
@@ -87,7 +103,7 @@ pub fn sentence_embedding(config: &TextConfig, text: &str) -> Result<Vec<f32>, P
         ));
     }
     let encoding = tokenizer
-        .encode(text, true)
+        .encode(tokenized_part(text, config.max_tokens), true)
         .map_err(|e| PluginError::new(ErrorKind::InvalidInput, format!("tokenizing: {e}")))?;
     let mut ids: Vec<u32> = encoding.get_ids().to_vec();
     if ids.len() > config.max_tokens {
@@ -101,4 +117,18 @@ pub fn sentence_embedding(config: &TextConfig, text: &str) -> Result<Vec<f32>, P
         .into_data()
         .to_vec::<f32>()
         .map_err(|e| PluginError::new(ErrorKind::Internal, format!("{e:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tokenizer_reads_a_bounded_start_cut_at_a_character() {
+        assert_eq!(tokenized_part("a cubic crystal", 1), "a cubic crystal");
+        // 'é' is two bytes: byte 64 falls inside the 32nd one
+        let accents = format!("a{}", "é".repeat(100));
+        assert_eq!(tokenized_part(&accents, 1), &accents[..63]);
+        assert_eq!(tokenized_part(&"x".repeat(1 << 20), 256).len(), 256 * 64);
+    }
 }

@@ -163,6 +163,23 @@ fn hostile_files_are_refused_with_reasons_and_the_good_ones_import() {
 }
 
 #[test]
+fn a_folder_linked_into_itself_is_read_once() {
+    // Two links back to the folder would otherwise give 2⁴⁰ paths to one file (the
+    // kernel stops following at 40 links deep).
+    let dir = scratch_dir("folder-loop");
+    let folder = dir.join("structures");
+    fs::create_dir_all(&folder).unwrap();
+    fs::write(folder.join("good.cif"), cif("good", "4.0", &["0 0 0"])).unwrap();
+    std::os::unix::fs::symlink(".", folder.join("again")).unwrap();
+    std::os::unix::fs::symlink(".", folder.join("more")).unwrap();
+    let db = dir.join("loop.redb");
+    let out = mmhost_ok(&["data", "import", "--json", "--db", path(&db), path(&folder)]);
+    let reports = stdout_json(&out);
+    assert_eq!(reports.as_array().unwrap().len(), 1, "{reports}");
+    assert_eq!(reports[0]["outcome"]["status"], "imported", "{reports}");
+}
+
+#[test]
 fn a_vasprun_imports_its_final_structure_with_its_dos() {
     let dir = scratch_dir("vasprun-structure");
     let db = dir.join("vasprun.redb");
