@@ -24,9 +24,21 @@ impl Dos {
     }
 
     fn validated(self) -> Result<Self, ParseError> {
-        if let Some(efermi) = self.efermi.filter(|e| !e.is_finite()) {
+        // Stored as f32, so each value must be finite there too.
+        let finite = |x: f64| (x as f32).is_finite();
+        if let Some(efermi) = self.efermi.filter(|&e| !finite(e)) {
             return Err(ParseError::invalid(format!(
                 "E_Fermi is {efermi}, not a finite energy"
+            )));
+        }
+        if let Some(bad) = self
+            .energies
+            .iter()
+            .chain(self.densities.iter().flatten())
+            .find(|&&x| !finite(x))
+        {
+            return Err(ParseError::invalid(format!(
+                "an energy or density is {bad}, not a finite number"
             )));
         }
         if self.energies.len() < 2 {
@@ -47,6 +59,9 @@ impl Dos {
         Ok(self)
     }
 }
+
+/// Most energies of a vasprun.xml DOS (VASP's NEDOS is some thousands).
+const MAX_DOS_POINTS: usize = 1 << 20;
 
 /// Reads a VASP DOSCAR: line 6 holds `Emax Emin NEDOS Efermi weight`, then NEDOS rows
 /// `E dos [dos_down] int [int_down]` (3 columns without spin, 5 with).
@@ -131,9 +146,15 @@ pub fn read_vasprun_dos(text: &str) -> Result<Dos, ParseError> {
         let Some(set) = section(total, &marker, "</set>") else {
             break;
         };
+        let rows = set.split("<r>").skip(1);
+        if rows.clone().nth(MAX_DOS_POINTS).is_some() {
+            return Err(ParseError::invalid(format!(
+                "spin {spin}: more than {MAX_DOS_POINTS} DOS rows, mmhost's limit"
+            )));
+        }
         let mut e = Vec::new();
         let mut d = Vec::new();
-        for row in set.split("<r>").skip(1) {
+        for row in rows {
             let body = row.split("</r>").next().unwrap_or("");
             let values: Vec<f64> = body
                 .split_whitespace()

@@ -59,7 +59,10 @@ pub fn read_poscar(text: &str) -> Result<(Structure, String), ParseError> {
     if total.is_none_or(|n| n > MAX_SITES) {
         return Err(ParseError::at(
             next + 1,
-            format!("atom counts {counts:?} sum to more than the limit of {MAX_SITES} sites"),
+            format!(
+                "{} atom counts sum to more than the limit of {MAX_SITES} sites",
+                counts.len()
+            ),
         ));
     }
     if symbols.len() < counts.len() {

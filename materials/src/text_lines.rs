@@ -16,12 +16,15 @@ pub(crate) fn bounded_lines(text: &str) -> Result<Vec<&str>, ParseError> {
 
 fn lines_within(text: &str, limit: usize) -> Result<Vec<&str>, ParseError> {
     let breaks = text.bytes().filter(|&b| b == b'\n').count();
-    if breaks > limit {
+    let count = breaks + usize::from(!text.is_empty() && !text.ends_with('\n'));
+    if count > limit {
         return Err(ParseError::invalid(format!(
-            "{breaks} lines, more than the limit of {limit}"
+            "{count} lines, more than the limit of {limit}"
         )));
     }
-    Ok(text.lines().collect())
+    let mut lines = Vec::with_capacity(count);
+    lines.extend(text.lines());
+    Ok(lines)
 }
 
 #[cfg(test)]
@@ -32,10 +35,12 @@ mod tests {
     fn lines_beyond_the_limit_are_counted_and_refused() {
         assert_eq!(lines_within("a\nb\r\nc", 3).unwrap(), ["a", "b", "c"]);
         assert_eq!(lines_within("\n\n\n", 3).unwrap().len(), 3);
-        let refused = lines_within("\n\n\n\n", 3).unwrap_err().to_string();
-        assert!(
-            refused.contains("4 lines, more than the limit of 3"),
-            "{refused}"
-        );
+        for four in ["\n\n\n\n", "\n\n\nd"] {
+            let refused = lines_within(four, 3).unwrap_err().to_string();
+            assert!(
+                refused.contains("4 lines, more than the limit of 3"),
+                "{refused}"
+            );
+        }
     }
 }

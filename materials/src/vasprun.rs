@@ -1,7 +1,7 @@
 //! The final structure of a VASP `vasprun.xml` (its DOS is read by
 //! [`read_vasprun_dos`](crate::read_vasprun_dos)).
 
-use crate::{dos::section, Element, Lattice, ParseError, Site, Structure};
+use crate::{dos::section, Element, Lattice, ParseError, Site, Structure, MAX_SITES};
 
 /// Reads the `finalpos` structure of a vasprun.xml: the lattice (`basis`, Å), the
 /// fractional `positions`, and the elements of the `atoms` array.
@@ -25,8 +25,14 @@ pub fn read_vasprun_structure(text: &str) -> Result<Structure, ParseError> {
     let elements: Vec<&str> = atoms
         .split("<rc>")
         .skip(1)
+        .take(MAX_SITES + 1)
         .map(|row| section(row, "<c>", "</c>").unwrap_or("").trim())
         .collect();
+    if elements.len() > MAX_SITES {
+        return Err(ParseError::invalid(format!(
+            "more than {MAX_SITES} atoms, mmhost's limit"
+        )));
+    }
     if elements.len() != positions.len() {
         return Err(ParseError::invalid(format!(
             "{} atoms but {} positions",
@@ -49,28 +55,31 @@ pub fn read_vasprun_structure(text: &str) -> Result<Structure, ParseError> {
     })
 }
 
-/// The `<v>` rows of a varray, three numbers each.
+/// The `<v>` rows of a varray, three numbers each; refused beyond [`MAX_SITES`] rows.
 fn vectors(varray: &str, what: &str) -> Result<Vec<[f64; 3]>, ParseError> {
-    varray
-        .split("<v>")
-        .skip(1)
-        .map(|row| {
-            let body = row.split("</v>").next().unwrap_or("");
-            let numbers: Vec<f64> = body
-                .split_whitespace()
-                .map(str::parse)
-                .collect::<Result<_, _>>()
-                .map_err(|_| {
-                    ParseError::invalid(format!("{what} row '{}' is not numeric", body.trim()))
-                })?;
-            <[f64; 3]>::try_from(numbers).map_err(|numbers| {
-                ParseError::invalid(format!(
-                    "{what} row has {} numbers, expected 3",
-                    numbers.len()
-                ))
-            })
+    let rows = varray.split("<v>").skip(1);
+    if rows.clone().nth(MAX_SITES).is_some() {
+        return Err(ParseError::invalid(format!(
+            "{what}: more than {MAX_SITES} rows, mmhost's limit"
+        )));
+    }
+    rows.map(|row| {
+        let body = row.split("</v>").next().unwrap_or("");
+        let numbers: Vec<f64> = body
+            .split_whitespace()
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .map_err(|_| {
+                ParseError::invalid(format!("{what} row '{}' is not numeric", body.trim()))
+            })?;
+        <[f64; 3]>::try_from(numbers).map_err(|numbers| {
+            ParseError::invalid(format!(
+                "{what} row has {} numbers, expected 3",
+                numbers.len()
+            ))
         })
-        .collect()
+    })
+    .collect()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! VASP volumetric files (CHGCAR, AECCAR0/2, CHG, spin-polarized too) and their
 //! periodic resampling.
 
-use crate::{read_poscar, text_lines::bounded_lines, ParseError, Structure};
+use crate::{read_poscar, text_lines::bounded_lines, ParseError, Structure, MAX_SITES};
 
 /// A volumetric file: the structure and the grid values as written by VASP,
 /// `ρ·V_cell` (so the electron count is the grid mean), x running fastest.
@@ -31,8 +31,9 @@ pub const MAX_GRID_POINTS: usize = 1 << 27;
 /// [`MAX_GRID_POINTS`] and against the text present before values are read.
 pub fn read_chgcar(text: &str) -> Result<VolumetricData, ParseError> {
     let lines = bounded_lines(text)?;
-    // The header is a POSCAR ending at the first blank line after the coordinates.
-    let header_end = (7..lines.len())
+    // The header is a POSCAR ending at the first blank line after the coordinates
+    // (of at most MAX_SITES sites, with up to three lines of species and modes).
+    let header_end = (7..lines.len().min(10 + MAX_SITES))
         .find(|&i| lines[i].trim().is_empty())
         .ok_or_else(|| ParseError::invalid("no blank line after the structure header"))?;
     let (structure, _) = read_poscar(&lines[..header_end].join("\n"))?;

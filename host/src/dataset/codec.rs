@@ -56,8 +56,12 @@ pub fn decode_record(bytes: &[u8]) -> Result<Record, CodecError> {
             other => return Err(CodecError(format!("unknown dtype {other}"))),
         };
         let rank = reader.u32()? as usize;
-        // grown as the dimensions are read: `rank` itself reserves nothing
-        let mut shape = Vec::new();
+        if rank > reader.remaining() / 8 {
+            return Err(CodecError(format!(
+                "field '{name}': rank {rank}, more dimensions than the bytes left hold"
+            )));
+        }
+        let mut shape = Vec::with_capacity(rank);
         for _ in 0..rank {
             shape.push(reader.u64()?);
         }
@@ -90,6 +94,11 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// Bytes not yet read.
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
         let end = end.ok_or_else(|| CodecError("truncated".into()))?;

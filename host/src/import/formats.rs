@@ -119,7 +119,7 @@ fn file_id(path: &Path) -> String {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     // Cut from the name as written, keeping its capitalization: lower-casing can
-    // change a name's length in bytes (`Ω` is 3 bytes, `ω` 2).
+    // change a name's length in bytes (the Kelvin sign U+212A is 3 bytes, its `k` 1).
     let name = strip_suffix_ignore_ascii_case(&original, ".gz").unwrap_or(&original);
     let stem = [".cif", ".json", ".xml", ".vasp"]
         .iter()
@@ -163,17 +163,50 @@ pub const MAX_FILE_BYTES: u64 = 2 << 30;
 /// Real files have lines of at most a few hundred bytes.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 
-/// Largest JSON document (a `.json` file, a line of a `.jsonl` one): 128 MiB. Parsed,
-/// a document of one-digit numbers takes 16 times its size.
-pub const MAX_JSON_BYTES: usize = 128 << 20;
+/// Most memory a JSON document (a `.json` file, a line of a `.jsonl` one) may take
+/// once parsed, as [`parsed_json_bytes`] estimates it before parsing: 2 GiB.
+pub const MAX_PARSED_JSON_BYTES: usize = 2 << 30;
 
-/// The JSON document `text`, refused beyond [`MAX_JSON_BYTES`].
+/// An upper estimate of the bytes `text` takes parsed into a `serde_json::Value`: its
+/// strings (at most the text), 64 bytes per value or key (32 for the value, as much
+/// again for its array's or map's growth) and 640 per object (a map's first node).
+/// Counted in one pass over the bytes: values and keys by the separators and
+/// openings outside strings.
+fn parsed_json_bytes(text: &str) -> usize {
+    let (mut objects, mut values) = (0usize, 1usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for byte in text.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' => objects += 1,
+            b'[' | b',' | b':' => values += 1,
+            _ => {}
+        }
+    }
+    text.len()
+        .saturating_add(objects.saturating_mul(640))
+        .saturating_add(values.saturating_mul(64))
+}
+
+/// The JSON document `text`, refused when [`parsed_json_bytes`] passes
+/// [`MAX_PARSED_JSON_BYTES`].
 fn json_document(text: &str) -> Result<Value, String> {
-    if text.len() > MAX_JSON_BYTES {
+    let parsed = parsed_json_bytes(text);
+    if parsed > MAX_PARSED_JSON_BYTES {
         return Err(format!(
-            "a JSON document of {} bytes, more than the limit of {MAX_JSON_BYTES} \
-             (write many structures as JSON lines, one document per line)",
-            text.len()
+            "a JSON document that would take about {} MiB parsed, more than the limit of \
+             {} MiB (split it into smaller documents)",
+            parsed >> 20,
+            MAX_PARSED_JSON_BYTES >> 20
         ));
     }
     serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
@@ -585,19 +618,27 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
     let ids_text = read_limited(&ids_path)
         .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".into()))
         .map_err(|e| format!("needs its id list {}: {e}", ids_path.display()))?;
+    let bytes = decompressed(path, bytes)?;
+    let data: &[u8] = &bytes;
+    let NpyArray { shape, values } = npy::read_f32(data).map_err(|e| e.to_string())?;
+    let Some(&rows) = shape.first() else {
+        return Err("a 0-dimensional array has no rows".into());
+    };
+    // one id more than the rows, to tell a longer list, and no more kept
     let ids: Vec<&str> = ids_text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
+        .take(rows.saturating_add(1))
         .collect();
-    let bytes = decompressed(path, bytes)?;
-    let data: &[u8] = &bytes;
-    let NpyArray { shape, values } = npy::read_f32(data).map_err(|e| e.to_string())?;
-    if shape.first() != Some(&ids.len()) {
+    if rows != ids.len() {
+        let listed = if ids.len() > rows {
+            "more".to_string()
+        } else {
+            ids.len().to_string()
+        };
         return Err(format!(
-            "{} rows but {} ids in {}",
-            shape.first().unwrap_or(&0),
-            ids.len(),
+            "{rows} rows but {listed} ids in {}",
             ids_path.display()
         ));
     }
@@ -680,4 +721,33 @@ pub fn read_structure(path: &Path) -> Result<Structure, String> {
     }?;
     validate_structure(&structure).map_err(|e| e.to_string())?;
     Ok(structure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_ids_keep_the_name_as_written() {
+        let id = |p: &str| file_id(Path::new(p));
+        assert_eq!(id("dir/Foo.CIF.GZ"), "Foo");
+        assert_eq!(id("dir/mp-149.vasp"), "mp-149");
+        assert_eq!(id("mp-149/CHGCAR.gz"), "mp-149");
+        assert_eq!(id("mp-13/vasprun.xml"), "mp-13");
+        // the Kelvin sign is 3 bytes, its lower case `k` 1
+        assert_eq!(id("dir/\u{212A}.vasp"), "\u{212A}");
+        assert_eq!(id("dir/\u{212A}CAR"), "\u{212A}CAR");
+    }
+
+    #[test]
+    fn parsed_json_size_counts_values_and_objects_outside_strings() {
+        let text = r#"{"a,b:[": [1, 2], "c\"{": 3}"#;
+        // 1 object; values: the document, 2 keys (':'), 1 array, 2 commas
+        assert_eq!(parsed_json_bytes(text), text.len() + 640 + 6 * 64);
+        let bomb = format!("[{}0]", "{},".repeat(1000));
+        assert_eq!(
+            parsed_json_bytes(&bomb),
+            bomb.len() + 1000 * 640 + 1002 * 64
+        );
+    }
 }

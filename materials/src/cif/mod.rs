@@ -23,8 +23,20 @@ const MAX_SYMMETRY_OPERATIONS: usize = 192;
 /// MAX_SITES` comparisons.
 const MAX_IMAGES: usize = MAX_SYMMETRY_OPERATIONS * MAX_SITES;
 
-/// Every structure in a CIF text, one per data block that has a cell and atom sites.
+/// Longest CIF text read: 256 MiB (a structure of 2,000 sites takes some 200 kB).
+/// Its tokens and blocks hold copies of it, about three times its size in all.
+pub const MAX_CIF_BYTES: usize = 256 << 20;
+
+/// Every structure in a CIF text, one per data block that has a cell and atom sites;
+/// a text longer than [`MAX_CIF_BYTES`] is refused.
 pub fn read_cif(text: &str) -> Result<Vec<Structure>, ParseError> {
+    if text.len() > MAX_CIF_BYTES {
+        return Err(ParseError::invalid(format!(
+            "{} bytes of CIF, more than the limit of {MAX_CIF_BYTES} (split it into \
+             several files)",
+            text.len()
+        )));
+    }
     let blocks = parse_blocks(text)?;
     let mut out = Vec::new();
     for block in &blocks {

@@ -71,9 +71,9 @@ enum Token {
 }
 
 /// Most tokens (tags, values, `loop_`, `data_`) one CIF text may hold: 2²², some
-/// 4,000 structures of 100 sites in one file. A token costs some 70 bytes kept
-/// (its text, its line, its copy in a block), so a file of one-letter values is
-/// refused before it takes 35 times its own size.
+/// thousands of structures of 100 sites in one file. A token and its copy in a block
+/// take over 100 bytes, so a file of one-letter values would otherwise take 50 times
+/// its own size; at the limit they take well under 1 GiB.
 const MAX_TOKENS: usize = 1 << 22;
 
 /// Splits CIF text into tokens with their line numbers, refusing more than

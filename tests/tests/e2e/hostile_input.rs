@@ -204,8 +204,8 @@ fn every_file_of_the_malformed_corpus_is_refused_under_a_memory_limit() {
     let db = dir.join("malformed.redb");
     let out = under_memory_limit(["data", "import", "--json", "--db", path(&db), path(&corpus)]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr_text(&out));
-    let reports = stdout_json(&out);
-    let reports = reports.as_array().unwrap();
+    let all = stdout_json(&out);
+    let reports = all.as_array().unwrap();
     assert_eq!(reports.len(), files);
     for report in reports {
         let outcome = &report["outcome"];
@@ -217,6 +217,28 @@ fn every_file_of_the_malformed_corpus_is_refused_under_a_memory_limit() {
             _ => false,
         };
         assert!(refused, "not refused: {report}");
+    }
+    // The files that take a reader's time or memory in proportion to their size,
+    // each refused by its own limit before it is spent.
+    for (name, reason) in [
+        ("symmetry_bomb.cif", "1000 symmetry operations"),
+        (
+            "site_bomb.cif",
+            "more than 2000 sites once the symmetry operations",
+        ),
+        ("tokens_bomb.cif.gz", "more than 4194304 tags and values"),
+        ("Newlines_bomb_DOSCAR.gz", "more than the limit of 67108864"),
+        (
+            "numbers_bomb.json.gz",
+            "parsed, more than the limit of 2048 MiB",
+        ),
+        ("Nan_efermi_DOSCAR", "E_Fermi is NaN"),
+        ("empty_huge_rows.npy", "overflows"),
+        ("\u{212A}.vasp", "unknown element 'Xx'"),
+    ] {
+        let report = report(&all, name);
+        let given = report["outcome"]["reason"].as_str().unwrap_or_default();
+        assert!(given.contains(reason), "{name}: {report}");
     }
     // Each structure file given straight to a command (`describe` reads structures
     // as `predict` and `embed --input` do): refused with a message, under the limit.
