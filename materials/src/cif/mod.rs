@@ -1,27 +1,26 @@
 //! CIF 1.1 reading: pymatgen's P1 files and general files with symmetry operations,
 //! uncertainties (`5.431(2)`) and partial occupancy.
 
+mod placement;
 mod symmetry;
 mod syntax;
 
 pub use symmetry::SymOp;
 pub use syntax::{parse_blocks, Block, Value};
 
-use crate::{Element, Lattice, Occupant, ParseError, Site, Structure, MAX_SITES};
+use crate::{Element, Lattice, ParseError, Structure};
 
-/// Fractional distance below which symmetry images are the same site (pymatgen's
-/// default `site_tolerance`).
-const SITE_TOLERANCE: f64 = 1e-4;
+use placement::Placement;
 
 /// Most symmetry operations a block may list: the order of the largest space groups
 /// in a centred setting (Fm-3m, Fd-3m, …).
 const MAX_SYMMETRY_OPERATIONS: usize = 192;
 
-/// Most symmetry images (atom-site rows × operations) a block may expand to: a full
-/// cell of [`MAX_SITES`] sites listed with every operation. Each image is compared
-/// with the sites found before it, so this bounds the work at `MAX_IMAGES ×
-/// MAX_SITES` comparisons.
-const MAX_IMAGES: usize = MAX_SYMMETRY_OPERATIONS * MAX_SITES;
+/// Most symmetry images (atom-site rows × operations) one CIF text may expand to,
+/// over all its blocks: 2²², ten full cells of [`crate::MAX_SITES`] sites each listed with
+/// every operation. Each image is compared with the sites of its own and the
+/// neighbouring cells of a grid, so this bounds the work of the whole text.
+const MAX_IMAGES: usize = 1 << 22;
 
 /// Longest CIF text read: 256 MiB (a structure of 2,000 sites takes some 200 kB).
 /// Its tokens and blocks hold copies of it, about three times its size in all.
@@ -39,10 +38,11 @@ pub fn read_cif(text: &str) -> Result<Vec<Structure>, ParseError> {
     }
     let blocks = parse_blocks(text)?;
     let mut out = Vec::new();
+    let mut images_left = MAX_IMAGES;
     for block in &blocks {
         if block.get("_cell_length_a").is_some() {
             out.push(
-                structure_from_block(block)
+                structure_from_block(block, &mut images_left)
                     .map_err(|e| ParseError::invalid(format!("data_{}: {e}", block.name)))?,
             );
         }
@@ -54,8 +54,9 @@ pub fn read_cif(text: &str) -> Result<Vec<Structure>, ParseError> {
 }
 
 /// The structure of one data block: cell, symmetry operations applied to the
-/// asymmetric unit, duplicate images merged, mixed occupancy kept per site.
-pub fn structure_from_block(block: &Block) -> Result<Structure, ParseError> {
+/// asymmetric unit, duplicate images merged, mixed occupancy kept per site. Its
+/// images (rows × operations) are taken from `images_left`, refused beyond it.
+fn structure_from_block(block: &Block, images_left: &mut usize) -> Result<Structure, ParseError> {
     let number = |tag: &str| -> Result<f64, ParseError> {
         block
             .get(tag)
@@ -109,14 +110,16 @@ pub fn structure_from_block(block: &Block) -> Result<Structure, ParseError> {
     let labels = block.column("_atom_site_label");
     let symbols = block.column("_atom_site_type_symbol");
     let occupancies = block.column("_atom_site_occupancy");
-    if xs.len().saturating_mul(ops.len()) > MAX_IMAGES {
-        return Err(ParseError::invalid(format!(
-            "{} atom sites × {} symmetry operations: more than {MAX_IMAGES} images to place",
+    let images = xs.len().saturating_mul(ops.len());
+    *images_left = images_left.checked_sub(images).ok_or_else(|| {
+        ParseError::invalid(format!(
+            "{} atom sites × {} symmetry operations: past the limit of {MAX_IMAGES} images \
+             to place in one CIF text",
             xs.len(),
             ops.len()
-        )));
-    }
-    let mut sites: Vec<Site> = Vec::new();
+        ))
+    })?;
+    let mut placement = Placement::default();
     for row in 0..xs.len() {
         let label = labels
             .and_then(|l| l.get(row))
@@ -158,27 +161,10 @@ pub fn structure_from_block(block: &Block) -> Result<Structure, ParseError> {
         for op in &ops {
             let image = op.apply(&frac).map(|x| x - x.floor());
             let image = image.map(|x| if x > 1.0 - 1e-9 { 0.0 } else { x });
-            let found = sites.len();
-            match sites.iter_mut().find(|s| periodic_close(&s.frac, &image)) {
-                Some(site) if site.label == label => {}
-                Some(site) => match site.occupants.iter_mut().find(|o| o.element == element) {
-                    Some(_) => {}
-                    None => site.occupants.push(Occupant { element, occupancy }),
-                },
-                None if found == MAX_SITES => {
-                    return Err(ParseError::invalid(format!(
-                        "more than {MAX_SITES} sites once the symmetry operations are applied \
-                         (mmhost's limit)"
-                    )))
-                }
-                None => sites.push(Site {
-                    frac: image,
-                    occupants: vec![Occupant { element, occupancy }],
-                    label: label.clone(),
-                }),
-            }
+            placement.place(image, element, occupancy, &label)?;
         }
     }
+    let sites = placement.into_sites();
     for site in &sites {
         let total: f64 = site.occupants.iter().map(|o| o.occupancy).sum();
         if total > 1.0 + 1e-3 {
@@ -205,13 +191,6 @@ fn snap_thirds(x: f64) -> f64 {
         }
     }
     x
-}
-
-fn periodic_close(a: &[f64; 3], b: &[f64; 3]) -> bool {
-    a.iter().zip(b).all(|(x, y)| {
-        let d = (x - y).abs();
-        d.min(1.0 - d) < SITE_TOLERANCE
-    })
 }
 
 fn symmetry_operations(block: &Block) -> Result<Vec<SymOp>, ParseError> {
