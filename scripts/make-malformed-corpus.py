@@ -128,6 +128,7 @@ CASES = {
     ),
     "truncated.jsonl": '{"material_id": "mp-1", "structure": {"lattice": ',
     "numbers_bomb.json.gz": None,  # written below
+    "rows_bomb.csv.gz": None,  # written below
     # CSV
     "labels_not_numbers.csv": "material_id,band_gap,description\nm-1,abc,rock salt\n",
     "broken_cif_cell.csv": 'material_id,cif\nm-2,"data_x\n_cell_length_a 3\n"\n',
@@ -170,6 +171,8 @@ def main():
     gzipped("tokens_bomb.cif.gz", b"data_tokens\n_cell_length_a\n" + b"a\n" * (1 << 26))
     gzipped("Newlines_bomb_DOSCAR.gz", FE_DOSCAR.encode()[:200] + b"\n" * (1 << 29))
     gzipped("numbers_bomb.json.gz", b"[" + b"0," * 150_000_000 + b"0]")
+    # 2²² + 1 rows of a one-letter id: each would be a material kept in memory
+    gzipped("rows_bomb.csv.gz", b"material_id\n" + b"a\n" * ((1 << 22) + 1))
     print(f"{len(CASES)} files in {OUT}")
 
 

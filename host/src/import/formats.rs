@@ -212,6 +212,22 @@ fn json_document(text: &str) -> Result<Value, String> {
     serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))
 }
 
+/// Most rows (records) of one CSV or JSON-lines file: 2²². Each becomes a material
+/// or a rejection kept in memory until the file's import is written (some 250
+/// bytes even for a row of two), so a file of short rows is refused at 1 GiB of
+/// them.
+pub const MAX_ROWS: usize = 1 << 22;
+
+/// Refuses row `index` (0-based) beyond [`MAX_ROWS`].
+fn within_rows(index: usize) -> Result<(), String> {
+    if index >= MAX_ROWS {
+        return Err(format!(
+            "more than {MAX_ROWS} rows, mmhost's limit for one file (split it)"
+        ));
+    }
+    Ok(())
+}
+
 /// The bytes of the file `path`, refused beyond [`MAX_FILE_BYTES`].
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
@@ -335,6 +351,7 @@ pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, St
                 if line.trim().is_empty() {
                     continue;
                 }
+                within_rows(k)?;
                 match json_document(line) {
                     Ok(item) => {
                         batch.json_item(&item, &format!("{id}#{k}"), &format!("line {}", k + 1))
@@ -545,6 +562,7 @@ fn read_csv(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
         .map(|(i, h)| (i, h.to_string()))
         .collect();
     for (row, record) in reader.records().enumerate() {
+        within_rows(row)?;
         let line = row + 2; // 1-based, after the header
         let record = match record {
             Ok(r) => r,

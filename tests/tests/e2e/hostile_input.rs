@@ -232,6 +232,7 @@ fn every_file_of_the_malformed_corpus_is_refused_under_a_memory_limit() {
             "numbers_bomb.json.gz",
             "parsed, more than the limit of 2048 MiB",
         ),
+        ("rows_bomb.csv.gz", "more than 4194304 rows"),
         ("Nan_efermi_DOSCAR", "E_Fermi is NaN"),
         ("empty_huge_rows.npy", "overflows"),
         ("\u{212A}.vasp", "unknown element 'Xx'"),
