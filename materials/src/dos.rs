@@ -146,16 +146,14 @@ pub fn read_vasprun_dos(text: &str) -> Result<Dos, ParseError> {
         let Some(set) = section(total, &marker, "</set>") else {
             break;
         };
-        let rows = set.split("<r>").skip(1);
-        if rows.clone().nth(MAX_DOS_POINTS).is_some() {
-            return Err(ParseError::invalid(format!(
-                "spin {spin}: more than {MAX_DOS_POINTS} DOS rows, mmhost's limit"
-            )));
-        }
+        let rows = element_bodies(set, "r", MAX_DOS_POINTS).map_err(|n| {
+            ParseError::invalid(format!(
+                "spin {spin}: more than {n} DOS rows, mmhost's limit"
+            ))
+        })?;
         let mut e = Vec::new();
         let mut d = Vec::new();
-        for row in rows {
-            let body = row.split("</r>").next().unwrap_or("");
+        for body in rows {
             let values: Vec<f64> = body
                 .split_whitespace()
                 .map(str::parse)
@@ -193,6 +191,24 @@ pub(crate) fn section<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a s
     let from = text.find(start)? + start.len();
     let to = text[from..].find(end)? + from;
     Some(&text[from..to])
+}
+
+/// The bodies of the `<tag>` elements of vasprun.xml text (each up to its closing tag
+/// or the next element), at most `limit`: more are refused (`Err(limit)`), counted
+/// before any is kept.
+pub(crate) fn element_bodies<'a>(
+    text: &'a str,
+    tag: &str,
+    limit: usize,
+) -> Result<Vec<&'a str>, usize> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let rows = text.split(open.as_str()).skip(1);
+    if rows.clone().nth(limit).is_some() {
+        return Err(limit);
+    }
+    Ok(rows
+        .map(|row| row.split(close.as_str()).next().unwrap_or(""))
+        .collect())
 }
 
 /// Reads a pymatgen `Dos` or `CompleteDos` dictionary (`energies`, `densities` keyed

@@ -1,7 +1,10 @@
 //! The final structure of a VASP `vasprun.xml` (its DOS is read by
 //! [`read_vasprun_dos`](crate::read_vasprun_dos)).
 
-use crate::{dos::section, Element, Lattice, ParseError, Site, Structure, MAX_SITES};
+use crate::{
+    dos::{element_bodies, section},
+    Element, Lattice, ParseError, Site, Structure, MAX_SITES,
+};
 
 /// Reads the `finalpos` structure of a vasprun.xml: the lattice (`basis`, Å), the
 /// fractional `positions`, and the elements of the `atoms` array.
@@ -57,29 +60,25 @@ pub fn read_vasprun_structure(text: &str) -> Result<Structure, ParseError> {
 
 /// The `<v>` rows of a varray, three numbers each; refused beyond [`MAX_SITES`] rows.
 fn vectors(varray: &str, what: &str) -> Result<Vec<[f64; 3]>, ParseError> {
-    let rows = varray.split("<v>").skip(1);
-    if rows.clone().nth(MAX_SITES).is_some() {
-        return Err(ParseError::invalid(format!(
-            "{what}: more than {MAX_SITES} rows, mmhost's limit"
-        )));
-    }
-    rows.map(|row| {
-        let body = row.split("</v>").next().unwrap_or("");
-        let numbers: Vec<f64> = body
-            .split_whitespace()
-            .map(str::parse)
-            .collect::<Result<_, _>>()
-            .map_err(|_| {
-                ParseError::invalid(format!("{what} row '{}' is not numeric", body.trim()))
-            })?;
-        <[f64; 3]>::try_from(numbers).map_err(|numbers| {
-            ParseError::invalid(format!(
-                "{what} row has {} numbers, expected 3",
-                numbers.len()
-            ))
+    let rows = element_bodies(varray, "v", MAX_SITES)
+        .map_err(|n| ParseError::invalid(format!("{what}: more than {n} rows, mmhost's limit")))?;
+    rows.into_iter()
+        .map(|body| {
+            let numbers: Vec<f64> = body
+                .split_whitespace()
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    ParseError::invalid(format!("{what} row '{}' is not numeric", body.trim()))
+                })?;
+            <[f64; 3]>::try_from(numbers).map_err(|numbers| {
+                ParseError::invalid(format!(
+                    "{what} row has {} numbers, expected 3",
+                    numbers.len()
+                ))
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 #[cfg(test)]
