@@ -129,6 +129,7 @@ CASES = {
     "truncated.jsonl": '{"material_id": "mp-1", "structure": {"lattice": ',
     "numbers_bomb.json.gz": None,  # written below
     "rows_bomb.csv.gz": None,  # written below
+    "cell_bomb.csv.gz": None,  # written below
     # CSV
     "labels_not_numbers.csv": "material_id,band_gap,description\nm-1,abc,rock salt\n",
     "broken_cif_cell.csv": 'material_id,cif\nm-2,"data_x\n_cell_length_a 3\n"\n',
@@ -173,6 +174,8 @@ def main():
     gzipped("numbers_bomb.json.gz", b"[" + b"0," * 150_000_000 + b"0]")
     # 2²² + 1 rows of a one-letter id: each would be a material kept in memory
     gzipped("rows_bomb.csv.gz", b"material_id\n" + b"a\n" * ((1 << 22) + 1))
+    # a CIF cell of 257 MiB: a row the CSV reader would copy whole, more than once
+    gzipped("cell_bomb.csv.gz", b'material_id,cif\nm-1,"' + b"a" * (257 << 20) + b'"\n')
     print(f"{len(CASES)} files in {OUT}")
 
 

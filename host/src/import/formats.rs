@@ -228,6 +228,41 @@ fn within_rows(index: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Longest row of a CSV file (256 MiB, a CIF's limit): the CSV reader keeps a whole
+/// row, and its copies, while the row is read.
+pub const MAX_CSV_ROW_BYTES: usize = 256 << 20;
+
+/// Refuses a CSV `text` with a row longer than `limit` bytes, found in one pass before
+/// the CSV reader copies any row. Rows end at a line break outside quotes, as the CSV
+/// reader reads them: a field opened by a quote is quoted until its closing quote (a
+/// doubled quote closes and reopens it); a quote inside an unquoted field is a letter.
+fn csv_rows_within(text: &str, limit: usize) -> Result<(), String> {
+    let (mut row, mut row_start) = (1usize, 0usize);
+    let (mut field_start, mut quoted_field, mut in_quotes) = (true, false, false);
+    for (at, byte) in text.bytes().enumerate() {
+        match byte {
+            b'\n' | b'\r' if !in_quotes => {
+                row += usize::from(byte == b'\n');
+                row_start = at + 1;
+                (field_start, quoted_field) = (true, false);
+                continue;
+            }
+            b',' if !in_quotes => (field_start, quoted_field) = (true, false),
+            b'"' if field_start || quoted_field => {
+                (field_start, quoted_field) = (false, true);
+                in_quotes = !in_quotes;
+            }
+            _ => field_start = false,
+        }
+        if at - row_start >= limit {
+            return Err(format!(
+                "row {row} is longer than the limit of {limit} bytes for a CSV row"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The bytes of the file `path`, refused beyond [`MAX_FILE_BYTES`].
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
@@ -246,7 +281,10 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
 /// The content of `path`: `bytes`, gunzipped when the name ends in `.gz` (refused
 /// beyond [`MAX_DECOMPRESSED_BYTES`]).
 fn decompressed<'a>(path: &Path, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, String> {
-    if path.extension().is_some_and(|e| e == "gz") {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+    {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(bytes)
             .take(MAX_DECOMPRESSED_BYTES + 1)
@@ -546,6 +584,7 @@ const NON_LABEL_COLUMNS: [&str; 6] = [
 
 fn read_csv(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String> {
     let text = text_of(path, bytes)?;
+    csv_rows_within(&text, MAX_CSV_ROW_BYTES)?;
     let mut reader = csv::Reader::from_reader(text.as_bytes());
     let headers = reader
         .headers()
@@ -767,5 +806,28 @@ mod tests {
             parsed_json_bytes(&bomb),
             bomb.len() + 1000 * 640 + 1002 * 64
         );
+    }
+
+    #[test]
+    fn csv_rows_are_measured_between_line_breaks_outside_quotes() {
+        // a quoted cell of 9 bytes with a line break and a doubled quote: row 2 is 13
+        // bytes (`m-1,"a<LF>b""cd"` before its CR LF)
+        let text = "id,cif\r\nm-1,\"a\nb\"\"cd\"\r\nm-2,x\n";
+        assert!(csv_rows_within(text, 13).is_ok());
+        let refused = csv_rows_within(text, 12).unwrap_err();
+        assert!(refused.starts_with("row 2 is longer than"), "{refused}");
+        // an unclosed quote keeps the rest of the file in one row
+        assert!(csv_rows_within("id\n\"m-1\nm-2\nm-3\n", 8).is_err());
+        // a quote inside an unquoted field is a letter: three rows of 4 bytes
+        assert!(csv_rows_within("id\n5\"ab\nm-2,\n", 4).is_ok());
+    }
+
+    #[test]
+    fn gzip_is_recognized_in_capitals() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, b"data_x\n").unwrap();
+        let bytes = gz.finish().unwrap();
+        let text = text_of(Path::new("dir/X.CIF.GZ"), &bytes).unwrap();
+        assert_eq!(text, "data_x\n");
     }
 }

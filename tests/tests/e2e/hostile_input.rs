@@ -233,6 +233,10 @@ fn every_file_of_the_malformed_corpus_is_refused_under_a_memory_limit() {
             "parsed, more than the limit of 2048 MiB",
         ),
         ("rows_bomb.csv.gz", "more than 4194304 rows"),
+        (
+            "cell_bomb.csv.gz",
+            "row 2 is longer than the limit of 268435456 bytes",
+        ),
         ("Nan_efermi_DOSCAR", "E_Fermi is NaN"),
         ("empty_huge_rows.npy", "overflows"),
         ("\u{212A}.vasp", "unknown element 'Xx'"),
