@@ -359,13 +359,23 @@ pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, St
                 .push(("charge".into(), id, charge_record(&data)));
         }
         Format::Vasprun => {
+            // The final structure and the DOS are imported or rejected each on its
+            // own; the file fails only when it has neither.
             let text = text_of(path, bytes)?;
-            let dos = read_vasprun_dos(&text).map_err(|e| e.to_string())?;
-            match read_vasprun_structure(&text) {
-                Ok(structure) => batch.structure_or_reject(&id, &structure, "final structure"),
-                Err(e) => batch.reject(format!("final structure ({id})"), e.to_string()),
+            let structure = read_vasprun_structure(&text).map_err(|e| e.to_string());
+            let dos = read_vasprun_dos(&text).map_err(|e| e.to_string());
+            if let (Err(no_structure), Err(no_dos)) = (&structure, &dos) {
+                return Err(format!(
+                    "no final structure ({no_structure}) and no DOS ({no_dos})"
+                ));
             }
-            batch.dos(&id, &dos)?;
+            match structure {
+                Ok(structure) => batch.structure_or_reject(&id, &structure, "final structure"),
+                Err(e) => batch.reject(format!("final structure ({id})"), e),
+            }
+            if let Err(e) = dos.and_then(|dos| batch.dos(&id, &dos)) {
+                batch.reject(format!("DOS ({id})"), e);
+            }
         }
         Format::Doscar => {
             let dos = read_doscar(&lines_of(path, bytes)?).map_err(|e| e.to_string())?;

@@ -5,8 +5,8 @@
 use std::fs;
 
 use mmhost_tests::{
-    data_dir, malformed_structure_files, mmhost_command, mmhost_ok, path, refused, scratch_dir,
-    stderr_text, stdout_json, under_memory_limit,
+    data_dir, malformed_structure_files, mmhost, mmhost_command, mmhost_ok, path, refused,
+    scratch_dir, stderr_text, stdout_json, under_memory_limit,
 };
 use serde_json::Value;
 
@@ -190,6 +190,36 @@ fn a_vasprun_imports_its_final_structure_with_its_dos() {
     let modalities = listed[0]["modalities"].as_array().unwrap();
     assert!(
         modalities.contains(&Value::from("crystal")) && modalities.contains(&Value::from("dos")),
+        "{listed}"
+    );
+}
+
+#[test]
+fn a_vasprun_with_a_broken_dos_still_imports_its_final_structure() {
+    let dir = scratch_dir("vasprun-broken-dos");
+    let text = fs::read_to_string(data_dir().join("samples/dos/Fe2_vasprun.xml")).unwrap();
+    let broken = text.replacen("\"efermi\">      5.97876516 ", "\"efermi\">      NaN ", 1);
+    assert_ne!(broken, text);
+    let vasprun = dir.join("Fe2_vasprun.xml");
+    fs::write(&vasprun, broken).unwrap();
+    let db = dir.join("vasprun.redb");
+    let out = mmhost(&[
+        "data",
+        "import",
+        "--json",
+        "--db",
+        path(&db),
+        path(&vasprun),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_text(&out));
+    let report = &stdout_json(&out)[0]["outcome"];
+    assert_eq!(report["status"], "imported", "{report}");
+    let rejected = report["rejected"].to_string();
+    assert!(rejected.contains("E_Fermi is NaN"), "{report}");
+    let listed = stdout_json(&mmhost_ok(&["data", "list", "--json", "--db", path(&db)]));
+    assert_eq!(
+        listed[0]["modalities"],
+        Value::from(vec!["crystal"]),
         "{listed}"
     );
 }
