@@ -4,7 +4,7 @@
 //! and embedded in batches. What cannot be used is listed with its reason.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashSet},
     ops::ControlFlow,
     path::{Path, PathBuf},
 };
@@ -68,10 +68,12 @@ pub struct Gathered {
 }
 
 /// The records of `modality` in `inputs`, in input order, and `input: reason` for
-/// each input (or record of one) that cannot be used.
+/// each input (or record of one) that cannot be used. A file named twice, directly or
+/// under two folders given, is read once (where first met).
 pub fn gather(inputs: &[RawInput], modality: &str) -> (Vec<Gathered>, Vec<String>) {
     let mut found = Vec::new();
     let mut refused = Vec::new();
+    let mut files_met = HashSet::new();
     let expanded: Vec<RawInput> = inputs
         .iter()
         .flat_map(|input| match input {
@@ -80,6 +82,12 @@ pub fn gather(inputs: &[RawInput], modality: &str) -> (Vec<Gathered>, Vec<String
                 .map(RawInput::File)
                 .collect(),
             other => vec![other.clone()],
+        })
+        .filter(|input| match input {
+            RawInput::File(path) => {
+                files_met.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
+            }
+            _ => true,
         })
         .collect();
     for input in &expanded {

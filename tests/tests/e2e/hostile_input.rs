@@ -4,6 +4,7 @@
 
 use std::fs;
 
+use mmhost::inputs::{gather, RawInput};
 use mmhost_tests::{
     data_dir, malformed_structure_files, mmhost, mmhost_command, mmhost_ok, path, refused,
     scratch_dir, stderr_text, stdout_json, under_memory_limit,
@@ -177,6 +178,26 @@ fn a_folder_linked_into_itself_is_read_once() {
     let reports = stdout_json(&out);
     assert_eq!(reports.as_array().unwrap().len(), 1, "{reports}");
     assert_eq!(reports[0]["outcome"]["status"], "imported", "{reports}");
+}
+
+#[test]
+fn a_file_given_twice_or_under_two_folders_given_is_read_once() {
+    let dir = scratch_dir("inputs-given-twice");
+    let folder = dir.join("structures");
+    fs::create_dir_all(folder.join("inner")).unwrap();
+    fs::write(folder.join("a.cif"), cif("a", "4.0", &["0 0 0"])).unwrap();
+    fs::write(folder.join("inner/b.cif"), cif("b", "4.2", &["0 0 0"])).unwrap();
+    let inputs = [
+        folder.clone(),
+        folder.join("inner"),
+        folder.join("a.cif"),
+        folder.join("inner/../a.cif"),
+    ]
+    .map(RawInput::File);
+    let (found, refused) = gather(&inputs, "crystal");
+    assert!(refused.is_empty(), "{refused:?}");
+    let ids: Vec<&str> = found.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
 }
 
 #[test]
