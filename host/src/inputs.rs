@@ -4,7 +4,7 @@
 //! and embedded in batches. What cannot be used is listed with its reason.
 
 use std::{
-    collections::{BTreeSet, HashSet},
+    collections::BTreeSet,
     ops::ControlFlow,
     path::{Path, PathBuf},
 };
@@ -18,7 +18,7 @@ use mmhost_materials::{
 use mmhost_plugin_api::Record;
 
 use crate::{
-    import::{files_under, read_bytes, read_file},
+    import::{read_bytes, read_file, FileLister},
     plugins::{EncoderHandle, FeaturizerHandle, PluginCallError},
 };
 
@@ -68,26 +68,21 @@ pub struct Gathered {
 }
 
 /// The records of `modality` in `inputs`, in input order, and `input: reason` for
-/// each input (or record of one) that cannot be used. A file named twice, directly or
-/// under two folders given, is read once (where first met).
+/// each input (or record of one) that cannot be used. Folders are read recursively,
+/// each once however often given or reached; files named are read as given.
 pub fn gather(inputs: &[RawInput], modality: &str) -> (Vec<Gathered>, Vec<String>) {
     let mut found = Vec::new();
     let mut refused = Vec::new();
-    let mut files_met = HashSet::new();
+    let mut folders = FileLister::default();
     let expanded: Vec<RawInput> = inputs
         .iter()
         .flat_map(|input| match input {
-            RawInput::File(path) if path.is_dir() => files_under(std::slice::from_ref(path))
+            RawInput::File(path) if path.is_dir() => folders
+                .files_under(path)
                 .into_iter()
                 .map(RawInput::File)
                 .collect(),
             other => vec![other.clone()],
-        })
-        .filter(|input| match input {
-            RawInput::File(path) => {
-                files_met.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()))
-            }
-            _ => true,
         })
         .collect();
     for input in &expanded {
@@ -136,13 +131,16 @@ pub fn gather(inputs: &[RawInput], modality: &str) -> (Vec<Gathered>, Vec<String
                 continue;
             }
         };
+        let before = (found.len(), refused.len());
+        // A rejected record of another modality (a vasprun's DOS when its structure
+        // is asked for) is not this input's concern.
         refused.extend(
             batch
                 .rejected
                 .iter()
+                .filter(|r| r.modality.as_deref().is_none_or(|m| m == modality))
                 .map(|r| format!("{name}, {}: {}", r.record, r.reason)),
         );
-        let before = found.len();
         found.extend(
             batch
                 .records
@@ -157,7 +155,7 @@ pub fn gather(inputs: &[RawInput], modality: &str) -> (Vec<Gathered>, Vec<String
                     record,
                 }),
         );
-        if found.len() == before && batch.rejected.is_empty() {
+        if (found.len(), refused.len()) == before {
             refused.push(format!("{name}: holds no {modality} record"));
         }
     }

@@ -72,6 +72,10 @@ pub struct Rejected {
     /// Which record: `row 17 (mp-123)`, `material mp-5`, ….
     pub record: String,
     pub reason: String,
+    /// The modality whose record was refused (`crystal`, `dos`, `charge`, `text`);
+    /// `None` for a whole row or document, or a label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
 }
 
 /// Everything one source file contributes, written in one transaction.

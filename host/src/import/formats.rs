@@ -101,23 +101,38 @@ pub fn is_companion(path: &Path) -> bool {
     name.ends_with("_ids.txt") && companion_of(path).is_file()
 }
 
+/// The `.npy` file an id list `X_ids.txt` goes with: `X.npy`, or else `X.npy.gz`.
 fn companion_of(ids: &Path) -> PathBuf {
-    let name = base_name(ids);
-    let npy = ids.with_file_name(format!("{}.npy", name.trim_end_matches("_ids.txt")));
+    let name = name_as_written(ids);
+    let stem = strip_suffix_ignore_ascii_case(&name, "_ids.txt").unwrap_or(&name);
+    let npy = ids.with_file_name(format!("{stem}.npy"));
     if npy.is_file() {
         npy
     } else {
-        npy.with_extension("npy.gz")
+        ids.with_file_name(format!("{stem}.npy.gz"))
     }
+}
+
+/// The id list an `.npy` file goes with: `X_ids.txt` beside `X.npy` or `X.npy.gz`
+/// (`X` as written, in any case of the extensions).
+fn id_list_of(npy: &Path) -> PathBuf {
+    let name = name_as_written(npy);
+    let name = strip_suffix_ignore_ascii_case(&name, ".gz").unwrap_or(&name);
+    let stem = strip_suffix_ignore_ascii_case(name, ".npy").unwrap_or(name);
+    npy.with_file_name(format!("{stem}_ids.txt"))
+}
+
+/// The file name of `path` as written (lossy for names that are not UTF-8).
+fn name_as_written(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 /// The material id a single-material file stands for: its stem, or the name of its
 /// folder for VASP's fixed file names (`mp-149/CHGCAR` → `mp-149`).
 fn file_id(path: &Path) -> String {
-    let original = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
+    let original = name_as_written(path);
     // Cut from the name as written, keeping its capitalization: lower-casing can
     // change a name's length in bytes (the Kelvin sign U+212A is 3 bytes, its `k` 1).
     let name = strip_suffix_ignore_ascii_case(&original, ".gz").unwrap_or(&original);
@@ -233,16 +248,19 @@ fn within_rows(index: usize) -> Result<(), String> {
 pub const MAX_CSV_ROW_BYTES: usize = 256 << 20;
 
 /// Refuses a CSV `text` with a row longer than `limit` bytes, found in one pass before
-/// the CSV reader copies any row. Rows end at a line break outside quotes, as the CSV
-/// reader reads them: a field opened by a quote is quoted until its closing quote (a
-/// doubled quote closes and reopens it); a quote inside an unquoted field is a letter.
+/// the CSV reader copies any row. Rows are split as the CSV reader splits them: after
+/// a leading byte-order mark, at line breaks outside quotes, blank lines not counted;
+/// a field opened by a quote is quoted until its closing quote (a doubled quote closes
+/// and reopens it), and once anything else follows the closing quote, or in a field
+/// not opened by one, a quote is a letter.
 fn csv_rows_within(text: &str, limit: usize) -> Result<(), String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let (mut row, mut row_start) = (1usize, 0usize);
     let (mut field_start, mut quoted_field, mut in_quotes) = (true, false, false);
     for (at, byte) in text.bytes().enumerate() {
         match byte {
             b'\n' | b'\r' if !in_quotes => {
-                row += usize::from(byte == b'\n');
+                row += usize::from(at > row_start);
                 row_start = at + 1;
                 (field_start, quoted_field) = (true, false);
                 continue;
@@ -252,7 +270,10 @@ fn csv_rows_within(text: &str, limit: usize) -> Result<(), String> {
                 (field_start, quoted_field) = (false, true);
                 in_quotes = !in_quotes;
             }
-            _ => field_start = false,
+            _ => {
+                field_start = false;
+                quoted_field &= in_quotes;
+            }
         }
         if at - row_start >= limit {
             return Err(format!(
@@ -371,10 +392,10 @@ pub fn read(format: Format, path: &Path, bytes: &[u8]) -> Result<ImportBatch, St
             }
             match structure {
                 Ok(structure) => batch.structure_or_reject(&id, &structure, "final structure"),
-                Err(e) => batch.reject(format!("final structure ({id})"), e),
+                Err(e) => batch.reject_as("crystal", format!("final structure ({id})"), e),
             }
             if let Err(e) = dos.and_then(|dos| batch.dos(&id, &dos)) {
-                batch.reject(format!("DOS ({id})"), e);
+                batch.reject_as("dos", format!("DOS ({id})"), e);
             }
         }
         Format::Doscar => {
@@ -430,8 +451,22 @@ struct Builder {
 }
 
 impl Builder {
+    /// Rejects a whole row or document, or a label.
     fn reject(&mut self, record: String, reason: String) {
-        self.batch.rejected.push(Rejected { record, reason });
+        self.batch.rejected.push(Rejected {
+            record,
+            reason,
+            modality: None,
+        });
+    }
+
+    /// Rejects the `modality` record of `record`.
+    fn reject_as(&mut self, modality: &str, record: String, reason: String) {
+        self.batch.rejected.push(Rejected {
+            record,
+            reason,
+            modality: Some(modality.into()),
+        });
     }
 
     fn material(&mut self, id: &str, labels: BTreeMap<String, f64>) -> &mut Material {
@@ -466,7 +501,7 @@ impl Builder {
 
     fn structure_or_reject(&mut self, id: &str, structure: &Structure, what: &str) {
         if let Err(reason) = self.structure(id, structure) {
-            self.reject(format!("{what} ({id})"), reason);
+            self.reject_as("crystal", format!("{what} ({id})"), reason);
         }
     }
 
@@ -659,12 +694,12 @@ fn read_csv(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
                         m.labels.extend(labels);
                     }
                 }
-                Err(reason) => batch.reject(what, reason),
+                Err(reason) => batch.reject_as("crystal", what, reason),
             }
         } else if let Some(c) = text_col {
             let text = record.get(c).unwrap_or("").trim();
             if text.is_empty() {
-                batch.reject(what, "empty description".into());
+                batch.reject_as("text", what, "empty description".into());
                 continue;
             }
             batch.material(&id, labels);
@@ -680,8 +715,7 @@ fn read_csv(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
 }
 
 fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let name = base_name(path);
-    let ids_path = path.with_file_name(format!("{}_ids.txt", name.trim_end_matches(".npy")));
+    let ids_path = id_list_of(path);
     let ids_text = read_limited(&ids_path)
         .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8 text".into()))
         .map_err(|e| format!("needs its id list {}: {e}", ids_path.display()))?;
@@ -713,6 +747,8 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
         .iter()
         .try_fold(1usize, |n, &d| n.checked_mul(d))
         .ok_or_else(|| format!("shape {shape:?} overflows"))?;
+    // rows of (2, M) are DOS, rows of (a, b, c) charge grids
+    let modality = if shape.len() == 3 { "dos" } else { "charge" };
     for (k, (id, row)) in ids
         .iter()
         .zip(values.chunks_exact(row_len.max(1)))
@@ -720,7 +756,7 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
     {
         let what = format!("row {k} ({id})");
         if let Some(i) = row.iter().position(|v| !v.is_finite()) {
-            batch.reject(what, format!("non-finite value at index {i}"));
+            batch.reject_as(modality, what, format!("non-finite value at index {i}"));
             continue;
         }
         match shape[1..] {
@@ -731,12 +767,13 @@ fn read_npy(batch: &mut Builder, path: &Path, bytes: &[u8]) -> Result<(), String
                     efermi: None,
                 };
                 if let Err(reason) = batch.dos(id, &dos) {
-                    batch.reject(what, reason);
+                    batch.reject_as("dos", what, reason);
                 }
             }
             [a, b, c] => {
                 if row.iter().all(|&v| v <= 0.0) {
-                    batch.reject(
+                    batch.reject_as(
+                        "charge",
                         what,
                         "charge grid has no positive density (all values ≤ 0)".into(),
                     );
@@ -830,6 +867,30 @@ mod tests {
         assert!(csv_rows_within("id\n\"m-1\nm-2\nm-3\n", 8).is_err());
         // a quote inside an unquoted field is a letter: three rows of 4 bytes
         assert!(csv_rows_within("id\n5\"ab\nm-2,\n", 4).is_ok());
+        // so is one after a closed quoted field and a letter: row 2 (`m-1,"a"b"c`)
+        // ends at its line break, 10 bytes, and row 3's quoted field spans two lines
+        let text = "id,x\nm-1,\"a\"b\"c\nm-2,\"d\ne\"\n";
+        assert!(csv_rows_within(text, 10).is_ok());
+        let refused = csv_rows_within(text, 9).unwrap_err();
+        assert!(refused.starts_with("row 2 is longer than"), "{refused}");
+        // a byte-order mark is not in the first row, whose quote opens a field; blank
+        // lines are not rows
+        let text = "\u{feff}\"id\n\"\r\n\r\n\nm-1\n";
+        assert!(csv_rows_within(text, 5).is_ok());
+        assert!(csv_rows_within(text, 4).unwrap_err().starts_with("row 1 "));
+        assert!(csv_rows_within("id\n\n\nm-12\n", 3)
+            .unwrap_err()
+            .starts_with("row 2 "));
+    }
+
+    #[test]
+    fn npy_files_and_id_lists_pair_by_the_name_as_written() {
+        let id_list = |p: &str| id_list_of(Path::new(p));
+        assert_eq!(id_list("d/DOS.npy"), Path::new("d/DOS_ids.txt"));
+        assert_eq!(id_list("d/Charge.NPY.GZ"), Path::new("d/Charge_ids.txt"));
+        // no .npy beside it: the gzipped one
+        let npy = companion_of(Path::new("no-such-folder/DOS_ids.txt"));
+        assert_eq!(npy, Path::new("no-such-folder/DOS.npy.gz"));
     }
 
     #[test]

@@ -85,34 +85,48 @@ pub fn read_bytes(path: &Path, bytes: &[u8]) -> Result<ImportBatch, String> {
     formats::read(format, path, bytes)
 }
 
-/// Files under `sources` (folders recursively, in name order; a folder reached again
-/// through a symbolic link is not read twice).
+/// Files under `sources` (folders recursively, in name order; a folder reached again,
+/// through a symbolic link or as another source, is not read twice).
 pub fn files_under(sources: &[PathBuf]) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut folders = HashSet::new();
-    for source in sources {
-        collect_files(source, &mut folders, &mut files);
-    }
-    files
+    let mut lister = FileLister::default();
+    sources
+        .iter()
+        .flat_map(|source| lister.files_under(source))
+        .collect()
 }
 
-/// Adds the files under `path` to `out`, skipping the folders in `seen` (canonical
-/// paths) and adding those it reads.
-fn collect_files(path: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let folder = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        if !seen.insert(folder) {
-            return;
+/// Lists the files under paths, reading each folder (by canonical path) once over
+/// all the paths it is given.
+#[derive(Default)]
+pub struct FileLister {
+    folders_read: HashSet<PathBuf>,
+}
+
+impl FileLister {
+    /// The files under `path` (itself if a file; a folder recursively, in name
+    /// order), skipping the folders this lister has read before.
+    pub fn files_under(&mut self, path: &Path) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        self.collect(path, &mut files);
+        files
+    }
+
+    fn collect(&mut self, path: &Path, out: &mut Vec<PathBuf>) {
+        if path.is_dir() {
+            let folder = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+            if !self.folders_read.insert(folder) {
+                return;
+            }
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
+                .unwrap_or_default();
+            entries.sort();
+            for entry in entries {
+                self.collect(&entry, out);
+            }
+        } else {
+            out.push(path.to_path_buf());
         }
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map(|rd| rd.filter_map(Result::ok).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        entries.sort();
-        for entry in entries {
-            collect_files(&entry, seen, out);
-        }
-    } else {
-        out.push(path.to_path_buf());
     }
 }
 
@@ -195,7 +209,11 @@ pub fn describe_missing(dataset: &Dataset) -> Result<(usize, Vec<Rejected>), Dat
             Ok(text) => batch
                 .records
                 .push(("text".into(), id, text_record(text.trim_end()))),
-            Err(reason) => batch.rejected.push(Rejected { record: id, reason }),
+            Err(reason) => batch.rejected.push(Rejected {
+                record: id,
+                reason,
+                modality: Some("text".into()),
+            }),
         }
     }
     let written = batch.records.len();

@@ -181,23 +181,24 @@ fn a_folder_linked_into_itself_is_read_once() {
 }
 
 #[test]
-fn a_file_given_twice_or_under_two_folders_given_is_read_once() {
+fn a_folder_given_twice_or_inside_another_given_is_read_once() {
     let dir = scratch_dir("inputs-given-twice");
     let folder = dir.join("structures");
     fs::create_dir_all(folder.join("inner")).unwrap();
     fs::write(folder.join("a.cif"), cif("a", "4.0", &["0 0 0"])).unwrap();
     fs::write(folder.join("inner/b.cif"), cif("b", "4.2", &["0 0 0"])).unwrap();
+    // a file named is read as given, even when a folder given holds it too
     let inputs = [
         folder.clone(),
         folder.join("inner"),
+        folder.join("inner/.."),
         folder.join("a.cif"),
-        folder.join("inner/../a.cif"),
     ]
     .map(RawInput::File);
     let (found, refused) = gather(&inputs, "crystal");
     assert!(refused.is_empty(), "{refused:?}");
     let ids: Vec<&str> = found.iter().map(|g| g.id.as_str()).collect();
-    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(ids, ["a", "b", "a"]);
 }
 
 #[test]
@@ -242,6 +243,17 @@ fn a_vasprun_with_a_broken_dos_still_imports_its_final_structure() {
         listed[0]["modalities"],
         Value::from(vec!["crystal"]),
         "{listed}"
+    );
+    // Given as an input (`predict`, the Python package), its structure is used and
+    // the DOS's refusal is reported only when DOS records are asked for.
+    let input = [RawInput::File(vasprun)];
+    let (found, refused) = gather(&input, "crystal");
+    assert_eq!((found.len(), refused.len()), (1, 0), "{refused:?}");
+    let (found, refused) = gather(&input, "dos");
+    assert!(found.is_empty());
+    assert!(
+        refused.len() == 1 && refused[0].contains("E_Fermi is NaN"),
+        "{refused:?}"
     );
 }
 
