@@ -19,7 +19,9 @@ run.json (a link to models/multimat-mp-pretrained will do).
 A fine-tuning may start from a fine-tuned model of the same property (a later
 stage with a new head), and that one from another: the card then gives every
 stage's recipe, each earlier one read from the model.json of the folder the next
-started from.
+started from. A packaged model.json records every stage of its model (`lineage`),
+so a fine-tuning that continues a model of models/ (`finetune --from
+models/potnet-mp-band-gap`) is packaged with all its stages too.
 
 Weights only (no optimizer state); the pretrained run keeps its latest checkpoint.
 The property models' records and the cards cut paths of the training machine to
@@ -134,14 +136,17 @@ def local_names(value):
 
 def property_origin(recipe):
     """The fine-tuned model a fine-tuning started from (`finetune --from` a folder
-    that holds a model.json): (property, model name, its model.json); None when it
-    started from a pretraining run (run.json) or from scratch."""
+    that holds a model.json): (property, model name, its model.json, whether it is a
+    packaged model: a folder of models/ with its card.json, whose records name its own
+    start instead of giving its path); None when it started from a pretraining run
+    (run.json) or from scratch."""
     if recipe.get("from") is None:
         return None
     origin = Path(recipe["from"])
     if (origin / "model.json").is_file():
         model = json.loads((origin / "model.json").read_text())
-        return model["property"], PROPERTIES[model["property"]][0], model
+        packaged = (origin / "card.json").is_file()
+        return model["property"], PROPERTIES[model["property"]][0], model, packaged
     if (origin / "run.json").is_file():
         return None
     raise SystemExit(f"{origin}: the fine-tuning started there, but it holds neither a "
@@ -160,23 +165,51 @@ def stage_name(name, index):
 def earlier_stages(recipe, prop):
     """The earlier stages of a fine-tuning of `prop`, oldest first: the outcomes (from
     their model.json) of the same-property models it started from in turn; and where the
-    oldest started: another property's model (property, model name, model.json) or None
-    (the pretraining or scratch)."""
+    oldest started: another property's model (property_origin's tuple), None (the
+    pretraining or scratch), or, when the chain continues a packaged model of `prop`, the
+    start its `lineage` recorded (a dict: property, name, note). A packaged model's stages
+    come from its lineage, each with the hardware and wall note its card gave."""
     stages = []
     origin = property_origin(recipe)
     while origin and origin[0] == prop:
+        if origin[3]:
+            lineage = origin[2].get("lineage")
+            if lineage is None:
+                raise SystemExit(f"{prop}: a stage started from the packaged {origin[1]}, "
+                                 "which does not record its stages (`lineage` in model.json): "
+                                 "package the runs of every stage instead")
+            stages[:0] = lineage["stages"]
+            origin = lineage["start"]
+            break
         stages.insert(0, origin[2]["outcome"])
-        if len(stages) == len(ORDINALS):
-            raise SystemExit(f"{prop}: more than {len(ORDINALS)} stages")
         origin = property_origin(origin[2]["outcome"]["recipe"])
+    if len(stages) > len(ORDINALS):
+        raise SystemExit(f"{prop}: more than {len(ORDINALS)} stages")
     return stages, origin
 
 
+def start_record(origin, work, result):
+    """Where a property model's first stage started, as its card and lineage record it:
+    {property, name, note} for another property's model (note: start_note's sentence or
+    None), None for the pretraining or scratch. `origin` is earlier_stages' start; one
+    from a run is refused when it held out other test materials than `result`."""
+    if origin is None or isinstance(origin, dict):
+        return origin
+    name = origin_name(origin)
+    if held_out(origin[2]["outcome"]["recipe"]) != held_out(result["recipe"]):
+        raise SystemExit(f"it started from `{name}`, which held out other test materials, so "
+                         "it may have trained on this model's test materials")
+    return {"property": origin[0], "name": name, "note": start_note(origin, work)}
+
+
 def origin_name(origin):
-    """Another property's fine-tuned model (property, model name, model.json) that a
-    fine-tuning started from, as the cards name it: `potnet-mp-formation-energy`, or
-    `potnet-mp-formation-energy (second stage)` when it is a later stage of that model."""
-    prop, name, model = origin
+    """Another property's fine-tuned model (property_origin's tuple) that a fine-tuning
+    started from, as the cards name it: `potnet-mp-formation-energy` (also when it is
+    the packaged model itself), or `potnet-mp-formation-energy (second stage)` when it is
+    a later stage of that model."""
+    prop, name, model, packaged = origin
+    if packaged:
+        return name
     earlier = len(earlier_stages(model["outcome"]["recipe"], prop)[0])
     return stage_name(name, earlier) if earlier else name
 
@@ -185,7 +218,7 @@ def start_note(start, work):
     """A sentence for a model that started from a validated stage of another property's
     model whose shipped chain continues from that stage's final fit instead (the same
     recipe on the training and validation materials together); else None."""
-    prop, name, model = start
+    prop, name, model, _ = start
     outcome = model["outcome"]
     if not validates(outcome["recipe"]):
         return None
@@ -406,6 +439,23 @@ def training_elements(mmhost, run, db, model):
     return info["elements"]
 
 
+def lineage(name, stages, outcome, start, hardware, notes):
+    """model.json's `lineage`, which lets a later packaging continue this model (`finetune
+    --from models/NAME`) and still give every stage in its card: where the first stage
+    started (start_record's dict, None for the pretraining) and the record of every stage,
+    oldest first, this model's last, each with the hardware and wall note of its card and
+    its start named as in models/."""
+    records = []
+    for i, stage in enumerate([*stages, outcome]):
+        record = local_names(stage)
+        if i or record["recipe"].get("from") is not None:  # None: from scratch
+            named = stage_name(name, i - 1) if i else (start["name"] if start else PRETRAINED)
+            record["from"] = record["recipe"]["from"] = named
+        records.append({**record, "hardware": stage.get("hardware", hardware),
+                        "wall_note": notes[i]})
+    return {"start": start, "stages": records}
+
+
 def elements_text(counts):
     """The card's sentence on the training materials' elements."""
     rarest = sorted(counts.items(), key=lambda item: (item[1], item[0]))[:3]
@@ -428,8 +478,9 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
         model["training_elements"] = training_elements(mmhost, run, work / "db.redb", model)
     # read before the model's folder is replaced: a later stage may have started there.
     # Earlier stages of this same model are not shipped; their recipes go into the card.
-    stages, start = earlier_stages(result["recipe"], prop)
-    start_name = origin_name(start) if start else None
+    stages, origin = earlier_stages(result["recipe"], prop)
+    start = start_record(origin, work, result)
+    start_name = start and start["name"]
     if any(held_out(stage["recipe"]) != held_out(result["recipe"]) for stage in stages):
         raise SystemExit(f"{run}: an earlier stage held out other test materials, so it may "
                          "have trained on this model's test materials")
@@ -445,6 +496,9 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
         # named as in models/, in the recipe and in model.json's record of it
         named = stage_name(name, len(stages) - 1) if stages else start_name
         recipe["from"] = model["outcome"]["from"] = model["outcome"]["recipe"]["from"] = named
+    model["lineage"] = lineage(name, stages, model["outcome"], start, hardware,
+                               [wall_notes.get(f"{prop}/{ORDINALS[i]}", stage.get("wall_note", ""))
+                                for i, stage in enumerate(stages)] + [wall_notes.get(prop, "")])
     (target / "model.json").write_text(json.dumps(model, indent=2) + "\n")
     pretrained_splits, pretrained_seed = pretraining_split(work / "pretrained")
     same_test = (recipe["split_seed"] == pretrained_seed
@@ -476,13 +530,13 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
     validated = next((st for st in [*stages, result] if validates(st["recipe"])), result)
     m = validated["materials"]
     final_fit = [text for text in [final_fit_text(stages, result, validated)] if text]
-    start_notes = [text for text in [start and start_note(start, work)] if text]
+    start_notes = [text for text in [start and start["note"]] if text]
     lines = [
         f"# {name}",
         "",
         f"{prop} ({unit}) of a crystal: the PotNet crystal encoder of `{PRETRAINED}`",
         "fine-tuned with a linear head (`mmhost finetune --from`)" +
-        (f" on {start[0]} (`{start_name}`), then on {prop} with a new linear head" if start else "") +
+        (f" on {start['property']} (`{start_name}`), then on {prop} with a new linear head" if start else "") +
         stages_text(len(stages)),
         *start_notes,
         "",
@@ -502,7 +556,8 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
     ]
     for i, stage in enumerate(stages):
         text = recipe_text(stage["recipe"], stage["epochs_run"], stage["best_epoch"],
-                           stage["seconds"], hardware, wall_notes.get(f"{prop}/{ORDINALS[i]}", ""))
+                           stage["seconds"], stage.get("hardware", hardware),
+                           wall_notes.get(f"{prop}/{ORDINALS[i]}", stage.get("wall_note", "")))
         lines += ([f"First stage, from `{start_name or PRETRAINED}`. " + text] if i == 0
                   else [later_stage_heading(i), text]) + [""]
     if stages:

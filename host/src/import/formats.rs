@@ -322,14 +322,21 @@ fn decompressed<'a>(path: &Path, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, Strin
     }
 }
 
-fn text_of(path: &Path, bytes: &[u8]) -> Result<String, String> {
-    String::from_utf8(decompressed(path, bytes)?.into_owned())
-        .map_err(|_| "not UTF-8 text".to_string())
+/// The content of `path` as text: borrowed from `bytes` when they were not
+/// compressed, so a file near [`MAX_FILE_BYTES`] is held once, not twice.
+fn text_of<'a>(path: &Path, bytes: &'a [u8]) -> Result<Cow<'a, str>, String> {
+    match decompressed(path, bytes)? {
+        Cow::Borrowed(bytes) => std::str::from_utf8(bytes).map(Cow::Borrowed),
+        Cow::Owned(bytes) => String::from_utf8(bytes)
+            .map(Cow::Owned)
+            .map_err(|e| e.utf8_error()),
+    }
+    .map_err(|_| "not UTF-8 text".to_string())
 }
 
 /// [`text_of`] for a line-oriented format: refused when a line is longer than
 /// [`MAX_LINE_BYTES`].
-fn lines_of(path: &Path, bytes: &[u8]) -> Result<String, String> {
+fn lines_of<'a>(path: &Path, bytes: &'a [u8]) -> Result<Cow<'a, str>, String> {
     let text = text_of(path, bytes)?;
     if let Some((number, line)) = text
         .split('\n')
