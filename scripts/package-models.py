@@ -217,10 +217,11 @@ def origin_name(origin):
 def start_note(start, work):
     """A sentence for a model that started from a validated stage of another property's
     model whose shipped chain continues from that stage's final fit instead (the same
-    recipe on the training and validation materials together); else None."""
-    prop, name, model, _ = start
+    recipe on the training and validation materials together); else None (also for a
+    packaged model: it is the shipped one)."""
+    prop, name, model, packaged = start
     outcome = model["outcome"]
-    if not validates(outcome["recipe"]):
+    if packaged or not validates(outcome["recipe"]):
         return None
     index = len(earlier_stages(outcome["recipe"], prop)[0])
     shipped = json.loads((work / f"ft-{prop}.json").read_text())
