@@ -908,4 +908,19 @@ mod tests {
         let text = text_of(Path::new("dir/X.CIF.GZ"), &bytes).unwrap();
         assert_eq!(text, "data_x\n");
     }
+
+    /// An uncompressed file's text is its bytes, not a copy of them; bytes that are not
+    /// UTF-8 are refused either way.
+    #[test]
+    fn uncompressed_text_is_read_in_place() {
+        let bytes = b"data_x\n".to_vec();
+        let text = text_of(Path::new("dir/x.cif"), &bytes).unwrap();
+        assert!(matches!(text, Cow::Borrowed(t) if t.as_ptr() == bytes.as_ptr()));
+        let lines = lines_of(Path::new("dir/x.cif"), &bytes).unwrap();
+        assert!(matches!(lines, Cow::Borrowed(_)));
+        assert_eq!(
+            text_of(Path::new("dir/x.cif"), b"data_\xff\n").unwrap_err(),
+            "not UTF-8 text"
+        );
+    }
 }
