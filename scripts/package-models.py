@@ -440,20 +440,25 @@ def training_elements(mmhost, run, db, model):
     return info["elements"]
 
 
-def lineage(name, stages, outcome, start, hardware, notes):
+def stage_start(name, index, start):
+    """What stage `index` (0 the first) of model `name` started from, as models/ names it:
+    the stage before, or for the first the start (start_record's dict; None: the
+    pretraining)."""
+    return stage_name(name, index - 1) if index else (start["name"] if start else PRETRAINED)
+
+
+def lineage(name, stages, outcome, start, machines, notes):
     """model.json's `lineage`, which lets a later packaging continue this model (`finetune
     --from models/NAME`) and still give every stage in its card: where the first stage
     started (start_record's dict, None for the pretraining) and the record of every stage,
-    oldest first, this model's last, each with the hardware and wall note of its card and
-    its start named as in models/."""
+    oldest first, this model's last, each with the hardware and wall note of its card
+    (`machines`, `notes`) and its start named as in models/."""
     records = []
     for i, stage in enumerate([*stages, outcome]):
         record = local_names(stage)
         if i or record["recipe"].get("from") is not None:  # None: from scratch
-            named = stage_name(name, i - 1) if i else (start["name"] if start else PRETRAINED)
-            record["from"] = record["recipe"]["from"] = named
-        records.append({**record, "hardware": stage.get("hardware", hardware),
-                        "wall_note": notes[i]})
+            record["from"] = record["recipe"]["from"] = stage_start(name, i, start)
+        records.append({**record, "hardware": machines[i], "wall_note": notes[i]})
     return {"start": start, "stages": records}
 
 
@@ -481,7 +486,6 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
     # Earlier stages of this same model are not shipped; their recipes go into the card.
     stages, origin = earlier_stages(result["recipe"], prop)
     start = start_record(origin, work, result)
-    start_name = start and start["name"]
     if any(held_out(stage["recipe"]) != held_out(result["recipe"]) for stage in stages):
         raise SystemExit(f"{run}: an earlier stage held out other test materials, so it may "
                          "have trained on this model's test materials")
@@ -495,11 +499,13 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
     recipe = local_names(result["recipe"])
     if stages or start:
         # named as in models/, in the recipe and in model.json's record of it
-        named = stage_name(name, len(stages) - 1) if stages else start_name
+        named = stage_start(name, len(stages), start)
         recipe["from"] = model["outcome"]["from"] = model["outcome"]["recipe"]["from"] = named
-    model["lineage"] = lineage(name, stages, model["outcome"], start, hardware,
-                               [wall_notes.get(f"{prop}/{ORDINALS[i]}", stage.get("wall_note", ""))
-                                for i, stage in enumerate(stages)] + [wall_notes.get(prop, "")])
+    # each stage's hardware and wall note as its card gives them, this model's last
+    machines = [stage.get("hardware", hardware) for stage in stages] + [hardware]
+    notes = [wall_notes.get(f"{prop}/{ORDINALS[i]}", stage.get("wall_note", ""))
+             for i, stage in enumerate(stages)] + [wall_notes.get(prop, "")]
+    model["lineage"] = lineage(name, stages, model["outcome"], start, machines, notes)
     (target / "model.json").write_text(json.dumps(model, indent=2) + "\n")
     pretrained_splits, pretrained_seed = pretraining_split(work / "pretrained")
     same_test = (recipe["split_seed"] == pretrained_seed
@@ -537,7 +543,7 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
         "",
         f"{prop} ({unit}) of a crystal: the PotNet crystal encoder of `{PRETRAINED}`",
         "fine-tuned with a linear head (`mmhost finetune --from`)" +
-        (f" on {start['property']} (`{start_name}`), then on {prop} with a new linear head" if start else "") +
+        (f" on {start['property']} (`{start['name']}`), then on {prop} with a new linear head" if start else "") +
         stages_text(len(stages)),
         *start_notes,
         "",
@@ -557,15 +563,14 @@ def package_property(work, out, mmhost, prop, sources, hardware, pretrained_card
     ]
     for i, stage in enumerate(stages):
         text = recipe_text(stage["recipe"], stage["epochs_run"], stage["best_epoch"],
-                           stage["seconds"], stage.get("hardware", hardware),
-                           wall_notes.get(f"{prop}/{ORDINALS[i]}", stage.get("wall_note", "")))
-        lines += ([f"First stage, from `{start_name or PRETRAINED}`. " + text] if i == 0
+                           stage["seconds"], machines[i], notes[i])
+        lines += ([f"First stage, from `{stage_start(name, 0, start)}`. " + text] if i == 0
                   else [later_stage_heading(i), text]) + [""]
     if stages:
         lines.append(later_stage_heading(len(stages)))
     lines += [
         recipe_text(recipe, result["epochs_run"], result["best_epoch"], result["seconds"],
-                    hardware, wall_notes.get(prop, "")),
+                    machines[-1], notes[-1]),
         f"Parameters: {card['parameters']:,} (crystal encoder {crystal_params:,}, head {head}).",
         f"Plugin: {crystal['plugin']} {crystal['version']}.",
         "",
