@@ -4,7 +4,11 @@
 use std::{fs::File, io::Read, path::PathBuf};
 
 use flate2::read::GzDecoder;
-use mmhost_materials::{all_neighbors, cif::read_cif, Structure};
+use mmhost_materials::{
+    all_neighbors,
+    cif::{blocks, read_cif},
+    Structure,
+};
 use serde_json::Value;
 
 fn data_dir() -> PathBuf {
@@ -175,6 +179,41 @@ fn symmetrized_cifs_expand_like_pymatgen() {
         let cif = entry["cif"].as_str().unwrap();
         assert!(!cif.contains("'P 1'"), "{id} is symmetrized");
         let structure = &read_cif(cif).unwrap_or_else(|e| panic!("{id}: {e}"))[0];
+        assert_same_structure(id, structure, entry, false);
+    }
+}
+
+/// Tags, values, `loop_` and `data_` tokens of a CIF text, counted from its blocks.
+fn tokens_of(cif: &str) -> usize {
+    blocks(cif)
+        .map(|block| {
+            let block = block.unwrap();
+            let looped: usize = (block.loops.iter())
+                .map(|(tags, columns)| 1 + tags.len() + columns.iter().map(Vec::len).sum::<usize>())
+                .sum();
+            1 + 2 * block.items.len() + looped
+        })
+        .sum()
+}
+
+#[test]
+fn a_text_of_many_blocks_is_read_past_one_block_s_token_limit() {
+    // The symmetrized structures, repeated until the text holds more tokens than one
+    // data block may (2^22): a file of many structures is read block by block.
+    let path = fixture("pymatgen_symmetrized_cifs.json");
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let entries = reference.as_object().unwrap();
+    let cifs: Vec<&str> = entries
+        .values()
+        .map(|e| e["cif"].as_str().unwrap())
+        .collect();
+    let tokens: usize = cifs.iter().map(|cif| tokens_of(cif)).sum();
+    let rounds = (1 << 22) / tokens + 1;
+    let text = cifs.join("\n").repeat(rounds);
+    let structures = read_cif(&text).unwrap();
+    assert_eq!(structures.len(), rounds * cifs.len());
+    let last_round = &structures[structures.len() - cifs.len()..];
+    for ((id, entry), structure) in entries.iter().zip(last_round) {
         assert_same_structure(id, structure, entry, false);
     }
 }

@@ -6,7 +6,7 @@ mod symmetry;
 mod syntax;
 
 pub use symmetry::SymOp;
-pub use syntax::{parse_blocks, Block, Value};
+pub use syntax::{blocks, Block, Blocks, Value};
 
 use crate::{Element, Lattice, ParseError, Structure};
 
@@ -16,14 +16,45 @@ use placement::Placement;
 /// in a centred setting (Fm-3m, Fd-3m, …).
 const MAX_SYMMETRY_OPERATIONS: usize = 192;
 
-/// Most symmetry images (atom-site rows × operations) one CIF text may expand to,
-/// over all its blocks: 2²², ten full cells of [`crate::MAX_SITES`] sites each listed with
-/// every operation. Each image is compared with the sites of its own and the
-/// neighbouring cells of a grid, so this bounds the work of the whole text.
-const MAX_IMAGES: usize = 1 << 22;
+/// Symmetry images (atom-site rows × operations) one CIF text may expand to over
+/// all its blocks: 2²² (ten full cells of [`crate::MAX_SITES`] sites each listed with
+/// every operation), or one per byte of the text where that is more, which a file of
+/// many real structures stays under. Each image is compared with the sites of its
+/// own and the neighbouring cells of a grid, so this bounds the work of the whole
+/// text by its size.
+fn image_limit(text_bytes: usize) -> usize {
+    text_bytes.max(1 << 22)
+}
+
+/// The symmetry images of a CIF text's blocks placed so far, against its limit.
+struct Images {
+    limit: usize,
+    placed: usize,
+}
+
+impl Images {
+    /// Counts the images of `rows` atom sites under `operations` symmetry operations,
+    /// refusing them past the limit.
+    fn add(&mut self, rows: usize, operations: usize) -> Result<(), ParseError> {
+        let placed = rows
+            .checked_mul(operations)
+            .and_then(|images| self.placed.checked_add(images))
+            .filter(|&placed| placed <= self.limit)
+            .ok_or_else(|| {
+                ParseError::invalid(format!(
+                    "{rows} atom sites × {operations} symmetry operations: past the limit \
+                     of {} images to place in this CIF text (2^22, or one per byte of \
+                     text where that is more), {} placed before",
+                    self.limit, self.placed
+                ))
+            })?;
+        self.placed = placed;
+        Ok(())
+    }
+}
 
 /// Longest CIF text read: 256 MiB (a structure of 2,000 sites takes some 200 kB).
-/// Its tokens and blocks hold copies of it, about three times its size in all.
+/// Its blocks are parsed one at a time, each holding copies of its own text only.
 pub const MAX_CIF_BYTES: usize = 256 << 20;
 
 /// Every structure in a CIF text, one per data block that has a cell and atom sites;
@@ -36,13 +67,16 @@ pub fn read_cif(text: &str) -> Result<Vec<Structure>, ParseError> {
             text.len()
         )));
     }
-    let blocks = parse_blocks(text)?;
     let mut out = Vec::new();
-    let mut images_left = MAX_IMAGES;
-    for block in &blocks {
+    let mut images = Images {
+        limit: image_limit(text.len()),
+        placed: 0,
+    };
+    for block in blocks(text) {
+        let block = block?;
         if block.get("_cell_length_a").is_some() {
             out.push(
-                structure_from_block(block, &mut images_left)
+                structure_from_block(&block, &mut images)
                     .map_err(|e| ParseError::invalid(format!("data_{}: {e}", block.name)))?,
             );
         }
@@ -55,8 +89,8 @@ pub fn read_cif(text: &str) -> Result<Vec<Structure>, ParseError> {
 
 /// The structure of one data block: cell, symmetry operations applied to the
 /// asymmetric unit, duplicate images merged, mixed occupancy kept per site. Its
-/// images (rows × operations) are taken from `images_left`, refused beyond it.
-fn structure_from_block(block: &Block, images_left: &mut usize) -> Result<Structure, ParseError> {
+/// images (rows × operations) are counted in `images`, refused beyond its limit.
+fn structure_from_block(block: &Block, images: &mut Images) -> Result<Structure, ParseError> {
     let number = |tag: &str| -> Result<f64, ParseError> {
         block
             .get(tag)
@@ -110,15 +144,7 @@ fn structure_from_block(block: &Block, images_left: &mut usize) -> Result<Struct
     let labels = block.column("_atom_site_label");
     let symbols = block.column("_atom_site_type_symbol");
     let occupancies = block.column("_atom_site_occupancy");
-    let images = xs.len().saturating_mul(ops.len());
-    *images_left = images_left.checked_sub(images).ok_or_else(|| {
-        ParseError::invalid(format!(
-            "{} atom sites × {} symmetry operations: past the limit of {MAX_IMAGES} images \
-             to place in one CIF text",
-            xs.len(),
-            ops.len()
-        ))
-    })?;
+    images.add(xs.len(), ops.len())?;
     let mut placement = Placement::default();
     for row in 0..xs.len() {
         let label = labels
