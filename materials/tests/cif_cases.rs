@@ -88,3 +88,29 @@ fn bad_files_give_reasons() {
     assert!(err.to_string().contains("not a multiple"), "{err}");
     assert!(read_cif("just text").is_err());
 }
+
+#[test]
+fn the_sites_of_all_blocks_are_limited() {
+    // A block of 10 atom-site rows under 192 translations along a 400 Å axis (2.08 Å
+    // apart): 1,920 sites in 3.5 kB. Repeated past 2^22 sites in all, 8 MB of text
+    // whose symmetry images stay under one per byte.
+    let operations: String = (0..192).map(|k| format!("'x, y+{k}/192, z'\n")).collect();
+    let rows: String = (0..10)
+        .map(|i| format!("Na{i} Na {:.2} 0 0\n", f64::from(i) / 10.0))
+        .collect();
+    let block = format!(
+        "data_translations\n_cell_length_a 30\n_cell_length_b 400\n_cell_length_c 4\n\
+         _cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n\
+         loop_\n_symmetry_equiv_pos_as_xyz\n{operations}\
+         loop_\n_atom_site_label\n_atom_site_type_symbol\n_atom_site_fract_x\n\
+         _atom_site_fract_y\n_atom_site_fract_z\n{rows}"
+    );
+    assert_eq!(read_cif(&block).unwrap()[0].len(), 1920);
+    let text = block.repeat((1 << 22) / 1920 + 1);
+    let err = read_cif(&text).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("the structures hold more than 4194304 sites in all"),
+        "{err}"
+    );
+}

@@ -209,7 +209,7 @@ fn a_text_of_many_blocks_is_read_past_one_block_s_token_limit() {
         .collect();
     let tokens: usize = cifs.iter().map(|cif| tokens_of(cif)).sum();
     let rounds = (1 << 22) / tokens + 1;
-    let text = cifs.join("\n").repeat(rounds);
+    let text = (cifs.join("\n") + "\n").repeat(rounds);
     let structures = read_cif(&text).unwrap();
     assert_eq!(structures.len(), rounds * cifs.len());
     let last_round = &structures[structures.len() - cifs.len()..];

@@ -26,6 +26,14 @@ fn image_limit(text_bytes: usize) -> usize {
     text_bytes.max(1 << 22)
 }
 
+/// Sites one CIF text's structures may hold in all: 2²², or one per 32 bytes of the
+/// text where that is more (a site row of a P1 file takes some 50 bytes), so the
+/// structures read take a few times the text's size at most where symmetry
+/// operations multiply its rows.
+fn site_limit(text_bytes: usize) -> usize {
+    (text_bytes / 32).max(1 << 22)
+}
+
 /// The symmetry images of a CIF text's blocks placed so far, against its limit.
 struct Images {
     limit: usize,
@@ -72,13 +80,23 @@ pub fn read_cif(text: &str) -> Result<Vec<Structure>, ParseError> {
         limit: image_limit(text.len()),
         placed: 0,
     };
+    let sites_allowed = site_limit(text.len());
+    let mut sites = 0;
     for block in blocks(text) {
         let block = block?;
         if block.get("_cell_length_a").is_some() {
-            out.push(
-                structure_from_block(&block, &mut images)
-                    .map_err(|e| ParseError::invalid(format!("data_{}: {e}", block.name)))?,
-            );
+            let structure = structure_from_block(&block, &mut images)
+                .map_err(|e| ParseError::invalid(format!("data_{}: {e}", block.name)))?;
+            sites += structure.len();
+            if sites > sites_allowed {
+                return Err(ParseError::invalid(format!(
+                    "data_{}: the structures hold more than {sites_allowed} sites in all, the \
+                     limit for this CIF text (2^22, or one per 32 bytes of text where that \
+                     is more)",
+                    block.name
+                )));
+            }
+            out.push(structure);
         }
     }
     if out.is_empty() {

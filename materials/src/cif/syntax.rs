@@ -70,11 +70,11 @@ enum Token {
     Value(Value),
 }
 
-/// Most tokens (tags, values, `loop_`, `data_`) one data block may hold: 2²², a
-/// structure of thousands of sites with dozens of tags each. A token and its copy in
-/// the block take over 100 bytes, so a block of one-letter values would otherwise take
-/// 50 times its own size; at the limit they take well under 1 GiB. Blocks are parsed
-/// one at a time, so a text of many blocks holds one block's tokens at once.
+/// Most tokens (tags, values, `loop_`) one data block may hold: 2²², far more than a
+/// structure of [`crate::MAX_SITES`] sites needs. A value kept in the block takes
+/// over 50 bytes, so a block of one-letter values would otherwise take 25 times its
+/// own size; at the limit it takes well under 1 GiB. Blocks are parsed one at a
+/// time, so a text of many blocks holds one block's values at once.
 const MAX_TOKENS: usize = 1 << 22;
 
 /// Splits CIF text into tokens with their line numbers, one at a time.
@@ -240,20 +240,17 @@ impl Iterator for Blocks<'_> {
 }
 
 impl Blocks<'_> {
-    /// The next token, left to be taken.
-    fn peek(&mut self) -> Result<Option<&(usize, Token)>, ParseError> {
-        if self.pending.is_none() {
-            self.pending = self.tokens.next_token()?;
-        }
-        Ok(self.pending.as_ref())
-    }
-
-    /// The next token, counted against [`MAX_TOKENS`] for data block `block`.
+    /// The next token, counted against [`MAX_TOKENS`] for data block `block` unless
+    /// it opens the next block.
     fn take(&mut self, block: &str) -> Result<Option<(usize, Token)>, ParseError> {
-        self.peek()?;
-        let next = self.pending.take();
-        if let Some((line, _)) = &next {
-            self.taken += 1;
+        let next = match self.pending.take() {
+            Some(token) => Some(token),
+            None => self.tokens.next_token()?,
+        };
+        if let Some((line, token)) = &next {
+            if !matches!(token, Token::Data(_)) {
+                self.taken += 1;
+            }
             if self.taken > MAX_TOKENS {
                 return Err(ParseError::at(
                     *line,
@@ -267,13 +264,20 @@ impl Blocks<'_> {
         Ok(next)
     }
 
-    /// The next token of data block `block`: `None` at the next `data_` (left to
-    /// be taken) or at the end of the text.
-    fn take_in_block(&mut self, block: &str) -> Result<Option<(usize, Token)>, ParseError> {
-        if matches!(self.peek()?, None | Some((_, Token::Data(_)))) {
-            return Ok(None);
+    /// The next token if `wanted` accepts it; otherwise `None`, the token left to be
+    /// taken next.
+    fn take_if(
+        &mut self,
+        block: &str,
+        wanted: impl Fn(&Token) -> bool,
+    ) -> Result<Option<(usize, Token)>, ParseError> {
+        if self.pending.is_none() {
+            self.pending = self.tokens.next_token()?;
         }
-        self.take(block)
+        match &self.pending {
+            Some((_, token)) if wanted(token) => self.take(block),
+            _ => Ok(None),
+        }
     }
 
     /// The next block, `None` at the end of the text.
@@ -289,9 +293,13 @@ impl Blocks<'_> {
             name,
             ..Block::default()
         };
-        while let Some((line, token)) = self.take_in_block(&block.name)? {
+        while let Some((line, token)) = self.take(&block.name)? {
             match token {
-                Token::Tag(tag) => match self.take_in_block(&block.name)? {
+                Token::Data(next) => {
+                    self.pending = Some((line, Token::Data(next)));
+                    break;
+                }
+                Token::Tag(tag) => match self.take(&block.name)? {
                     Some((_, Token::Value(value))) => block.items.push((tag, value)),
                     _ => return Err(ParseError::at(line, format!("{tag} has no value"))),
                 },
@@ -305,39 +313,32 @@ impl Blocks<'_> {
                         format!("value '{}' without a tag", value.text()),
                     ));
                 }
-                // take_in_block leaves the next block's data_ to be taken
-                Token::Data(_) => break,
             }
         }
         Ok(Some(block))
     }
 
     /// The tags and columns of a loop opened by `loop_` on `line` in data block
-    /// `block`, up to the token after its last value, which is left to be taken.
+    /// `block`; the token after its last value is left to be taken.
     fn looped(
         &mut self,
         line: usize,
         block: &str,
     ) -> Result<(Vec<String>, Vec<Vec<Value>>), ParseError> {
         let mut tags = Vec::new();
-        let mut values = Vec::new();
-        loop {
-            let part_of_loop = match self.peek()? {
-                Some((_, Token::Tag(_))) => values.is_empty(),
-                Some((_, Token::Value(_))) => !tags.is_empty(),
-                _ => false,
-            };
-            if !part_of_loop {
-                break;
-            }
-            match self.take(block)? {
-                Some((_, Token::Tag(tag))) => tags.push(tag),
-                Some((_, Token::Value(value))) => values.push(value),
-                _ => break,
-            }
+        while let Some((_, Token::Tag(tag))) =
+            self.take_if(block, |t| matches!(t, Token::Tag(_)))?
+        {
+            tags.push(tag);
         }
         if tags.is_empty() {
             return Err(ParseError::at(line, "loop_ without tags"));
+        }
+        let mut values = Vec::new();
+        while let Some((_, Token::Value(value))) =
+            self.take_if(block, |t| matches!(t, Token::Value(_)))?
+        {
+            values.push(value);
         }
         if values.len() % tags.len() != 0 {
             return Err(ParseError::at(
@@ -349,10 +350,43 @@ impl Blocks<'_> {
                 ),
             ));
         }
-        let mut columns = vec![Vec::with_capacity(values.len() / tags.len()); tags.len()];
+        let rows = values.len() / tags.len();
+        let mut columns: Vec<Vec<Value>> =
+            (0..tags.len()).map(|_| Vec::with_capacity(rows)).collect();
         for (k, value) in values.into_iter().enumerate() {
             columns[k % tags.len()].push(value);
         }
         Ok((tags, columns))
+    }
+}
+
+impl std::iter::FusedIterator for Blocks<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::{blocks, MAX_TOKENS};
+
+    /// A block of one loop holding `values` values, then a second block.
+    fn loop_then_block(values: usize) -> String {
+        format!("data_a\nloop_\n_x\n{}data_b\n_y 1\n", "1\n".repeat(values))
+    }
+
+    #[test]
+    fn a_block_holds_up_to_the_token_limit() {
+        // `loop_` and `_x` are two of the block's tokens; `data_` lines are not counted.
+        let text = loop_then_block(MAX_TOKENS - 2);
+        let parsed: Vec<_> = blocks(&text).collect::<Result<_, _>>().unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].loops[0].1[0].len(), MAX_TOKENS - 2);
+        assert_eq!(parsed[1].get("_y").map(|v| v.text()), Some("1"));
+
+        let text = loop_then_block(MAX_TOKENS - 1);
+        let mut parsed = blocks(&text);
+        let error = parsed.next().unwrap().unwrap_err().to_string();
+        assert!(
+            error.contains("more than 4194304 tags and values in data_a"),
+            "{error}"
+        );
+        assert!(parsed.next().is_none(), "iteration ends after an error");
     }
 }
