@@ -169,7 +169,8 @@ def main():
     # Bombs of what a parser keeps per unit of text, each far past 4 GiB if kept
     # whole: 2²⁶ one-letter CIF values (~70 bytes each), 2²⁹ empty lines (16 bytes
     # each), 1.5·10⁸ JSON numbers (32 bytes each).
-    gzipped("tokens_bomb.cif.gz", b"data_tokens\n_cell_length_a\n" + b"a\n" * (1 << 26))
+    # (the values of one loop: a data block is refused past 2²² tags and values)
+    gzipped("tokens_bomb.cif.gz", b"data_tokens\nloop_\n_x\n" + b"a\n" * (1 << 26))
     gzipped("Newlines_bomb_DOSCAR.gz", FE_DOSCAR.encode()[:200] + b"\n" * (1 << 29))
     gzipped("numbers_bomb.json.gz", b"[" + b"0," * 150_000_000 + b"0]")
     # 2²² + 1 rows of a one-letter id: each would be a material kept in memory
