@@ -295,8 +295,8 @@ impl Blocks<'_> {
         };
         while let Some((line, token)) = self.take(&block.name)? {
             match token {
-                Token::Data(next) => {
-                    self.pending = Some((line, Token::Data(next)));
+                Token::Data(_) => {
+                    self.pending = Some((line, token));
                     break;
                 }
                 Token::Tag(tag) => match self.take(&block.name)? {
