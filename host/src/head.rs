@@ -5,13 +5,70 @@
 use nalgebra::{DMatrix, DVector};
 use serde::{Deserialize, Serialize};
 
-/// `y = z·w + b`, trained with Adam (β₁ = 0.9, β₂ = 0.999).
+/// `y = z·w + b`, trained with Adam (β₁ = 0.9, β₂ = 0.999). Read back (a model's or a
+/// checkpoint's JSON) only when its sizes agree and every value is finite.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "HeadFields")]
 pub struct LinearHead {
     weights: Vec<f64>,
     bias: f64,
     moments: Vec<(f64, f64)>,
     steps: i32,
+}
+
+/// A [`LinearHead`] as written, before its checks.
+#[derive(Deserialize)]
+struct HeadFields {
+    weights: Vec<f64>,
+    bias: f64,
+    moments: Vec<(f64, f64)>,
+    steps: i32,
+}
+
+/// Adam steps a head read back may have taken: a bound far past any run (2³⁰ steps),
+/// far from the counter's overflow.
+const MAX_STEPS: i32 = 1 << 30;
+
+impl TryFrom<HeadFields> for LinearHead {
+    type Error = String;
+
+    fn try_from(fields: HeadFields) -> Result<Self, String> {
+        let HeadFields {
+            weights,
+            bias,
+            moments,
+            steps,
+        } = fields;
+        if weights.is_empty() || moments.len() != weights.len() + 1 {
+            return Err(format!(
+                "a head of {} weights needs that many plus one Adam moments, not {}",
+                weights.len(),
+                moments.len()
+            ));
+        }
+        let values = weights.iter().chain([&bias]);
+        let moment_values = moments.iter().flat_map(|(m, v)| [m, v]);
+        if !values.chain(moment_values).all(|x| x.is_finite())
+            || moments.iter().any(|&(_, v)| v < 0.0)
+        {
+            return Err(
+                "the head's weights, bias and Adam moments must be finite numbers, \
+                 its second moments not negative"
+                    .into(),
+            );
+        }
+        if !(0..=MAX_STEPS).contains(&steps) {
+            return Err(format!(
+                "the head's step count {steps} is outside 0..={MAX_STEPS}"
+            ));
+        }
+        Ok(Self {
+            weights,
+            bias,
+            moments,
+            steps,
+        })
+    }
 }
 
 impl LinearHead {
@@ -102,6 +159,11 @@ impl LinearHead {
             moments: vec![(0.0, 0.0); dim + 1],
             steps: 0,
         })
+    }
+
+    /// Width of the embeddings the head reads.
+    pub fn dim(&self) -> usize {
+        self.weights.len()
     }
 
     /// Predictions for embeddings `z` (`[rows, dim]`, row-major).
@@ -391,5 +453,39 @@ mod tests {
         let json = serde_json::to_vec(&head).unwrap();
         let back: LinearHead = serde_json::from_slice(&json).unwrap();
         assert_eq!(back, head);
+    }
+
+    /// A head whose sizes disagree, or that holds a non-finite value or an
+    /// impossible step count, is refused as it is read, saying why.
+    #[test]
+    fn a_head_read_back_must_be_consistent() {
+        let read = |json: &str| serde_json::from_str::<LinearHead>(json).map_err(|e| e.to_string());
+        let good = r#"{"weights": [1.0, 2.0], "bias": 0.5, "moments": [[0, 0], [0, 0], [0, 0]], "steps": 3}"#;
+        assert_eq!(read(good).unwrap().dim(), 2);
+        for (json, reason) in [
+            (
+                r#"{"weights": [], "bias": 0, "moments": [[0, 0]], "steps": 0}"#,
+                "0 weights",
+            ),
+            (
+                r#"{"weights": [1.0], "bias": 0, "moments": [], "steps": 0}"#,
+                "plus one",
+            ),
+            (
+                r#"{"weights": [1.0], "bias": 1e999, "moments": [[0, 0], [0, 0]], "steps": 0}"#,
+                "",
+            ),
+            (
+                r#"{"weights": [1.0], "bias": 0, "moments": [[0, -1], [0, 0]], "steps": 0}"#,
+                "not negative",
+            ),
+            (
+                r#"{"weights": [1.0], "bias": 0, "moments": [[0, 0], [0, 0]], "steps": 2147483647}"#,
+                "step count",
+            ),
+        ] {
+            let error = read(json).unwrap_err();
+            assert!(error.contains(reason), "{json}: {error}");
+        }
     }
 }

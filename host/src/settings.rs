@@ -104,7 +104,54 @@ impl Default for TrainSettings {
     }
 }
 
+/// The most epochs a run may plan (a bound on its schedule's step count).
+const MAX_EPOCHS: usize = 1_000_000;
+
+/// The most materials per step.
+const MAX_BATCH_SIZE: usize = 65_536;
+
+/// The most batches featurized ahead, and the most threads of a pool: each is
+/// allocated up front.
+const MAX_PREFETCH: usize = 256;
+const MAX_THREADS: usize = 1024;
+
 impl TrainSettings {
+    /// Refuses sizes that would allocate without bound or break the schedule, and
+    /// optimizer settings that are not finite numbers in their range, naming the key.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let counts = [
+            ("epochs", self.epochs, 1, MAX_EPOCHS),
+            ("batch_size", self.batch_size, 1, MAX_BATCH_SIZE),
+            ("prefetch", self.prefetch, 0, MAX_PREFETCH),
+            ("loader_threads", self.loader_threads, 0, MAX_THREADS),
+        ];
+        for (key, value, least, most) in counts {
+            if !(least..=most).contains(&value) {
+                return Err(SettingsError(format!(
+                    "train.{key} = {value} is outside {least}..={most}"
+                )));
+            }
+        }
+        let [beta1, beta2] = self.betas;
+        let rates = [
+            ("lr", self.lr, 0.0, f64::MAX),
+            ("weight_decay", self.weight_decay, 0.0, f64::MAX),
+            ("epsilon", self.epsilon, 0.0, f64::MAX),
+            ("grad_clip_norm", self.grad_clip_norm, 0.0, f64::MAX),
+            ("warmup_fraction", self.warmup_fraction, 0.0, 1.0),
+            ("betas[0]", beta1, 0.0, 1.0),
+            ("betas[1]", beta2, 0.0, 1.0),
+        ];
+        for (key, value, least, most) in rates {
+            if !(least..=most).contains(&value) {
+                return Err(SettingsError(format!(
+                    "train.{key} = {value} must be a number within {least}..={most}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// The optimizer settings of a step at `learning_rate`.
     pub fn step_settings(&self, learning_rate: f64) -> StepSettings {
         StepSettings {
@@ -123,6 +170,28 @@ impl TrainSettings {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
+    }
+}
+
+impl Settings {
+    /// Parses a run's or a model's `config.toml` (as written by [`Settings`]'
+    /// serialization), with the checks of [`load`].
+    pub fn from_toml(text: &str) -> Result<Self, SettingsError> {
+        let settings: Settings = toml::from_str(text).map_err(|e| SettingsError(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Refuses a thread count past [`MAX_THREADS`] and what [`TrainSettings::check`]
+    /// refuses.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        if self.threads > MAX_THREADS {
+            return Err(SettingsError(format!(
+                "threads = {} is outside 0..={MAX_THREADS}",
+                self.threads
+            )));
+        }
+        self.train.check()
     }
 }
 
@@ -233,9 +302,11 @@ pub fn load(
             .map_err(|e| SettingsError(format!("override {key}: {e}")))?;
     }
     let built = builder.build().map_err(|e| SettingsError(e.to_string()))?;
-    built
+    let settings: Settings = built
         .try_deserialize()
-        .map_err(|e| SettingsError(e.to_string()))
+        .map_err(|e| SettingsError(e.to_string()))?;
+    settings.check()?;
+    Ok(settings)
 }
 
 /// A command-line value as the config crate's value: TOML scalars keep their type.

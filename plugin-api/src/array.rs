@@ -74,9 +74,17 @@ impl Array {
         self.shape.iter().map(|&d| d as usize).collect()
     }
 
-    /// Number of elements the shape describes.
+    /// Number of elements the shape describes (`usize::MAX` when that many cannot be
+    /// counted: a shape from a damaged record).
     pub fn len(&self) -> usize {
-        self.shape.iter().map(|&d| d as usize).product()
+        self.checked_len().unwrap_or(usize::MAX)
+    }
+
+    /// Number of elements the shape describes, `None` past `usize`.
+    fn checked_len(&self) -> Option<usize> {
+        self.shape.iter().try_fold(1usize, |product, &d| {
+            product.checked_mul(usize::try_from(d).ok()?)
+        })
     }
 
     /// True when the shape has a zero dimension.
@@ -111,13 +119,16 @@ impl Array {
                 format!("array has dtype {:?}, expected {:?}", self.dtype, expected),
             ));
         }
-        if self.bytes.len() != self.len() * expected.size() {
+        let needed = self
+            .checked_len()
+            .and_then(|len| len.checked_mul(expected.size()));
+        if needed != Some(self.bytes.len()) {
             return Err(PluginError::new(
                 ErrorKind::InvalidInput,
                 format!(
                     "array of shape {:?} needs {} bytes, holds {}",
-                    self.dims(),
-                    self.len() * expected.size(),
+                    self.shape.as_slice(),
+                    needed.map_or_else(|| "more than 2⁶⁴".to_string(), |n| n.to_string()),
                     self.bytes.len()
                 ),
             ));
@@ -224,5 +235,29 @@ impl Embeddings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2⁶² × 4 elements wrap to 0 in `usize` arithmetic, which an empty byte buffer
+    /// would then match.
+    #[test]
+    fn a_shape_whose_size_overflows_is_refused_not_wrapped() {
+        let array = Array {
+            dtype: DType::F32,
+            shape: RVec::from(vec![1u64 << 62, 4]),
+            bytes: RVec::new(),
+        };
+        assert_eq!(array.len(), usize::MAX);
+        let error = array.to_f32().unwrap_err();
+        assert_eq!(error.kind, ErrorKind::InvalidInput);
+        assert!(error.message.contains("more than 2⁶⁴"), "{error}");
+        assert_eq!(
+            Array::from_f32(&[2, 1], &[1.0, 2.0]).to_f32().unwrap(),
+            [1.0, 2.0]
+        );
     }
 }

@@ -42,6 +42,9 @@ pub struct Resolved<C> {
     pub model: C,
 }
 
+/// The most CPU threads a plugin's pool may be given.
+const MAX_THREADS: u64 = 1024;
+
 /// The key naming a preset: resolved before the model's keys.
 const PRESET_KEY: &str = "preset";
 
@@ -62,6 +65,8 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(
         None => None,
     };
     let devices = take_devices(&mut user)?;
+    let threads = take_unsigned(&mut user, "threads")?.unwrap_or(0);
+    crate::limits::within("threads", threads, 0..=MAX_THREADS)?;
     let runtime = RuntimeSettings {
         device: match (device, devices.first()) {
             (Some(device), Some(&first)) if device != first => {
@@ -76,7 +81,7 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(
         },
         devices,
         seed: take_unsigned(&mut user, "seed")?.unwrap_or(42),
-        threads: take_unsigned(&mut user, "threads")?.unwrap_or(0) as usize,
+        threads: threads as usize,
         recompute_chunk: take_unsigned(&mut user, "recompute_chunk")?.unwrap_or(0) as usize,
     };
     let base = match user.remove(PRESET_KEY) {

@@ -32,6 +32,14 @@ pub trait EncoderModel: 'static {
         Vec::new()
     }
 
+    /// Refuses a configuration the model cannot be built from, or one that would make
+    /// it allocate without bound (widths, depths or grids past the plugin's limits;
+    /// see [`limits`](crate::limits)). Checked before the featurizer or the model is
+    /// made. Default: every configuration is accepted.
+    fn check_config(_config: &Self::Config) -> Result<(), PluginError> {
+        Ok(())
+    }
+
     /// Width of the embeddings under `config`.
     fn embed_dim(config: &Self::Config) -> usize;
 

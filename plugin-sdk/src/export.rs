@@ -50,6 +50,7 @@ pub fn loss_info<L: LossFunction>(version: &str) -> PluginInfo {
 
 fn resolve_encoder<S: EncoderModel>(config: &str) -> Result<Resolved<S::Config>, PluginError> {
     let resolved = resolve_config(config, S::default_config(), &S::presets())?;
+    S::check_config(&resolved.model)?;
     cap_threads(resolved.runtime.threads);
     Ok(resolved)
 }

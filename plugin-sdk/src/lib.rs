@@ -23,6 +23,7 @@ pub mod __export {
 mod export;
 mod fused_adamw;
 mod guard;
+pub mod limits;
 mod loss;
 pub mod ops;
 mod optimizer_state;

@@ -48,7 +48,14 @@ fn main() -> ExitCode {
                 continue;
             }
         };
-        let (peaks, pattern) = XrdPlugin::pattern(&config, &crystal);
+        let (peaks, pattern) = match XrdPlugin::pattern(&config, &crystal) {
+            Ok(computed) => computed,
+            Err(reason) => {
+                eprintln!("{}: {reason}", input.display());
+                failed = true;
+                continue;
+            }
+        };
         let mut peaks_csv = String::from("two_theta_deg,intensity,d_angstrom,multiplicity,hkl\n");
         for peak in &peaks {
             let hkl: Vec<String> = peak

@@ -36,6 +36,7 @@ pub use structure::{Crystal, Site, StructureError};
 use burn::tensor::{backend::Backend, Tensor};
 use mmhost_plugin_sdk::{
     api::{Array, ErrorKind, PluginError, Record},
+    limits::MAX_WIDTH,
     stack_field, EncoderModel,
 };
 
@@ -44,15 +45,19 @@ pub struct XrdPlugin;
 
 impl XrdPlugin {
     /// The peaks and the broadened pattern (`[points]`, max 1) of `crystal` under
-    /// `config`'s radiation, range and grid.
-    pub fn pattern(config: &XrdEncoderConfig, crystal: &Crystal) -> (Vec<Peak>, Vec<f32>) {
+    /// `config`'s radiation, range and grid; refused for a cell too large to search
+    /// (see [`diffraction_peaks`]).
+    pub fn pattern(
+        config: &XrdEncoderConfig,
+        crystal: &Crystal,
+    ) -> Result<(Vec<Peak>, Vec<f32>), String> {
         let peaks = diffraction_peaks(
             crystal,
             config.wavelength,
             (config.two_theta_min, config.two_theta_max),
-        );
+        )?;
         let pattern = broaden(&peaks, &config.grid(), config.fwhm);
-        (peaks, pattern)
+        Ok((peaks, pattern))
     }
 }
 
@@ -82,6 +87,11 @@ impl EncoderModel for XrdPlugin {
         ]
     }
 
+    fn check_config(config: &Self::Config) -> Result<(), PluginError> {
+        check_settings(config)
+            .map_err(|message| PluginError::new(ErrorKind::InvalidConfig, message))
+    }
+
     fn embed_dim(config: &Self::Config) -> usize {
         config.embed_dim
     }
@@ -89,9 +99,8 @@ impl EncoderModel for XrdPlugin {
     /// Raw `structure` (pymatgen JSON bytes) → featurized `xrd` f32 `(points)`.
     fn featurize(config: &Self::Config, raw: &Record) -> Result<Record, PluginError> {
         let invalid = |message: String| PluginError::new(ErrorKind::InvalidInput, message);
-        check_settings(config).map_err(invalid)?;
         let crystal = Crystal::from_record(raw).map_err(|e| invalid(e.to_string()))?;
-        let (peaks, pattern) = Self::pattern(config, &crystal);
+        let (peaks, pattern) = Self::pattern(config, &crystal).map_err(invalid)?;
         if peaks.is_empty() {
             return Err(invalid(format!(
                 "the structure has no reflections with 2θ in {}–{}° at λ = {} Å",
@@ -145,10 +154,29 @@ fn check_settings(config: &XrdEncoderConfig) -> Result<(), String> {
             config.two_theta_min, config.two_theta_max
         ));
     }
-    if config.points < 2 || config.fwhm.is_nan() || config.fwhm <= 0.0 {
+    if !(2..=65_536).contains(&config.points) || config.fwhm.is_nan() || config.fwhm <= 0.0 {
         return Err(format!(
-            "need points ≥ 2 and fwhm > 0, got {} points and fwhm {}°",
+            "need 2 to 65536 points and fwhm > 0, got {} points and fwhm {}°",
             config.points, config.fwhm
+        ));
+    }
+    let widths = config
+        .channels
+        .iter()
+        .chain([&config.hidden, &config.embed_dim]);
+    if config.channels.is_empty()
+        || config.channels.len() > 16
+        || widths
+            .into_iter()
+            .any(|&width| !(1..=MAX_WIDTH).contains(&width))
+        || !(1..=63).contains(&config.kernel_size)
+        || !(1..=config.points).contains(&config.pooled)
+    {
+        return Err(format!(
+            "need 1 to 16 channels of 1 to {MAX_WIDTH}, hidden and embed_dim of 1 to \
+             {MAX_WIDTH}, kernel_size 1 to 63 and pooled 1 to points, got channels {:?}, \
+             hidden {}, embed_dim {}, kernel_size {}, pooled {}",
+            config.channels, config.hidden, config.embed_dim, config.kernel_size, config.pooled
         ));
     }
     Ok(())

@@ -14,6 +14,11 @@ pub const MERGE_TOLERANCE: f64 = 1e-5;
 /// Peaks weaker than this (on the 0–100 scale) are dropped.
 pub const MIN_INTENSITY: f64 = 1e-3;
 
+/// The most Miller-index triples [`diffraction_peaks`] visits (a cubic cell of some
+/// 400 Å at Cu Kα over 5–90°; 10 Å needs a few thousand): the work, and the
+/// reflections kept, grow with the cell's volume.
+pub const MAX_CANDIDATES: f64 = 67_108_864.0;
+
 /// One powder diffraction peak.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Peak {
@@ -39,19 +44,27 @@ struct Reflection {
 /// The peaks of `crystal` for radiation of `wavelength` (Å) with 2θ in
 /// `two_theta_range` (degrees, within [0, 180): the Lorentz factor diverges at
 /// 180°), by increasing 2θ, scaled so that the strongest is 100. Empty when no
-/// reflection falls in the range.
+/// reflection falls in the range. Refused when the search would visit more than
+/// [`MAX_CANDIDATES`] Miller-index triples.
 pub fn diffraction_peaks(
     crystal: &Crystal,
     wavelength: f64,
     two_theta_range: (f64, f64),
-) -> Vec<Peak> {
+) -> Result<Vec<Peak>, String> {
     let radius = |two_theta: f64| 2.0 * (two_theta / 2.0).to_radians().sin() / wavelength;
     let (min_g, max_g) = (radius(two_theta_range.0), radius(two_theta_range.1));
     let reciprocal = crystal.reciprocal_lattice();
     // |h| = |g · a₁| ≤ |g| |a₁|, and likewise for k and l.
-    let bounds = crystal
-        .lattice
-        .map(|a| (max_g * dot(a, a).sqrt()).floor() as i32);
+    let extents = crystal.lattice.map(|a| (max_g * dot(a, a).sqrt()).floor());
+    let candidates = (extents[0] + 1.0) * (2.0 * extents[1] + 1.0) * (2.0 * extents[2] + 1.0);
+    if candidates.is_nan() || candidates > MAX_CANDIDATES {
+        return Err(format!(
+            "the cell's reflections up to 2θ = {}° at λ = {wavelength} Å take {candidates:.3e} \
+             Miller indices to search, more than the limit of {MAX_CANDIDATES:.3e}",
+            two_theta_range.1
+        ));
+    }
+    let bounds = extents.map(|extent| extent as i32);
     let mut reflections = Vec::new();
     for h in 0..=bounds[0] {
         for k in -bounds[1]..=bounds[1] {
@@ -87,7 +100,7 @@ pub fn diffraction_peaks(
             }
         }
     }
-    merge(reflections)
+    Ok(merge(reflections))
 }
 
 /// |F(hkl)|² in electrons², F = Σ_sites Σ_species occupancy · f(s) · exp(2πi hkl · r),

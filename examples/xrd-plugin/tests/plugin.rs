@@ -91,6 +91,12 @@ fn bad_structures_are_refused_with_the_reason() {
         message.contains("site 0") && message.contains("'Xx'"),
         "{message}"
     );
+    // A valid but 500 Å cell: some 10⁹ reflections in range, refused before the search.
+    let message = refuse(
+        r#"{"lattice": {"matrix": [[500, 0, 0], [0, 500, 0], [0, 0, 500]]},
+            "sites": [{"abc": [0, 0, 0], "species": [{"element": "Na", "occu": 1}]}]}"#,
+    );
+    assert!(message.contains("Miller indices"), "{message}");
     let message = refuse(r#"{"sites": []}"#);
     assert!(message.contains("lattice"), "{message}");
     let message = refuse("not json");

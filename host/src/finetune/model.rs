@@ -191,7 +191,7 @@ impl FinetunedModel {
                 ))
             })
         };
-        let settings: Settings = toml::from_str(&String::from_utf8_lossy(&read(&config)?))
+        let settings = Settings::from_toml(&String::from_utf8_lossy(&read(&config)?))
             .map_err(|e| ModelError::Invalid(format!("{}: {e}", config.display())))?;
         let info: ModelInfo = serde_json::from_slice(&read(&model)?)
             .map_err(|e| ModelError::Invalid(format!("{}: {e}", model.display())))?;
@@ -212,6 +212,14 @@ impl FinetunedModel {
             configured_encoder(&self.settings, "crystal", search)?;
         if let Some(trained) = &self.info.encoder {
             check_plugin_version(&self.dir, trained, &installed)?;
+        }
+        if encoder.embed_dim() != self.info.head.dim() {
+            return Err(ModelError::Invalid(format!(
+                "{}: the head reads {}-d embeddings, the configured crystal encoder makes {}-d",
+                self.dir.display(),
+                self.info.head.dim(),
+                encoder.embed_dim()
+            )));
         }
         encoder.load_weights(&self.weights)?;
         Ok((encoder, featurizer))

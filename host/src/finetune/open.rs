@@ -43,9 +43,10 @@ pub(super) fn open_run(
             })?;
             let spec: FinetuneSpec = serde_json::from_slice(&text)
                 .map_err(|e| FinetuneError::Setup(format!("{}: {e}", spec_path.display())))?;
+            spec.check()?;
             let config = run.config_path();
             let toml = std::fs::read_to_string(&config).map_err(io_at(&config))?;
-            let settings: Settings = toml::from_str(&toml)
+            let settings = Settings::from_toml(&toml)
                 .map_err(|e| FinetuneError::Setup(format!("{}: {e}", config.display())))?;
             let Some(checkpoint) = run.latest()? else {
                 return Err(FinetuneError::Setup(if model_path.is_file() {

@@ -116,12 +116,25 @@ pub struct FinetuneSpec {
     pub splits: [f64; 3],
 }
 
+/// The most epochs and materials per step a fine-tuning may plan.
+const MAX_EPOCHS: usize = 1_000_000;
+const MAX_BATCH_SIZE: usize = 65_536;
+
 impl FinetuneSpec {
-    /// Refuses a floor that is not a number, fractions that are not shares of 1
+    /// Refuses epochs or a batch size outside their bounds, a floor that is not a number, fractions that are not shares of 1
     /// (the validation one may be 0), and what only a regression can use (another
     /// loss, a floor, a fitted head) on a classification, and a head ridge without a
     /// fitted head or that is not a positive number.
     pub fn check(&self) -> Result<(), FinetuneError> {
+        if !(1..=MAX_EPOCHS).contains(&self.epochs)
+            || !(1..=MAX_BATCH_SIZE).contains(&self.batch_size)
+        {
+            return Err(FinetuneError::Setup(format!(
+                "--epochs {} and --batch-size {}: need 1 to {MAX_EPOCHS} epochs of 1 to \
+                 {MAX_BATCH_SIZE} materials per step",
+                self.epochs, self.batch_size
+            )));
+        }
         if let Some(floor) = self.floor.filter(|f| !f.is_finite()) {
             return Err(FinetuneError::Setup(format!(
                 "--floor {floor}: the lowest prediction must be a finite number"

@@ -73,7 +73,7 @@ pub fn read_run(run: &RunDir) -> Result<(Settings, RunInfo), RunDirError> {
             run.root().display()
         ),
     })?;
-    let settings: Settings = toml::from_str(&text).map_err(|e| RunDirError::Invalid {
+    let settings = Settings::from_toml(&text).map_err(|e| RunDirError::Invalid {
         path: config_path.clone(),
         reason: e.to_string(),
     })?;

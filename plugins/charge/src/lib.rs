@@ -12,6 +12,7 @@ mod normalize;
 mod volumes;
 
 pub use channel_norm::{ChannelNorm, ChannelNormConfig};
+use model::grouped_width;
 pub use model::{Bottleneck, BottleneckConfig, ChargeResNeXt, ChargeResNeXtConfig};
 pub use normalize::normalize_density;
 pub use volumes::Volumes;
@@ -19,6 +20,7 @@ pub use volumes::Volumes;
 use burn::tensor::{backend::Backend, Tensor};
 use mmhost_plugin_sdk::{
     api::{Array, ErrorKind, PluginError, Record},
+    limits::{require, within, MAX_DEPTH, MAX_WIDTH},
     records::charge_grid_from_record,
     stack_field, EncoderModel,
 };
@@ -51,6 +53,34 @@ impl EncoderModel for ChargePlugin {
                     .with_cardinality(8),
             ),
         ]
+    }
+
+    fn check_config(config: &Self::Config) -> Result<(), PluginError> {
+        within("grid", config.grid, 4..=128)?;
+        within("stem_channels", config.stem_channels, 1..=MAX_WIDTH)?;
+        within("stem_kernel", config.stem_kernel, 1..=15)?;
+        within("stages", config.layers.len(), 1..=8)?;
+        require(config.planes.len() == config.layers.len(), || {
+            format!(
+                "layers {:?} and planes {:?} must name the same number of stages",
+                config.layers, config.planes
+            )
+        })?;
+        within("cardinality", config.cardinality, 1..=256)?;
+        within("expansion", config.expansion, 1..=8)?;
+        for (&blocks, &planes) in config.layers.iter().zip(&config.planes) {
+            within("blocks of a stage (layers)", blocks, 1..=MAX_DEPTH)?;
+            within("planes", planes * config.expansion, 1..=MAX_WIDTH)?;
+            let width = grouped_width(config.cardinality, planes);
+            require(width.is_multiple_of(config.cardinality), || {
+                format!(
+                    "cardinality {} does not divide the {width} channels of the grouped \
+                     convolution at {planes} planes",
+                    config.cardinality
+                )
+            })?;
+        }
+        within("embed_dim", config.embed_dim, 1..=MAX_WIDTH)
     }
 
     fn embed_dim(config: &Self::Config) -> usize {

@@ -127,10 +127,16 @@ pub struct Bottleneck<B: Backend> {
     shortcut: Option<(Conv3d<B>, ChannelNorm<B>)>,
 }
 
+/// Channels of a block's grouped 3³ convolution: `cardinality × planes / 32` (the
+/// reference's width per group, 4 at 128 planes), at least one per group.
+pub(crate) fn grouped_width(cardinality: usize, planes: usize) -> usize {
+    (cardinality * planes / 32).max(cardinality)
+}
+
 impl BottleneckConfig {
     /// A freshly initialized block.
     pub fn init<B: Backend>(&self, device: &B::Device) -> Bottleneck<B> {
-        let mid = (self.cardinality * self.planes / 32).max(self.cardinality);
+        let mid = grouped_width(self.cardinality, self.planes);
         let out = self.planes * self.expansion;
         let s = self.stride;
         let conv = |from: usize, to: usize, k: usize, stride: usize, groups: usize| {

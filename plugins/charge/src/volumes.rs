@@ -31,16 +31,6 @@ impl<B: Backend> Volumes<B> {
         }
     }
 
-    /// Rows → `[batch, channels, d, h, w]` (one transpose).
-    pub fn into_channels_first(self) -> Tensor<B, 5> {
-        let [d, h, w] = self.size;
-        let channels = self.rows.dims()[1];
-        self.rows
-            .reshape([self.batch, d * h * w, channels])
-            .swap_dims(1, 2)
-            .reshape([self.batch, channels, d, h, w])
-    }
-
     /// Grid points per volume.
     pub fn points(&self) -> usize {
         self.size.iter().product()

@@ -16,6 +16,7 @@ use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use mmhost_materials::CGCNN_FEATURES;
 use mmhost_plugin_sdk::{
     api::{ErrorKind, PluginError, Record},
+    limits::{within, MAX_DEPTH, MAX_WIDTH},
     mean_pool_weights, EncoderModel,
 };
 
@@ -46,6 +47,21 @@ impl EncoderModel for CgcnnPlugin {
                     .with_hidden_dim(64),
             ),
         ]
+    }
+
+    fn check_config(config: &Self::Config) -> Result<(), PluginError> {
+        within("radius", config.radius, 0.5..=32.0)?;
+        within("max_neighbors", config.max_neighbors, 1..=256)?;
+        // at most MAX_WIDTH Gaussian centres
+        within(
+            "gaussian_step",
+            config.gaussian_step,
+            config.radius / MAX_WIDTH as f64..=config.radius,
+        )?;
+        within("atom_dim", config.atom_dim, 1..=MAX_WIDTH)?;
+        within("conv_layers", config.conv_layers, 1..=MAX_DEPTH)?;
+        within("hidden_dim", config.hidden_dim, 1..=MAX_WIDTH)?;
+        within("embed_dim", config.embed_dim, 1..=MAX_WIDTH)
     }
 
     fn embed_dim(config: &Self::Config) -> usize {

@@ -16,6 +16,7 @@ use burn::tensor::{backend::Backend, Int, Tensor, TensorData};
 use mmhost_materials::CGCNN_FEATURES;
 use mmhost_plugin_sdk::{
     api::{ErrorKind, PluginError, Record},
+    limits::{within, MAX_DEPTH, MAX_WIDTH},
     mean_pool_weights, EncoderModel,
 };
 
@@ -47,6 +48,23 @@ impl EncoderModel for PotNetPlugin {
                     .with_infinite_rbf(32),
             ),
         ]
+    }
+
+    fn check_config(config: &Self::Config) -> Result<(), PluginError> {
+        within("cutoff", config.cutoff, 0.5..=32.0)?;
+        within("max_neighbors", config.max_neighbors, 1..=256)?;
+        within("hidden_dim", config.hidden_dim, 1..=MAX_WIDTH)?;
+        within("conv_layers", config.conv_layers, 1..=MAX_DEPTH)?;
+        within("local_rbf", config.local_rbf, 1..=MAX_WIDTH)?;
+        within("infinite_rbf", config.infinite_rbf, 1..=MAX_WIDTH)?;
+        for (key, weight) in [
+            ("coulomb_weight", config.coulomb_weight),
+            ("london_weight", config.london_weight),
+            ("pauli_weight", config.pauli_weight),
+        ] {
+            within(key, weight, -1e3..=1e3)?;
+        }
+        within("embed_dim", config.embed_dim, 1..=MAX_WIDTH)
     }
 
     fn embed_dim(config: &Self::Config) -> usize {

@@ -18,6 +18,7 @@ pub use model::{
 use burn::tensor::{backend::Backend, Tensor};
 use mmhost_plugin_sdk::{
     api::{ErrorKind, PluginError, Record},
+    limits::{within, MAX_DEPTH, MAX_WIDTH},
     stack_field, EncoderModel,
 };
 
@@ -50,6 +51,21 @@ impl EncoderModel for DosPlugin {
                     .with_mlp_dim(64),
             ),
         ]
+    }
+
+    fn check_config(config: &Self::Config) -> Result<(), PluginError> {
+        // attention is quadratic in the tokens: 4096 is 7× the reference
+        within("points", config.points, 2..=4096)?;
+        within("dim", config.dim, 1..=MAX_WIDTH)?;
+        within("depth", config.depth, 1..=MAX_DEPTH)?;
+        within("heads", config.heads, 1..=64)?;
+        within(
+            "heads × head_dim",
+            config.heads * config.head_dim,
+            1..=MAX_WIDTH,
+        )?;
+        within("mlp_dim", config.mlp_dim, 1..=MAX_WIDTH)?;
+        within("embed_dim", config.embed_dim, 1..=MAX_WIDTH)
     }
 
     fn embed_dim(config: &Self::Config) -> usize {

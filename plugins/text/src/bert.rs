@@ -23,6 +23,30 @@ fn default_eps() -> f64 {
     1e-12
 }
 
+impl BertConfig {
+    /// Refuses sizes the encoder cannot run with: no heads, or a hidden width the
+    /// heads do not divide. (Every weight's shape is then checked against these sizes
+    /// as it is loaded, so a size larger than the weights present is refused too.)
+    fn check(&self) -> Result<(), String> {
+        let heads = self.num_attention_heads;
+        if heads == 0 || self.hidden_size == 0 || !self.hidden_size.is_multiple_of(heads) {
+            return Err(format!(
+                "config.json: hidden_size {} is not a positive multiple of \
+                 num_attention_heads {heads}",
+                self.hidden_size
+            ));
+        }
+        if self.intermediate_size == 0 || self.layer_norm_eps.is_nan() || self.layer_norm_eps <= 0.0
+        {
+            return Err(format!(
+                "config.json: intermediate_size {} and layer_norm_eps {} must be positive",
+                self.intermediate_size, self.layer_norm_eps
+            ));
+        }
+        Ok(())
+    }
+}
+
 struct Dense<B: Backend> {
     /// `[in, out]`
     weight: Tensor<B, 2>,
@@ -78,6 +102,7 @@ impl<B: Backend> Bert<B> {
         };
         let config: BertConfig = serde_json::from_slice(&read("config.json")?)
             .map_err(|e| format!("config.json: {e}"))?;
+        config.check()?;
         let bytes = read("model.safetensors")?;
         let tensors =
             SafeTensors::deserialize(&bytes).map_err(|e| format!("model.safetensors: {e}"))?;
@@ -101,11 +126,18 @@ impl<B: Backend> Bert<B> {
                 .cloned()
                 .ok_or_else(|| format!("model.safetensors has no tensor '{name}'"))
         };
-        let matrix = |name: &str| -> Result<Tensor<B, 2>, String> {
+        let d = config.hidden_size;
+        // An embedding table: `[rows, hidden_size]`.
+        let table = |name: &str| -> Result<Tensor<B, 2>, String> {
             let (shape, values) = take(name)?;
             let [rows, cols] = shape[..] else {
                 return Err(format!("'{name}' is not a matrix: {shape:?}"));
             };
+            if cols != d || rows == 0 {
+                return Err(format!(
+                    "'{name}' is {shape:?}, not [rows, {d}] (config.json's hidden_size)"
+                ));
+            }
             Ok(Tensor::from_data(
                 TensorData::new(values, [rows, cols]),
                 device,
@@ -113,51 +145,55 @@ impl<B: Backend> Bert<B> {
         };
         let vector = |name: &str| -> Result<Tensor<B, 1>, String> {
             let (shape, values) = take(name)?;
-            Ok(Tensor::from_data(
-                TensorData::new(values, [shape.iter().product::<usize>()]),
-                device,
-            ))
+            if shape != [d] {
+                return Err(format!("'{name}' is {shape:?}, not [{d}]"));
+            }
+            Ok(Tensor::from_data(TensorData::new(values, [d]), device))
         };
         // PyTorch stores Linear weights as [out, in]; `Dense` keeps [in, out],
         // contiguous (a transposed view of [out, in] made the text benchmark 4 %
-        // slower). Several Linear layers side by side share one product.
-        let dense = |prefixes: &[String]| -> Result<Dense<B>, String> {
+        // slower). Several Linear layers side by side share one product; together
+        // they must read `inputs` values and write `outputs`.
+        let dense = |prefixes: &[String], inputs: usize, outputs: usize| {
             let mut parts = Vec::with_capacity(prefixes.len());
-            let mut biases = Vec::new();
+            let mut biases = Vec::with_capacity(outputs);
             for prefix in prefixes {
                 let (shape, values) = take(&format!("{prefix}.weight"))?;
-                let [outputs, inputs] = shape[..] else {
+                let [rows, columns] = shape[..] else {
                     return Err(format!("'{prefix}.weight' is not a matrix: {shape:?}"));
                 };
-                if values.len() != outputs * inputs {
+                if columns != inputs || values.len() != rows * columns {
                     return Err(format!(
-                        "'{prefix}.weight' holds {} values, not {shape:?}",
-                        values.len()
+                        "'{prefix}.weight' holds {} values as {shape:?}, not [rows, {inputs}] \
+                         (config.json: hidden_size {d}, intermediate_size {})",
+                        values.len(),
+                        config.intermediate_size
                     ));
                 }
                 let (bias_shape, bias) = take(&format!("{prefix}.bias"))?;
-                if bias_shape != [outputs] {
-                    return Err(format!(
-                        "'{prefix}.bias' is {bias_shape:?}, not [{outputs}]"
-                    ));
+                if bias_shape != [rows] {
+                    return Err(format!("'{prefix}.bias' is {bias_shape:?}, not [{rows}]"));
                 }
-                parts.push((inputs, outputs, values));
+                parts.push((rows, values));
                 biases.extend(bias);
             }
-            let inputs = parts.first().map_or(0, |p| p.0);
-            if parts.iter().any(|p| p.0 != inputs) {
-                return Err(format!("{prefixes:?} differ in their input width"));
+            if biases.len() != outputs {
+                return Err(format!(
+                    "{prefixes:?} write {} values, not {outputs} (config.json: hidden_size \
+                     {d}, intermediate_size {})",
+                    biases.len(),
+                    config.intermediate_size
+                ));
             }
-            let width = biases.len();
-            let mut weight = Vec::with_capacity(inputs * width);
+            let mut weight = Vec::with_capacity(inputs * outputs);
             for row in 0..inputs {
-                for (_, outputs, values) in &parts {
-                    weight.extend((0..*outputs).map(|column| values[column * inputs + row]));
+                for (rows, values) in &parts {
+                    weight.extend((0..*rows).map(|column| values[column * inputs + row]));
                 }
             }
             Ok(Dense {
-                weight: Tensor::from_data(TensorData::new(weight, [inputs, width]), device),
-                bias: Tensor::from_data(TensorData::new(biases, [width]), device),
+                weight: Tensor::from_data(TensorData::new(weight, [inputs, outputs]), device),
+                bias: Tensor::from_data(TensorData::new(biases, [outputs]), device),
             })
         };
         let norm = |prefix: &str| -> Result<Norm<B>, String> {
@@ -174,19 +210,21 @@ impl<B: Backend> Bert<B> {
                 Ok(Layer {
                     qkv: dense(
                         &["query", "key", "value"].map(|part| format!("{p}.attention.self.{part}")),
+                        d,
+                        3 * d,
                     )?,
-                    attention_out: dense(&one("attention.output.dense"))?,
+                    attention_out: dense(&one("attention.output.dense"), d, d)?,
                     attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
-                    intermediate: dense(&one("intermediate.dense"))?,
-                    output: dense(&one("output.dense"))?,
+                    intermediate: dense(&one("intermediate.dense"), d, config.intermediate_size)?,
+                    output: dense(&one("output.dense"), config.intermediate_size, d)?,
                     output_norm: norm(&format!("{p}.output.LayerNorm"))?,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self {
-            word: matrix("embeddings.word_embeddings.weight")?,
-            position: matrix("embeddings.position_embeddings.weight")?,
-            token_type: matrix("embeddings.token_type_embeddings.weight")?,
+            word: table("embeddings.word_embeddings.weight")?,
+            position: table("embeddings.position_embeddings.weight")?,
+            token_type: table("embeddings.token_type_embeddings.weight")?,
             embedding_norm: norm("embeddings.LayerNorm")?,
             layers,
             config,
@@ -199,10 +237,24 @@ impl<B: Backend> Bert<B> {
     }
 
     /// Token ids of one sequence → mean-pooled, L2-normalized embedding `[hidden]`
-    /// (sentence-transformers' Pooling(mean) + Normalize).
-    pub fn sentence_embedding(&self, ids: &[u32]) -> Tensor<B, 1> {
+    /// (sentence-transformers' Pooling(mean) + Normalize). Refused: no ids, more ids
+    /// than the model has positions, or an id past its vocabulary.
+    pub fn sentence_embedding(&self, ids: &[u32]) -> Result<Tensor<B, 1>, String> {
         let device = self.word.device();
         let n = ids.len();
+        let [vocabulary, _] = self.word.dims();
+        let [positions, _] = self.position.dims();
+        if n == 0 || n > positions {
+            return Err(format!(
+                "{n} tokens: the model takes 1 to {positions} (set max_tokens ≤ {positions})"
+            ));
+        }
+        if let Some(id) = ids.iter().find(|&&id| id as usize >= vocabulary) {
+            return Err(format!(
+                "token id {id} is past the model's {vocabulary} word embeddings \
+                 (tokenizer.json and model.safetensors disagree)"
+            ));
+        }
         let index = Tensor::<B, 1, Int>::from_data(
             TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [n]),
             &device,
@@ -234,6 +286,6 @@ impl<B: Backend> Bert<B> {
             .sum()
             .sqrt()
             .clamp_min(1e-12);
-        pooled / norm
+        Ok(pooled / norm)
     }
 }

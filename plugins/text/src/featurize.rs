@@ -112,7 +112,12 @@ pub fn sentence_embedding(config: &TextConfig, text: &str) -> Result<Vec<f32>, P
         ids.truncate(config.max_tokens - 1);
         ids.push(last);
     }
-    let embedding = bert.sentence_embedding(&ids);
+    let embedding = bert.sentence_embedding(&ids).map_err(|e| {
+        PluginError::new(
+            ErrorKind::InvalidInput,
+            format!("{}: {e}", model_dir(config).display()),
+        )
+    })?;
     embedding
         .into_data()
         .to_vec::<f32>()

@@ -18,6 +18,7 @@ use burn::{
 };
 use mmhost_plugin_sdk::{
     api::{Array, PluginError, Record},
+    limits::{within, MAX_WIDTH},
     records::text_from_record,
     stack_field, EncoderModel,
 };
@@ -87,6 +88,14 @@ impl EncoderModel for TextPlugin {
 
     fn default_config() -> Self::Config {
         TextConfig::new()
+    }
+
+    fn check_config(config: &Self::Config) -> Result<(), PluginError> {
+        // [CLS] and [SEP] at least
+        within("max_tokens", config.max_tokens, 2..=4096)?;
+        within("text_dim", config.text_dim, 1..=MAX_WIDTH)?;
+        within("hidden_dim", config.hidden_dim, 1..=MAX_WIDTH)?;
+        within("embed_dim", config.embed_dim, 1..=MAX_WIDTH)
     }
 
     fn embed_dim(config: &Self::Config) -> usize {

@@ -126,3 +126,55 @@ fn bad_input_and_misuse_are_errors_not_crashes() {
         "weights changed"
     );
 }
+
+/// Sizes that would divide by zero or allocate without bound are refused before
+/// anything is built, naming the key and the range: a configuration file cannot make
+/// a plugin abort.
+#[test]
+fn sizes_past_a_plugin_s_limits_are_refused_by_name() {
+    let cases = [
+        (
+            "mmhost_crystal_potnet",
+            "hidden_dim = 100000000",
+            "hidden_dim = 100000000",
+        ),
+        (
+            "mmhost_crystal_potnet",
+            "cutoff = 1e9",
+            "cutoff = 1000000000",
+        ),
+        (
+            "mmhost_crystal_cgcnn",
+            "gaussian_step = 0.0",
+            "gaussian_step = 0",
+        ),
+        (
+            "mmhost_crystal_cgcnn",
+            "max_neighbors = 1000000000",
+            "max_neighbors",
+        ),
+        ("mmhost_dos", "points = 0", "points = 0"),
+        ("mmhost_dos", "heads = 0", "heads = 0"),
+        (
+            "mmhost_charge",
+            "layers = [1, 1]",
+            "must name the same number of stages",
+        ),
+        (
+            "mmhost_charge",
+            "cardinality = 5\nplanes = [40, 80, 160, 320]",
+            "cardinality 5 does not divide the 6 channels",
+        ),
+        ("mmhost_charge", "grid = 100000", "grid = 100000"),
+        ("mmhost_text", "max_tokens = 0", "max_tokens = 0"),
+        ("mmhost_xrd", "points = 10000000000", "10000000000 points"),
+    ];
+    for (library, config, expected) in cases {
+        let plugin = PluginLibrary::load(&built_library(library)).unwrap();
+        let err = plugin.encoder(config).err().unwrap();
+        assert_eq!(err.error.kind, ErrorKind::InvalidConfig, "{library}: {err}");
+        assert!(err.to_string().contains(expected), "{library}: {err}");
+        let err = plugin.featurizer(config).err().unwrap();
+        assert!(err.to_string().contains(expected), "{library}: {err}");
+    }
+}

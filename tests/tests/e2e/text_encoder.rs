@@ -110,3 +110,56 @@ fn a_missing_model_names_the_install_script() {
     );
     assert!(err.to_string().contains("/nonexistent/model"), "{err}");
 }
+
+/// The installed language model's folder, as the plugin finds it by default.
+fn installed_model_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("MMHOST_TEXT_MODEL") {
+        return dir.into();
+    }
+    let cache = std::env::var_os("MMHOST_MODEL_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/mmhost/models")
+        });
+    cache.join("all-MiniLM-L6-v2")
+}
+
+/// A model folder whose `config.json` disagrees with its weights, or a description
+/// longer than the model's positions, is refused with the reason, not a panic.
+#[test]
+fn a_model_folder_that_contradicts_itself_is_refused() {
+    let installed = installed_model_dir();
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(installed.join("config.json")).unwrap()).unwrap();
+    let library = PluginLibrary::load(&built_library("mmhost_text")).unwrap();
+    for (key, value, expected) in [
+        ("num_attention_heads", 0, "num_attention_heads 0"),
+        ("hidden_size", 768, "config.json: hidden_size 768"),
+        ("intermediate_size", 100, "intermediate_size 100"),
+    ] {
+        let dir = mmhost_tests::scratch_dir(&format!("text-model-{key}"));
+        for file in ["tokenizer.json", "model.safetensors"] {
+            std::os::unix::fs::symlink(installed.join(file), dir.join(file)).unwrap();
+        }
+        let mut changed = config.clone();
+        changed[key] = value.into();
+        std::fs::write(dir.join("config.json"), changed.to_string()).unwrap();
+        let featurizer = library
+            .featurizer(&format!("model_dir = \"{}\"", dir.display()))
+            .unwrap();
+        let err = featurizer
+            .featurize(&text_record("NaCl is cubic."))
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{key}: {err}");
+    }
+    // all-MiniLM-L6-v2 has 512 positions
+    let featurizer = library.featurizer("max_tokens = 4096").unwrap();
+    let err = featurizer
+        .featurize(&text_record(&"NaCl is cubic. ".repeat(300)))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("the model takes 1 to 512"),
+        "{err}"
+    );
+}
