@@ -156,7 +156,7 @@ impl<B: Backend> Bert<B> {
         // they must read `inputs` values and write `outputs`.
         let dense = |prefixes: &[String], inputs: usize, outputs: usize| {
             let mut parts = Vec::with_capacity(prefixes.len());
-            let mut biases = Vec::with_capacity(outputs);
+            let mut biases = Vec::new(); // `outputs` is config.json's word, not yet checked
             for prefix in prefixes {
                 let (shape, values) = take(&format!("{prefix}.weight"))?;
                 let [rows, columns] = shape[..] else {
