@@ -104,11 +104,12 @@ impl Default for TrainSettings {
     }
 }
 
-/// The most epochs a run may plan (a bound on its schedule's step count).
-const MAX_EPOCHS: usize = 1_000_000;
+/// The most epochs a run (pretraining or fine-tuning) may plan: a bound on its
+/// schedule's step count.
+pub(crate) const MAX_EPOCHS: usize = 1_000_000;
 
-/// The most materials per step.
-const MAX_BATCH_SIZE: usize = 65_536;
+/// The most materials per step (pretraining or fine-tuning).
+pub(crate) const MAX_BATCH_SIZE: usize = 65_536;
 
 /// The most batches featurized ahead, and the most threads of a pool: each is
 /// allocated up front.

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{model::Task, FinetuneError};
-use crate::head::SOLVABLE_RIDGE;
+use crate::{
+    head::SOLVABLE_RIDGE,
+    settings::{MAX_BATCH_SIZE, MAX_EPOCHS},
+};
 
 /// The learning-rate schedule of encoder and head.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -116,15 +119,12 @@ pub struct FinetuneSpec {
     pub splits: [f64; 3],
 }
 
-/// The most epochs and materials per step a fine-tuning may plan.
-const MAX_EPOCHS: usize = 1_000_000;
-const MAX_BATCH_SIZE: usize = 65_536;
-
 impl FinetuneSpec {
-    /// Refuses epochs or a batch size outside their bounds, a floor that is not a number, fractions that are not shares of 1
-    /// (the validation one may be 0), and what only a regression can use (another
-    /// loss, a floor, a fitted head) on a classification, and a head ridge without a
-    /// fitted head or that is not a positive number.
+    /// Refuses epochs or a batch size outside their bounds, a floor that is not a
+    /// number, fractions that are not shares of 1 (the validation one may be 0), what
+    /// only a regression can use (another loss, a floor, a fitted head) on a
+    /// classification, and a head ridge without a fitted head or that is not a
+    /// positive number.
     pub fn check(&self) -> Result<(), FinetuneError> {
         if !(1..=MAX_EPOCHS).contains(&self.epochs)
             || !(1..=MAX_BATCH_SIZE).contains(&self.batch_size)
