@@ -36,7 +36,7 @@ pub use structure::{Crystal, Site, StructureError};
 use burn::tensor::{backend::Backend, Tensor};
 use mmhost_plugin_sdk::{
     api::{Array, ErrorKind, PluginError, Record},
-    limits::MAX_WIDTH,
+    limits::{require, within, MAX_WIDTH},
     stack_field, EncoderModel,
 };
 
@@ -88,8 +88,32 @@ impl EncoderModel for XrdPlugin {
     }
 
     fn check_config(config: &Self::Config) -> Result<(), PluginError> {
-        check_settings(config)
-            .map_err(|message| PluginError::new(ErrorKind::InvalidConfig, message))
+        require(config.wavelength > 0.0, || {
+            format!("wavelength must be positive, got {} Å", config.wavelength)
+        })?;
+        require(
+            0.0 <= config.two_theta_min
+                && config.two_theta_min < config.two_theta_max
+                && config.two_theta_max < 180.0,
+            || {
+                format!(
+                    "2θ range must lie within [0°, 180°) with min < max, got {}–{}°",
+                    config.two_theta_min, config.two_theta_max
+                )
+            },
+        )?;
+        require(config.fwhm > 0.0, || {
+            format!("fwhm must be positive, got {}°", config.fwhm)
+        })?;
+        within("points", config.points, 2..=65_536)?;
+        within("stages (channels)", config.channels.len(), 1..=16)?;
+        for &width in &config.channels {
+            within("channels", width, 1..=MAX_WIDTH)?;
+        }
+        within("kernel_size", config.kernel_size, 1..=63)?;
+        within("pooled", config.pooled, 1..=config.points)?;
+        within("hidden", config.hidden, 1..=MAX_WIDTH)?;
+        within("embed_dim", config.embed_dim, 1..=MAX_WIDTH)
     }
 
     fn embed_dim(config: &Self::Config) -> usize {
@@ -135,51 +159,6 @@ impl EncoderModel for XrdPlugin {
         }
         Ok(model.forward(patterns))
     }
-}
-
-/// Refuses radiation and grid settings the pattern cannot be computed with.
-fn check_settings(config: &XrdEncoderConfig) -> Result<(), String> {
-    if config.wavelength.is_nan() || config.wavelength <= 0.0 {
-        return Err(format!(
-            "wavelength must be positive, got {} Å",
-            config.wavelength
-        ));
-    }
-    if !(0.0 <= config.two_theta_min
-        && config.two_theta_min < config.two_theta_max
-        && config.two_theta_max < 180.0)
-    {
-        return Err(format!(
-            "2θ range must lie within [0°, 180°) with min < max, got {}–{}°",
-            config.two_theta_min, config.two_theta_max
-        ));
-    }
-    if !(2..=65_536).contains(&config.points) || config.fwhm.is_nan() || config.fwhm <= 0.0 {
-        return Err(format!(
-            "need 2 to 65536 points and fwhm > 0, got {} points and fwhm {}°",
-            config.points, config.fwhm
-        ));
-    }
-    let widths = config
-        .channels
-        .iter()
-        .chain([&config.hidden, &config.embed_dim]);
-    if config.channels.is_empty()
-        || config.channels.len() > 16
-        || widths
-            .into_iter()
-            .any(|&width| !(1..=MAX_WIDTH).contains(&width))
-        || !(1..=63).contains(&config.kernel_size)
-        || !(1..=config.points).contains(&config.pooled)
-    {
-        return Err(format!(
-            "need 1 to 16 channels of 1 to {MAX_WIDTH}, hidden and embed_dim of 1 to \
-             {MAX_WIDTH}, kernel_size 1 to 63 and pooled 1 to points, got channels {:?}, \
-             hidden {}, embed_dim {}, kernel_size {}, pooled {}",
-            config.channels, config.hidden, config.embed_dim, config.kernel_size, config.pooled
-        ));
-    }
-    Ok(())
 }
 
 mmhost_plugin_sdk::export_encoder!(XrdPlugin);

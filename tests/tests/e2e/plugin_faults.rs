@@ -167,7 +167,7 @@ fn sizes_past_a_plugin_s_limits_are_refused_by_name() {
         ),
         ("mmhost_charge", "grid = 100000", "grid = 100000"),
         ("mmhost_text", "max_tokens = 0", "max_tokens = 0"),
-        ("mmhost_xrd", "points = 10000000000", "10000000000 points"),
+        ("mmhost_xrd", "points = 10000000000", "points = 10000000000"),
     ];
     for (library, config, expected) in cases {
         let plugin = PluginLibrary::load(&built_library(library)).unwrap();
