@@ -90,7 +90,8 @@ fn tokenized_part(text: &str, max_tokens: usize) -> &str {
 /// The frozen model's mean-pooled, normalized embedding of `text` (its first
 /// `max_tokens` tokens).
 pub fn sentence_embedding(config: &TextConfig, text: &str) -> Result<Vec<f32>, PluginError> {
-    let loaded = load(&model_dir(config))?;
+    let dir = model_dir(config);
+    let loaded = load(&dir)?;
     let (tokenizer, bert) = (&loaded.0, &loaded.1);
     if bert.hidden_size() != config.text_dim {
         return Err(PluginError::new(
@@ -113,10 +114,7 @@ pub fn sentence_embedding(config: &TextConfig, text: &str) -> Result<Vec<f32>, P
         ids.push(last);
     }
     let embedding = bert.sentence_embedding(&ids).map_err(|e| {
-        PluginError::new(
-            ErrorKind::InvalidInput,
-            format!("{}: {e}", model_dir(config).display()),
-        )
+        PluginError::new(ErrorKind::InvalidInput, format!("{}: {e}", dir.display()))
     })?;
     embedding
         .into_data()

@@ -111,7 +111,9 @@ fn a_missing_model_names_the_install_script() {
     assert!(err.to_string().contains("/nonexistent/model"), "{err}");
 }
 
-/// The installed language model's folder, as the plugin finds it by default.
+/// The installed language model's folder, as the plugin finds it by default (the
+/// text crate's `model_dir`, which this test binary cannot link: it links the DOS
+/// plugin, and two plugin crates would define the root-module symbol twice).
 fn installed_model_dir() -> std::path::PathBuf {
     if let Some(dir) = std::env::var_os("MMHOST_TEXT_MODEL") {
         return dir.into();
