@@ -51,7 +51,7 @@ pub enum HeadInit {
 }
 
 /// The ridge of a fitted head when none is given: its weights at about the size a
-/// zero head reaches in training (README, pretraining against scratch).
+/// zero head reaches in training (`models/README.md`, "Pretraining against scratch").
 const DEFAULT_HEAD_RIDGE: f64 = 1.0;
 
 impl HeadInit {
