@@ -102,6 +102,13 @@ fine_tune "$work/ft-formation_energy_per_atom-second" formation_energy_per_atom 
     "$epochs_formation_energy_per_atom_second" $splits \
     --from "$work/ft-formation_energy_per_atom-first" \
     --lr 3e-4 --loss l1 --patience "$epochs_formation_energy_per_atom_second"
+# Band gap as soon as the validated second stage it starts from is there.
+fine_tune "$work/ft-band_gap-first" band_gap "$epochs_band_gap" $final_fit \
+    --from "$work/ft-formation_energy_per_atom-second" --loss l1 --floor 0 \
+    --patience "$epochs_band_gap"
+fine_tune "$work/ft-band_gap" band_gap "$epochs_band_gap_second" $final_fit \
+    --from "$work/ft-band_gap-first" --lr 3e-4 --loss l1 --floor 0 \
+    --patience "$epochs_band_gap_second"
 fine_tune "$work/ft-formation_energy_per_atom-second-final" formation_energy_per_atom \
     "$epochs_formation_energy_per_atom_second" $final_fit \
     --from "$work/ft-formation_energy_per_atom-first" \
@@ -109,10 +116,4 @@ fine_tune "$work/ft-formation_energy_per_atom-second-final" formation_energy_per
 fine_tune "$work/ft-formation_energy_per_atom" formation_energy_per_atom \
     "$epochs_formation_energy_per_atom_third" $final_fit \
     --from "$work/ft-formation_energy_per_atom-second-final" --lr 1e-4 --loss l1
-fine_tune "$work/ft-band_gap-first" band_gap "$epochs_band_gap" $final_fit \
-    --from "$work/ft-formation_energy_per_atom-second" --loss l1 --floor 0 \
-    --patience "$epochs_band_gap"
-fine_tune "$work/ft-band_gap" band_gap "$epochs_band_gap_second" $final_fit \
-    --from "$work/ft-band_gap-first" --lr 3e-4 --loss l1 --floor 0 \
-    --patience "$epochs_band_gap_second"
 log "finished: $work"
