@@ -1,6 +1,6 @@
 //! `mmhost finetune` and `mmhost predict`.
 
-use std::{collections::BTreeMap, ops::ControlFlow, path::PathBuf};
+use std::{collections::BTreeMap, io::Write, ops::ControlFlow, path::PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -244,9 +244,10 @@ pub struct PredictArgs {
     /// CSV to write: material_id, source file, prediction (a classifier: probability
     /// and class), and the structure's element that the fewest of the model's
     /// training materials contained, with their number (0: none had it; both empty
-    /// for a model that does not record its training elements).
+    /// for a model that does not record its training elements). Left out, the CSV
+    /// goes to standard output and the summary to standard error.
     #[arg(long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
 }
 
 /// Runs `mmhost predict`.
@@ -305,17 +306,29 @@ pub fn run_predict(args: PredictArgs, search: PluginSearch, device: Option<&str>
         }
     }
     let csv = csv.into_inner().context("writing the predictions CSV")?;
-    mmhost::atomic::write(&args.output, &csv)
-        .with_context(|| format!("writing {}", args.output.display()))?;
     for r in &refused {
         eprintln!("not predicted: {r}");
     }
-    println!(
-        "{} structures predicted ({property}) → {}; {} not predicted",
-        ready.len(),
-        args.output.display(),
-        refused.len()
-    );
+    let summary = |destination: &str| {
+        format!(
+            "{} structures predicted ({property}) → {destination}; {} not predicted",
+            ready.len(),
+            refused.len()
+        )
+    };
+    match &args.output {
+        Some(output) => {
+            mmhost::atomic::write(output, &csv)
+                .with_context(|| format!("writing {}", output.display()))?;
+            println!("{}", summary(&output.display().to_string()));
+        }
+        None => {
+            std::io::stdout()
+                .write_all(&csv)
+                .context("writing the predictions to standard output")?;
+            eprintln!("{}", summary("standard output"));
+        }
+    }
     if !unseen.is_empty() {
         let listed: Vec<String> = unseen
             .iter()

@@ -208,6 +208,32 @@ fn predictions_keep_ids_with_commas_and_quotes() {
     rows[0][2].parse::<f64>().unwrap();
 }
 
+/// Without `--output`, `predict` writes the same CSV to standard output and its
+/// summary to standard error.
+#[test]
+fn predictions_go_to_standard_output_without_an_output_file() {
+    let ids = ["mp-10009".to_string(), "mp-30009".to_string()];
+    let dir = scratch_dir("shipped-stdout");
+    let output = dir.join("predictions.csv");
+    predict_mp_materials(&repo_root().join(FORMATION), &ids, &output);
+    let out = mmhost_ok(&[
+        "predict",
+        "--model",
+        path(&repo_root().join(FORMATION)),
+        "--input",
+        path(&dir.join("structures.csv")),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        fs::read_to_string(&output).unwrap()
+    );
+    let stderr = stderr_text(&out);
+    assert!(
+        stderr.contains("2 structures predicted (formation_energy_per_atom) → standard output"),
+        "{stderr}"
+    );
+}
+
 /// A copy of the formation-energy model in `copy` whose model.json says its
 /// encoder was trained with plugin version 0.0.9.
 fn formation_model_of_plugin_version_0_0_9(copy: &Path) {
